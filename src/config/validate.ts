@@ -129,7 +129,8 @@ function checkCommon(cfg: CommonConfig & { stages: StageLike[] }, issues: Config
     }
     const out = poolTokens(pool, geo);
     if (!(out.n >= 1)) {
-      const what = geo.grid ? `a ${geo.grid[0]}×${geo.grid[1]} grid` : `${geo.n} tokens`;
+      const what =
+        pool.type === "conv2d" && geo.grid ? `a ${geo.grid[0]}×${geo.grid[1]} grid` : `${geo.n} tokens`;
       issues.push({
         path: ["stages", s, "pool"],
         message: `${pool.type} (kernel ${pool.kernel}, stride ${pool.stride}) on ${what} leaves fewer than one token`,
