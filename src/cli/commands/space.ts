@@ -60,7 +60,6 @@ export async function spaceCommand(file: string, opts: SpaceOptions, io: Io): Pr
       .join(", ")}`,
   );
   lines.push("");
-  // biome-ignore lint/complexity/useMathMinMax: bigint, Math.max does not take it
   const peak = stats.histogram.reduce((m, b) => (b.count > m ? b.count : m), 0n);
   const width = 40;
   const rows = stats.histogram.map((b) => {
