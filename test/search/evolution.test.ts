@@ -30,11 +30,9 @@ function fitness(arch: Arch): number {
   let h = 0;
   for (const ch of text) h = (Math.imul(h, 31) + ch.charCodeAt(0)) >>> 0;
   let score = 0;
-  arch.forEach((stage, s) =>
-    stage.forEach((c) => {
-      score += c === "S" ? 3 - s : c === "B" ? 1 : 0;
-    }),
-  );
+  for (const [s, stage] of arch.entries()) {
+    for (const c of stage) score += c === "S" ? 3 - s : c === "B" ? 1 : 0;
+  }
   return score + (h % 100) / 1000;
 }
 
