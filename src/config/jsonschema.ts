@@ -5,11 +5,13 @@
  * are psvit's own (`psvit flops FILE` reports them).
  */
 import { z } from "zod";
+import { RecipeSchema } from "./recipe.js";
 import { ModelConfigSchema, SpaceConfigSchema } from "./schema.js";
 
 export const SCHEMA_FILES = {
   "psvit.model.v1.schema.json": ModelConfigSchema,
   "psvit.space.v1.schema.json": SpaceConfigSchema,
+  "psvit.recipe.v1.schema.json": RecipeSchema,
 } as const;
 
 export function jsonSchemas(): Record<string, object> {

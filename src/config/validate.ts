@@ -30,7 +30,8 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return s === "" ? "(root)" : s;
 }
 
-function fromZod(error: z.ZodError): ConfigIssue[] {
+/** zod's issues as ConfigIssues with psvit's wording. */
+export function zodIssues(error: z.ZodError): ConfigIssue[] {
   return error.issues.map((issue) => {
     let message = issue.message;
     if (issue.code === "unrecognized_keys") {
@@ -50,7 +51,8 @@ function fromZod(error: z.ZodError): ConfigIssue[] {
   });
 }
 
-function throwIssues(issues: ConfigIssue[], file?: string): never {
+/** Throw the first issue as a one-line ConfigError (with a count of the others). */
+export function throwIssues(issues: ConfigIssue[], file?: string): never {
   const [first] = issues;
   const more =
     issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? "s" : ""})` : "";
@@ -158,7 +160,7 @@ function checkModel(cfg: ModelConfig): ConfigIssue[] {
 /** Parse and validate a psvit.model v1 config; throws ConfigError naming `file` and the JSON path. */
 export function parseModelConfig(raw: unknown, file?: string): ModelConfig {
   const parsed = ModelConfigSchema.safeParse(raw);
-  if (!parsed.success) throwIssues(fromZod(parsed.error), file);
+  if (!parsed.success) throwIssues(zodIssues(parsed.error), file);
   const issues = checkModel(parsed.data);
   if (issues.length) throwIssues(issues, file);
   return parsed.data;
@@ -167,7 +169,7 @@ export function parseModelConfig(raw: unknown, file?: string): ModelConfig {
 /** Parse and validate a psvit.space v1 config; throws ConfigError naming `file` and the JSON path. */
 export function parseSpaceConfig(raw: unknown, file?: string): SpaceConfig {
   const parsed = SpaceConfigSchema.safeParse(raw);
-  if (!parsed.success) throwIssues(fromZod(parsed.error), file);
+  if (!parsed.success) throwIssues(zodIssues(parsed.error), file);
   const issues: ConfigIssue[] = [];
   checkCommon(parsed.data, issues);
   if (issues.length) throwIssues(issues, file);
