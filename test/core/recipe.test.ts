@@ -4,11 +4,11 @@ import { ConfigError } from "../../src/errors.js";
 import { lrAt } from "../../src/train/schedule.js";
 import { ROOT, readJson, variant } from "../helpers.js";
 
-const base = readJson("configs/recipe-fmnist.json");
+const base = readJson("configs/recipes/fmnist.json");
 
 describe("recipe", () => {
   it("the shipped recipe is valid and fills defaults", () => {
-    const r = loadRecipe(`${ROOT}/configs/recipe-fmnist.json`);
+    const r = loadRecipe(`${ROOT}/configs/recipes/fmnist.json`);
     expect(r.optimizer.type).toBe("adamw");
     const minimal = parseRecipe(
       variant(base, (c) => {

@@ -1,0 +1,201 @@
+/** Small configs and helpers shared by the model and weights tests. */
+import * as tf from "@tensorflow/tfjs";
+import type { ModelConfig, SpaceConfig } from "../../src/config/schema.js";
+import { parseModelConfig, parseSpaceConfig } from "../../src/config/validate.js";
+import { Rng } from "../../src/space/rng.js";
+
+export async function useCpu(): Promise<void> {
+  ensureStridedSliceGradient();
+  await tf.setBackend("cpu");
+  await tf.ready();
+}
+
+type Stage = ModelConfig["stages"][number];
+
+export function model(
+  name: string,
+  stages: unknown[],
+  over: Partial<Omit<ModelConfig, "stages">> = {},
+): ModelConfig {
+  return parseModelConfig({
+    kind: "psvit.model",
+    version: 1,
+    name,
+    image: { size: 16, channels: 3 },
+    patchSize: 4,
+    numClasses: 5,
+    mlpRatio: 2,
+    classToken: false,
+    ...over,
+    stages: stages as Stage[],
+  });
+}
+
+/** HVT: max1d pools, dim unchanged, no class token; a reuse layer and a zero-layer stage. */
+export const HVT_MAX1D = model("t-max1d", [
+  { dim: 16, heads: 2, layers: ["attn", "reuse"] },
+  { pool: { type: "max1d", kernel: 3, stride: 2, posEmbed: true }, dim: 16, heads: 2, layers: [] },
+  { pool: { type: "max1d", kernel: 2, stride: 2 }, dim: 16, heads: 4, layers: ["attn", "reuse", "reuse"] },
+]);
+
+/** max1d with a class token. */
+export const HVT_MAX1D_CLS = model(
+  "t-max1d-cls",
+  [
+    { dim: 12, heads: 3, layers: ["attn"] },
+    {
+      pool: { type: "max1d", kernel: 3, stride: 2, posEmbed: true },
+      dim: 12,
+      heads: 2,
+      layers: ["attn", "reuse"],
+    },
+  ],
+  { classToken: true, image: { size: 16, channels: 1 } },
+);
+
+/** PSViT-1D: linear-max1d pools with class token. */
+export const PSVIT_1D = model(
+  "t-1d",
+  [
+    { dim: 8, heads: 2, layers: ["attn", "reuse"] },
+    {
+      pool: { type: "linear-max1d", kernel: 3, stride: 2, posEmbed: true },
+      dim: 16,
+      heads: 4,
+      layers: ["attn"],
+    },
+    { pool: { type: "linear-max1d", kernel: 3, stride: 2 }, dim: 24, heads: 2, layers: [] },
+  ],
+  { classToken: true, image: { size: 16, channels: 1 }, mlpRatio: 4 },
+);
+
+/** linear-max1d without class token, widening then narrowing. */
+export const LINMAX_NOCLS = model("t-linmax", [
+  { dim: 8, heads: 2, layers: ["attn"] },
+  {
+    pool: { type: "linear-max1d", kernel: 2, stride: 2, posEmbed: true },
+    dim: 16,
+    heads: 2,
+    layers: ["attn", "reuse"],
+  },
+  { pool: { type: "linear-max1d", kernel: 3, stride: 1 }, dim: 8, heads: 1, layers: ["attn"] },
+]);
+
+/** PSViT-2D: conv2d pools, no class token. */
+export const PSVIT_2D = model("t-2d", [
+  { dim: 8, heads: 2, layers: [] },
+  {
+    pool: { type: "conv2d", kernel: 3, stride: 2, padding: 1, posEmbed: true },
+    dim: 16,
+    heads: 2,
+    layers: ["attn", "reuse"],
+  },
+  { pool: { type: "conv2d", kernel: 2, stride: 1 }, dim: 12, heads: 3, layers: ["attn"] },
+]);
+
+export const ALL_MODELS = [HVT_MAX1D, HVT_MAX1D_CLS, PSVIT_1D, LINMAX_NOCLS, PSVIT_2D];
+
+export function space(
+  name: string,
+  stages: unknown[],
+  over: Partial<Omit<SpaceConfig, "stages">> = {},
+): SpaceConfig {
+  return parseSpaceConfig({
+    kind: "psvit.space",
+    version: 1,
+    name,
+    image: { size: 16, channels: 1 },
+    patchSize: 4,
+    numClasses: 4,
+    mlpRatio: 2,
+    classToken: false,
+    ...over,
+    stages,
+  });
+}
+
+export const SPACE_2D = space("s-2d", [
+  { dim: 8, heads: 2, cells: 2 },
+  { pool: { type: "conv2d", kernel: 3, stride: 2, padding: 1 }, dim: 16, heads: 4, cells: 3 },
+]);
+
+export const SPACE_1D = space(
+  "s-1d",
+  [
+    { dim: 8, heads: 2, cells: 3 },
+    { pool: { type: "linear-max1d", kernel: 3, stride: 2, posEmbed: true }, dim: 12, heads: 3, cells: 2 },
+  ],
+  { classToken: true },
+);
+
+/** Deterministic standard-normal input [B, size, size, channels]. */
+export function randomInput(
+  cfg: { image: { size: number; channels: number } },
+  batch: number,
+  seed = 1,
+): tf.Tensor4D {
+  const { size, channels } = cfg.image;
+  const rng = new Rng(seed);
+  const data = Float32Array.from({ length: batch * size * size * channels }, () => rng.normal());
+  return tf.tensor4d(data, [batch, size, size, channels]);
+}
+
+export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
+
+/**
+ * STOPGAP until src/engine registers one: tfjs 4.22 has no gradient for StridedSlice, which the
+ * engine's maxPool1d and im2col use. This registers a minimal one (no masks, positive strides — the
+ * forms ops.ts issues) unless one already exists. Tests only.
+ */
+export function ensureStridedSliceGradient(): void {
+  if (tf.getGradient("StridedSlice")) return;
+  tf.registerGradient({
+    kernelName: "StridedSlice",
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const a = attrs as unknown as {
+        begin: number[];
+        strides: number[];
+        beginMask: number;
+        endMask: number;
+        ellipsisMask: number;
+        newAxisMask: number;
+        shrinkAxisMask: number;
+      };
+      if (a.beginMask || a.endMask || a.ellipsisMask || a.newAxisMask || a.shrinkAxisMask) {
+        throw new Error("test StridedSlice gradient: masks are not supported");
+      }
+      const g0 = Array.isArray(dy) ? dy[0] : dy;
+      return {
+        x: () => {
+          let g = g0;
+          for (let ax = 0; ax < x.rank; ax++) {
+            const s = a.strides[ax] ?? 1;
+            if (s < 1) throw new Error("test StridedSlice gradient: negative strides are not supported");
+            const n = g.shape[ax];
+            if (s > 1 && n > 0) {
+              // interleave s−1 zeros after every element along `ax`
+              const e = tf.expandDims(g, ax + 1);
+              const pads = e.shape.map((_, i) => (i === ax + 1 ? [0, s - 1] : [0, 0]) as [number, number]);
+              const shape = [...g.shape];
+              shape[ax] = n * s;
+              g = tf.reshape(tf.pad(e, pads), shape);
+              const size = [...g.shape];
+              size[ax] = (n - 1) * s + 1;
+              g = tf.slice(g, new Array(g.rank).fill(0), size);
+            }
+            const b = a.begin[ax] ?? 0;
+            const pads = g.shape.map(
+              (_, i) => (i === ax ? [b, x.shape[ax] - b - g.shape[ax]] : [0, 0]) as [number, number],
+            );
+            g = tf.pad(g, pads);
+          }
+          return g;
+        },
+      };
+    },
+  });
+}
