@@ -3,6 +3,7 @@
  * commands (flops, space) never load TensorFlow.js.
  */
 import { Command, Option } from "commander";
+import { UsageError } from "../errors.js";
 import type { Io } from "./io.js";
 
 export const VERSION = "0.1.0";
@@ -10,8 +11,8 @@ export const VERSION = "0.1.0";
 export function buildProgram(io: Io): Command {
   const program = new Command("psvit")
     .description(
-      "Neural architecture search for vision transformers: HVT token pooling and PSViT attention sharing,\n" +
-        "a single-path one-shot supernet, and evolutionary search under a FLOPs budget.",
+      "Neural architecture search for vision transformers (HVT token pooling, PSViT attention sharing):\n" +
+        "train a supernet, search it under a FLOPs budget, export and retrain the winner.",
     )
     .version(VERSION)
     .exitOverride()
@@ -53,5 +54,117 @@ export function buildProgram(io: Io): Command {
       await spaceCommand(file, opts, io);
     });
 
+  const backendOption = () =>
+    new Option("--backend <name>", "engine: auto | tensorflow | wasm | cpu (default $PSVIT_BACKEND or auto)");
+  const dataOptions = (cmd: Command) =>
+    cmd
+      .option("--data <spec>", `data: ${DATA_HELP} (default: the embedded Fashion-MNIST subset)`)
+      .option("--data-dir <dir>", "folder for --data fashion-mnist / mnist without :DIR");
+  const trainOptions = (cmd: Command) =>
+    dataOptions(cmd)
+      .option("--config <recipe.json>", "training recipe (default configs/recipes/fmnist.json)")
+      .option("--epochs <n>", "override the recipe's epochs")
+      .option("--batch <n>", "override the recipe's batch size")
+      .option("--out <dir>", "run directory (checkpoints, metrics, logs)")
+      .option("--resume", "continue the run in --out from its last checkpoint")
+      .option("--force", "replace the run already in --out")
+      .option("--seed <n>", "seed of initialisation, data order, augmentation and sampling", "0")
+      .option("--eval-images <n>", "validation images evaluated per path each epoch (default all)")
+      .addOption(backendOption());
+
+  trainOptions(
+    program
+      .command("train-supernet")
+      .description("train a space's weight-sharing supernet by single-path one-shot uniform sampling")
+      .option("--space <space.json>", "search space (default search-spaces/fmnist-2d.json)")
+      .option("--flops-range <min:max>", "only sample paths in this FLOPs range, e.g. 10M:40M"),
+  ).action(async (opts) => {
+    const { trainSupernetCommand } = await import("./commands/train.js");
+    await trainSupernetCommand(opts, io);
+  });
+
+  trainOptions(
+    program
+      .command("train")
+      .description("train a model config from scratch (e.g. an exported architecture)")
+      .argument("<model>", "a psvit.model JSON file"),
+  ).action(async (file: string, opts) => {
+    const { trainModelCommand } = await import("./commands/train.js");
+    await trainModelCommand(file, opts, io);
+  });
+
+  dataOptions(
+    program
+      .command("eval")
+      .description("top-1, top-5 and loss of a trained model on its data's validation or test split")
+      .argument("<model>", "a psvit.model JSON file")
+      .requiredOption("--weights <file>", "safetensors weights of the model")
+      .addOption(new Option("--split <split>", "val or test").choices(["val", "test"]).default("val"))
+      .option("--seed <n>", "seed of the validation carve-out (as in training)", "0")
+      .option("--batch <n>", "images per forward pass", "256")
+      .option("--limit <n>", "only the first n images")
+      .option("--json", "print {top1, top5, loss, n} as JSON")
+      .addOption(backendOption()),
+  ).action(async (file: string, opts) => {
+    const { evalCommand } = await import("./commands/eval.js");
+    await evalCommand(file, opts, io);
+  });
+
+  program
+    .command("predict")
+    .description("top-1 class of every image with a trained model")
+    .argument("<model>", "a psvit.model JSON file")
+    .requiredOption("--weights <file>", "safetensors weights (the config in the file must match)")
+    .requiredOption("--images <path>", "an IDX image file (raw or .gz) or a folder of PNG/JPEG images")
+    .option("--limit <n>", "only the first n images")
+    .option("--batch-size <n>", "images per forward pass", "64")
+    .option("--json", 'one {"index", "top1", "logits"} object per line')
+    .addOption(backendOption())
+    .action(async (file: string, opts) => {
+      const { predictCommand } = await import("./commands/predict.js");
+      await predictCommand(file, opts, io);
+    });
+
+  dataOptions(
+    program
+      .command("data")
+      .description("what a --data spec resolves to: sources, splits, classes, fitting, mean/std")
+      .option("--image-size <n>", "model input size the images are fitted to")
+      .option("--channels <n>", "model input channels (1 or 3)")
+      .option("--val-fraction <f>", "validation fraction carved from the training set")
+      .option("--val-size <n>", "validation images carved from the training set")
+      .option("--seed <n>", "seed of the validation carve-out", "0")
+      .option("--json", "print the description as JSON"),
+  ).action(async (opts) => {
+    const { dataCommand } = await import("./commands/data.js");
+    await dataCommand(numericDataOptions(opts), io);
+  });
+
   return program;
+}
+
+const DATA_HELP =
+  "embedded, fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, cifar100:DIR, cifar100-coarse:DIR, folder:DIR, idx:IMAGES[,LABELS]";
+
+function numericDataOptions(opts: Record<string, string | boolean | undefined>) {
+  const num = (flag: string, v: unknown, integer: boolean) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+      throw new UsageError(
+        `${flag}: expected ${integer ? "an integer" : "a number"}, got ${JSON.stringify(v)}`,
+      );
+    }
+    return n;
+  };
+  return {
+    data: opts.data as string | undefined,
+    dataDir: opts.dataDir as string | undefined,
+    imageSize: num("--image-size", opts.imageSize, true),
+    channels: num("--channels", opts.channels, true),
+    valFraction: num("--val-fraction", opts.valFraction, false),
+    valSize: num("--val-size", opts.valSize, true),
+    seed: num("--seed", opts.seed, true),
+    json: Boolean(opts.json),
+  };
 }

@@ -51,11 +51,12 @@ export const RecipeSchema = z
           .number()
           .int()
           .min(0)
-          .default(2)
+          .optional()
           .describe("random crop after zero-padding by this many pixels"),
-        hflip: z.boolean().default(false).describe("random horizontal flip"),
+        flipProb: fraction.optional().describe("probability of a horizontal flip"),
       })
-      .prefault({}),
+      .prefault({})
+      .describe("overrides of the data's default training augmentation (docs/DATA.md)"),
     checkpoint: z
       .strictObject({
         everySteps: posInt

@@ -12,12 +12,11 @@ describe("recipe", () => {
     expect(r.optimizer.type).toBe("adamw");
     const minimal = parseRecipe(
       variant(base, (c) => {
-        delete c.augment;
         delete c.checkpoint;
         delete c.labelSmoothing;
       }),
     );
-    expect(minimal.augment).toEqual({ cropPadding: 2, hflip: false });
+    expect(minimal.augment).toEqual({});
     expect(minimal.checkpoint).toEqual({ everySteps: null, keep: 3 });
     expect(minimal.labelSmoothing).toBe(0.1);
   });
@@ -30,7 +29,7 @@ describe("recipe", () => {
     bad((c) => (c.epochs = 0), /^r\.json: epochs: /);
     bad((c) => (c.optimizer.betas = [0.9, 1.5]), /optimizer\.betas\[1\]: /);
     bad((c) => (c.labelSmoothing = 1), /labelSmoothing: /);
-    bad((c) => (c.augment.rotate = 10), 'augment: unknown field "rotate"');
+    bad((c) => (c.augment = { rotate: 10 }), 'augment: unknown field "rotate"');
     bad((c) => (c.schedule.minLr = 1), "schedule.minLr: minLr 1 is above optimizer.lr 0.001");
   });
 });

@@ -1,0 +1,67 @@
+/**
+ * What the tensor commands share: package-relative defaults, option parsing, backend start-up, run
+ * snapshots and signal handling. (Imports no tfjs at module load.)
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { UsageError } from "../errors.js";
+import type { StopFlag } from "../train/loop.js";
+
+/** The psvit package folder (holds search-spaces/, configs/, data/). */
+export const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+export function packagePath(rel: string): string {
+  return `${PACKAGE_ROOT}${rel}`;
+}
+
+export const DEFAULT_SPACE = "search-spaces/fmnist-2d.json";
+export const DEFAULT_RECIPE = "configs/recipes/fmnist.json";
+
+/** An integer flag value ≥ `min`. */
+export function intOption(value: string | number | undefined, flag: string, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === "number" ? value : Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`${flag}: expected an integer >= ${min}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function versions(): Record<string, string> {
+  const pkg = (name: string) => {
+    try {
+      const url = import.meta.resolve(`${name}/package.json`);
+      return JSON.parse(readFileSync(fileURLToPath(url), "utf8")).version as string;
+    } catch {
+      return "unknown";
+    }
+  };
+  const own = JSON.parse(readFileSync(packagePath("package.json"), "utf8")).version as string;
+  return { psvit: own, node: process.version, tfjs: pkg("@tensorflow/tfjs-core") };
+}
+
+/** Start the backend named by --backend / PSVIT_BACKEND (logs its choice once). */
+export async function startBackend(name?: string) {
+  const { initBackend } = await import("../engine/backend.js");
+  return initBackend(name ?? process.env.PSVIT_BACKEND ?? "auto");
+}
+
+/** SIGINT/SIGTERM set the flag (the loop finishes its step and checkpoints); a second signal exits at once. */
+export function installStopHandlers(): { flag: StopFlag; dispose(): void } {
+  const flag: StopFlag = { signal: null };
+  const handler = (signal: "SIGINT" | "SIGTERM") => () => {
+    if (flag.signal) process.exit(signal === "SIGINT" ? 130 : 143);
+    flag.signal = signal;
+    process.stderr.write(`\npsvit: ${signal}: finishing the current step and writing a checkpoint…\n`);
+  };
+  const onInt = handler("SIGINT");
+  const onTerm = handler("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  return {
+    flag,
+    dispose() {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+    },
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * Sampling paths for supernet training and picking the fixed paths it is evaluated on. Pure.
+ */
+import type { SpaceConfig } from "../config/schema.js";
+import { UsageError } from "../errors.js";
+import { countModel } from "../flops/count.js";
+import { human } from "../util/units.js";
+import { type Arch, materialize, sampleArch } from "./arch.js";
+import { Rng } from "./rng.js";
+import {
+  ConstrainedSampler,
+  type Constraint,
+  countSatisfying,
+  flopsDistribution,
+  satisfies,
+} from "./stats.js";
+
+export function archCost(space: SpaceConfig, arch: Arch): { flops: number; params: number } {
+  const c = countModel(materialize(space, arch));
+  return { flops: c.flops, params: c.params };
+}
+
+/**
+ * Uniform over the architectures that satisfy `constraint`, by rejection from the uniform distribution
+ * over the whole space (each cell uniform over B/S/I, as SPOS samples) with at most `maxTries` draws.
+ * Check `checkSatisfiable` once first so an empty range is reported before training starts.
+ */
+export function rejectionSampler(
+  space: SpaceConfig,
+  constraint: Constraint,
+  maxTries = 10_000,
+): (rng: Rng) => Arch {
+  const unconstrained = Object.keys(constraint).length === 0;
+  return (rng) => {
+    for (let t = 0; t < maxTries; t++) {
+      const arch = sampleArch(space, rng);
+      if (unconstrained || satisfies(archCost(space, arch), constraint)) return arch;
+    }
+    throw new UsageError(
+      `no architecture in range after ${maxTries} draws: the range keeps too little of the space; widen it`,
+    );
+  };
+}
+
+/** Throws a UsageError naming the space's FLOPs range when nothing satisfies `constraint`. */
+export function checkSatisfiable(space: SpaceConfig, constraint: Constraint, what: string): bigint {
+  const n = countSatisfying(space, constraint);
+  if (n === 0n) {
+    const d = flopsDistribution(space);
+    throw new UsageError(
+      `${what} keeps no architecture of ${space.name}: its FLOPs run from ${human(d.values[0])} to ${human(d.values.at(-1)!)}`,
+    );
+  }
+  return n;
+}
+
+/** Parse `MIN:MAX` FLOPs (either side may be empty), e.g. `10M:40M`, `:30M`. */
+export function parseFlopsRange(text: string, parse: (s: string) => number): Constraint {
+  const m = /^([^:]*):([^:]*)$/.exec(text.trim());
+  if (!m) throw new UsageError(`--flops-range: expected MIN:MAX (e.g. 10M:40M), got ${JSON.stringify(text)}`);
+  const c: Constraint = {};
+  if (m[1].trim()) c.minFlops = parse(m[1]);
+  if (m[2].trim()) c.maxFlops = parse(m[2]);
+  if (c.minFlops !== undefined && c.maxFlops !== undefined && c.minFlops > c.maxFlops) {
+    throw new UsageError(`--flops-range: minimum ${human(c.minFlops)} is above maximum ${human(c.maxFlops)}`);
+  }
+  return c;
+}
+
+/**
+ * The smallest, median and largest FLOPs architectures satisfying `constraint` (ties broken by a seeded
+ * uniform draw among the architectures with exactly that cost), for evaluating a supernet each epoch.
+ */
+export function representativeArchs(
+  space: SpaceConfig,
+  constraint: Constraint,
+  seed: number,
+): { label: string; arch: Arch; flops: number }[] {
+  const dist = flopsDistribution(space);
+  const values: number[] = [];
+  const counts: bigint[] = [];
+  dist.values.forEach((v, i) => {
+    if (satisfies({ flops: v, params: 0 }, { ...constraint, maxParams: undefined })) {
+      values.push(v);
+      counts.push(dist.counts[i]);
+    }
+  });
+  if (values.length === 0) throw new UsageError(`no architecture of ${space.name} satisfies the constraint`);
+  const total = counts.reduce((a, b) => a + b, 0n);
+  let rank = (total - 1n) / 2n;
+  let med = values[0];
+  for (let i = 0; i < values.length; i++) {
+    if (rank < counts[i]) {
+      med = values[i];
+      break;
+    }
+    rank -= counts[i];
+  }
+  const rng = new Rng(seed);
+  const pick = (label: string, flops: number) => {
+    const arch = new ConstrainedSampler(space, { ...constraint, minFlops: flops, maxFlops: flops }).sample(
+      rng,
+    );
+    if (!arch) throw new Error(`representativeArchs: no architecture with ${flops} FLOPs`);
+    return { label, arch, flops };
+  };
+  return [pick("smallest", values[0]), pick("median", med), pick("largest", values.at(-1)!)];
+}

@@ -1,0 +1,280 @@
+/**
+ * The training loop shared by `train-supernet` (single-path one-shot: every step samples one
+ * architecture and trains only its path) and `train` (a fixed model).
+ *
+ * Per step: next batch (prepared ahead by the data stream) → sample a path → forward/backward through
+ * that path only → clip by global norm → AdamW on that path's variables (unsampled choices get no decay
+ * and no moment update) → log. Per epoch: evaluate fixed paths on the validation split, checkpoint.
+ * Checkpoints carry weights, optimizer state, data position and RNG state, so a resumed run continues
+ * bit for bit on the same backend.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Recipe } from "../config/recipe.js";
+import { BatchStream } from "../data/batch.js";
+import type { AugmentOptions, Dataset, Preprocess } from "../data/types.js";
+import { AdamW, clipGradNorm, defaultDecayMask } from "../engine/adamw.js";
+import { InterruptedError, PsvitError } from "../errors.js";
+import { type Arch, formatArch } from "../space/arch.js";
+import { Rng } from "../space/rng.js";
+import type { Logger } from "../util/log.js";
+import {
+  type Checkpoint,
+  type CheckpointMeta,
+  optimizerFromCheckpoint,
+  optimizerToCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint.js";
+import { evaluate } from "./evaluate.js";
+import { crossEntropy } from "./loss.js";
+import type { RunDir } from "./rundir.js";
+import { type CosineSchedule, lrAt } from "./schedule.js";
+
+/** What the loop trains: a supernet (forward along an arch) or a model (arch is null). */
+export interface Trainable {
+  kind: "supernet" | "model";
+  /** The space (supernet) or model config, recorded in checkpoints. */
+  config: unknown;
+  forward(x: tf.Tensor4D, arch: Arch | null): tf.Tensor2D;
+  /** Variables a step along `arch` trains, by psvit name. */
+  trainableVariables(arch: Arch | null): Map<string, tf.Variable>;
+  /** Every variable, by psvit name (checkpoints). */
+  allVariables(): Map<string, tf.Variable>;
+}
+
+/** A path evaluated on the validation split after every epoch. */
+export interface EvalPath {
+  label: string;
+  arch: Arch | null;
+  flops: number;
+}
+
+export interface TrainData {
+  train: Dataset;
+  val: Dataset;
+  preprocess: Preprocess;
+  augment: AugmentOptions;
+}
+
+/** Set by a signal handler; the loop stops after the current step. */
+export interface StopFlag {
+  signal: "SIGINT" | "SIGTERM" | null;
+}
+
+export interface LoopOptions {
+  target: Trainable;
+  /** Draws the path of a step (supernet). */
+  sampler?: (rng: Rng) => Arch;
+  evalPaths: EvalPath[];
+  data: TrainData;
+  recipe: Recipe;
+  seed: number;
+  run: RunDir;
+  logger: Logger;
+  /** Continue from this checkpoint. */
+  resume?: Checkpoint;
+  stop?: StopFlag;
+  /** Called after every step (progress bars). */
+  onStep?: (p: StepProgress) => void;
+  /** Stop as if interrupted after this many steps of this process (tests). */
+  stopAfterSteps?: number;
+  /** Batches prepared ahead (0: synchronous). */
+  prefetch?: number;
+  /** Evaluate at most this many validation images per path (default all). */
+  evalImages?: number;
+}
+
+export interface StepProgress {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  imagesPerSec: number;
+}
+
+export interface TrainResult {
+  steps: number;
+  /** Median images/s of the training steps of this process (data wait included). */
+  imagesPerSec: number;
+  /** Median milliseconds per step spent waiting for data. */
+  dataWaitMs: number;
+  lastEval: EvalRecord[] | null;
+}
+
+export interface EvalRecord {
+  label: string;
+  arch: string | null;
+  flops: number;
+  top1: number;
+  top5: number;
+  loss: number;
+}
+
+export class NonFiniteLossError extends PsvitError {}
+
+const median = (xs: number[]) => {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+
+export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
+  const { target, recipe, run, logger, data } = opts;
+  const [H, W, C] = [data.train.height, data.train.width, data.train.channels];
+  const B = recipe.batchSize;
+  const stream = new BatchStream(data.train, {
+    batchSize: B,
+    seed: opts.seed,
+    preprocess: data.preprocess,
+    augment: data.augment,
+    dropLast: true,
+    prefetch: opts.prefetch ?? 2,
+    ...(opts.resume ? { resume: opts.resume.meta.stream } : {}),
+  });
+  const stepsPerEpoch = stream.stepsPerEpoch;
+  const totalSteps = recipe.epochs * stepsPerEpoch;
+  const schedule: CosineSchedule = {
+    lr: recipe.optimizer.lr,
+    minLr: recipe.schedule.minLr,
+    warmupStartLr: recipe.schedule.warmupStartLr,
+    warmupSteps: Math.round(recipe.schedule.warmupEpochs * stepsPerEpoch),
+    totalSteps,
+  };
+  const optimizer = new AdamW({
+    beta1: recipe.optimizer.betas[0],
+    beta2: recipe.optimizer.betas[1],
+    eps: recipe.optimizer.eps,
+    weightDecay: recipe.optimizer.weightDecay,
+    decay: defaultDecayMask,
+  });
+  let samplerRng = new Rng(opts.seed ^ 0x5eed);
+  let step = 0;
+  let lastEval: EvalRecord[] | null = null;
+  if (opts.resume) {
+    const { meta, params, optimizer: optTensors } = opts.resume;
+    const vars = target.allVariables();
+    for (const [name, v] of vars) {
+      const saved = params.get(name);
+      if (!saved) throw new PsvitError(`checkpoint has no parameter ${name}`);
+      v.assign(tf.tensor(saved.data, saved.shape));
+    }
+    optimizer.setState(optimizerFromCheckpoint(meta.optimizer, optTensors));
+    if (meta.sampler) samplerRng = Rng.fromState(meta.sampler);
+    step = meta.step;
+    lastEval = (meta.lastEval as EvalRecord[] | undefined) ?? null;
+  }
+
+  const tfName = (vars: Map<string, tf.Variable>) => new Map([...vars].map(([n, v]) => [v.name, n]));
+  const stepTimes: number[] = [];
+  const waits: number[] = [];
+  let stepsThisProcess = 0;
+  let savedAt = step;
+
+  const checkpoint = async () => {
+    const opt = optimizerToCheckpoint(optimizer.getState());
+    const meta: CheckpointMeta = {
+      version: 1,
+      kind: target.kind,
+      step,
+      stream: stream.state(),
+      sampler: target.kind === "supernet" ? samplerRng.state() : null,
+      optimizer: opt.meta,
+      config: target.config,
+      ...(lastEval ? { lastEval } : {}),
+    };
+    await saveCheckpoint(run.checkpointPath(step), meta, target.allVariables(), opt.tensors);
+    run.prune(recipe.checkpoint.keep);
+    savedAt = step;
+    logger.debug({ step }, "checkpoint written");
+  };
+
+  try {
+    while (step < totalSteps) {
+      const tWait = performance.now();
+      const batch = await stream.next();
+      const t0 = performance.now();
+      const arch = opts.sampler ? opts.sampler(samplerRng) : null;
+      const vars = target.trainableVariables(arch);
+      const names = tfName(vars);
+      const lr = lrAt(schedule, step);
+      const { value: lossTensor, grads } = tf.tidy(() => {
+        const xs = tf.tensor4d(batch.x, [batch.size, H, W, C]);
+        const ys = tf.tensor1d(batch.y, "int32");
+        return tf.variableGrads(
+          () => crossEntropy(target.forward(xs, arch), ys, recipe.labelSmoothing),
+          [...vars.values()],
+        );
+      });
+      // the update runs outside tidy: the optimizer's moments must outlive this step
+      const named = new Map<string, tf.Tensor>();
+      for (const [tfn, g] of Object.entries(grads)) named.set(names.get(tfn)!, g);
+      if (recipe.clipGradNorm !== null) clipGradNorm(named, recipe.clipGradNorm);
+      optimizer.step(named, vars, lr);
+      for (const g of named.values()) g.dispose();
+      const loss = (await lossTensor.data())[0];
+      lossTensor.dispose();
+      if (!Number.isFinite(loss)) {
+        const last = run.latestCheckpoint();
+        throw new NonFiniteLossError(
+          `loss became ${loss} at step ${step + 1}${arch ? ` (path ${formatArch(arch)})` : ""}; stopped. ` +
+            (last ? `The last good checkpoint is step ${last.step} (${last.file}). ` : "") +
+            "Lower the learning rate or raise clipGradNorm in the recipe.",
+        );
+      }
+      const t1 = performance.now();
+      step++;
+      stepsThisProcess++;
+      const imagesPerSec = (batch.size / (t1 - tWait)) * 1000;
+      stepTimes.push(imagesPerSec);
+      waits.push(t0 - tWait);
+      const epoch = Math.floor((step - 1) / stepsPerEpoch);
+      opts.onStep?.({ step, totalSteps, epoch, loss, lr, imagesPerSec });
+      if (step % recipe.logEverySteps === 0 || step === totalSteps) {
+        run.appendJsonl("metrics.jsonl", {
+          type: "step",
+          step,
+          epoch,
+          loss,
+          lr,
+          images_per_sec: Math.round(imagesPerSec * 10) / 10,
+          data_wait_ms: Math.round((t0 - tWait) * 100) / 100,
+          arch: arch ? formatArch(arch) : null,
+        });
+      }
+      const epochEnd = step % stepsPerEpoch === 0;
+      if (epochEnd) {
+        lastEval = opts.evalPaths.map((p) => {
+          const r = evaluate(
+            (x) => target.forward(x, p.arch),
+            data.val,
+            data.preprocess,
+            recipe.evalBatchSize,
+            opts.evalImages,
+          );
+          return { label: p.label, arch: p.arch ? formatArch(p.arch) : null, flops: p.flops, ...r };
+        });
+        run.appendJsonl("metrics.jsonl", { type: "eval", step, epoch, split: "val", paths: lastEval });
+        logger.info(
+          { epoch: epoch + 1, step },
+          `epoch ${epoch + 1}/${recipe.epochs}: val top-1 ${lastEval.map((e) => `${e.label} ${(e.top1 * 100).toFixed(1)}%`).join(", ")}`,
+        );
+      }
+      const every = recipe.checkpoint.everySteps;
+      if (epochEnd || step === totalSteps || (every !== null && step % every === 0)) await checkpoint();
+      const stopSignal =
+        opts.stop?.signal ??
+        (opts.stopAfterSteps !== undefined && stepsThisProcess >= opts.stopAfterSteps ? "SIGINT" : null);
+      if (stopSignal && step < totalSteps) {
+        if (savedAt !== step) await checkpoint();
+        throw new InterruptedError(
+          `interrupted at step ${step}/${totalSteps}; checkpoint written. Continue with the same command plus --resume`,
+          stopSignal,
+        );
+      }
+    }
+  } finally {
+    await stream.close();
+    optimizer.dispose();
+  }
+  return { steps: step, imagesPerSec: median(stepTimes), dataWaitMs: median(waits), lastEval };
+}

@@ -1,0 +1,107 @@
+/**
+ * A run directory: everything a training run leaves behind, laid out so a run can be inspected,
+ * resumed and exported.
+ *
+ *   run.json            snapshot: command, arguments, space/model, recipe, data, versions, backend, seed
+ *   metrics.jsonl       one JSON object per logged step and per evaluation (appended, flushed)
+ *   log.jsonl           the pino JSON log
+ *   checkpoints/        step-00000123.ckpt.safetensors, the last `keep` of them
+ *
+ * Files are written to a temporary name and renamed, so a crash never leaves a half-written file under
+ * a real name. Starting into a non-empty directory without --resume is refused; --force replaces a
+ * previous psvit run (and only that).
+ */
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { UsageError } from "../errors.js";
+import { writeFileAtomic } from "../weights/safetensors.js";
+
+export const RUN_FILE = "run.json";
+const CKPT_RE = /^step-(\d{8})\.ckpt\.safetensors$/;
+
+export interface OpenOptions {
+  resume?: boolean;
+  force?: boolean;
+}
+
+export class RunDir {
+  private constructor(readonly dir: string) {}
+
+  /** Open `dir` for a new run (creating it) or, with `resume`, for continuing the run in it. */
+  static open(dir: string, opts: OpenOptions = {}): RunDir {
+    const abs = resolve(dir);
+    const exists = existsSync(abs);
+    if (exists && !statSync(abs).isDirectory()) throw new UsageError(`${dir}: not a directory`);
+    const isRun = exists && existsSync(join(abs, RUN_FILE));
+    if (opts.resume) {
+      if (!isRun)
+        throw new UsageError(
+          `${dir}: nothing to resume (no ${RUN_FILE}); start a run there without --resume`,
+        );
+      return new RunDir(abs);
+    }
+    if (exists && readdirSync(abs).length > 0) {
+      if (!isRun) {
+        throw new UsageError(`${dir}: directory is not empty and is not a psvit run; choose another --out`);
+      }
+      if (!opts.force) {
+        throw new UsageError(
+          `${dir}: already holds a run; add --resume to continue it or --force to replace it, or choose another --out`,
+        );
+      }
+      for (const entry of readdirSync(abs)) rmSync(join(abs, entry), { recursive: true, force: true });
+    }
+    mkdirSync(join(abs, "checkpoints"), { recursive: true });
+    return new RunDir(abs);
+  }
+
+  /** Open an existing run read-only (export, search, rank-corr). */
+  static existing(dir: string): RunDir {
+    const abs = resolve(dir);
+    if (!existsSync(join(abs, RUN_FILE)))
+      throw new UsageError(`${dir}: not a psvit run directory (no ${RUN_FILE})`);
+    return new RunDir(abs);
+  }
+
+  path(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  async writeJson(name: string, value: unknown): Promise<void> {
+    await writeFileAtomic(this.path(name), new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`));
+  }
+
+  readJson<T>(name: string): T {
+    return JSON.parse(readFileSync(this.path(name), "utf8")) as T;
+  }
+
+  /** Append one JSON line to `name` (synchronously: it is on disk when this returns). */
+  appendJsonl(name: string, value: unknown): void {
+    appendFileSync(this.path(name), `${JSON.stringify(value)}\n`);
+  }
+
+  /** Checkpoint files, oldest first. */
+  checkpoints(): { step: number; file: string }[] {
+    const dir = this.path("checkpoints");
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .map((f) => CKPT_RE.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ step: Number(m[1]), file: join(dir, m[0]) }))
+      .sort((a, b) => a.step - b.step);
+  }
+
+  latestCheckpoint(): { step: number; file: string } | undefined {
+    return this.checkpoints().at(-1);
+  }
+
+  checkpointPath(step: number): string {
+    return this.path("checkpoints", `step-${String(step).padStart(8, "0")}.ckpt.safetensors`);
+  }
+
+  /** Delete all but the newest `keep` checkpoints. */
+  prune(keep: number): void {
+    const all = this.checkpoints();
+    for (const c of all.slice(0, Math.max(0, all.length - keep))) rmSync(c.file, { force: true });
+  }
+}
