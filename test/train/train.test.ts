@@ -1,0 +1,316 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { trainModelCommand, trainSupernetCommand } from "../../src/cli/commands/train.js";
+import { captureIo } from "../../src/cli/io.js";
+import { runCli } from "../../src/cli/run.js";
+import { parseSpaceConfig } from "../../src/config/validate.js";
+import { defaultDecayMask } from "../../src/engine/adamw.js";
+import { InterruptedError, UsageError } from "../../src/errors.js";
+import { materialize, parseArch } from "../../src/space/arch.js";
+import { Rng } from "../../src/space/rng.js";
+import { archCost, rejectionSampler } from "../../src/space/sample.js";
+import { loadCheckpoint } from "../../src/train/checkpoint.js";
+import { RunDir } from "../../src/train/rundir.js";
+import { tempDir } from "../helpers.js";
+import { TINY_SPACE, tinySetup } from "./fixtures.js";
+
+const quiet = { backend: "cpu", logLevel: "silent", prefetch: 0 } as const;
+let setup: ReturnType<typeof tinySetup>;
+
+beforeAll(async () => {
+  setup = tinySetup();
+  await tf.setBackend("cpu");
+});
+
+function base(out: string) {
+  return { ...quiet, space: setup.space, config: setup.recipe, data: setup.data, out, seed: 7 };
+}
+
+async function finalWeights(dir: string) {
+  const run = RunDir.existing(dir);
+  const ck = await loadCheckpoint(run.latestCheckpoint()!.file);
+  return ck;
+}
+
+describe("train-supernet end to end (cpu backend)", () => {
+  it("trains, evaluates fixed paths each epoch, writes run.json, metrics, log and checkpoints", async () => {
+    const out = join(tempDir(), "run");
+    const io = captureIo();
+    const before = tf.memory().numTensors;
+    const result = await trainSupernetCommand(base(out), io);
+    const stepsPerEpoch = Math.floor(64 / 8); // 72 images, 8 carved out for validation
+    expect(result.steps).toBe(2 * stepsPerEpoch);
+    expect(tf.memory().numTensors).toBe(before); // the supernet and the optimizer were disposed
+    const run = RunDir.existing(out);
+    const snap = run.readJson<any>("run.json");
+    expect(snap).toMatchObject({ kind: "psvit.run", command: "train-supernet", seed: 7 });
+    expect(snap.evalPaths.map((p: any) => p.label)).toEqual(["smallest", "median", "largest"]);
+    expect(snap.finished.steps).toBe(result.steps);
+    const metrics = readFileSync(run.path("metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    const steps = metrics.filter((m) => m.type === "step");
+    expect(steps.length).toBeGreaterThan(0);
+    expect(steps[0]).toMatchObject({ type: "step", epoch: 0 });
+    expect(typeof steps[0].loss).toBe("number");
+    expect(steps[0].arch).toMatch(/^[BSI]{2}-[BSI]{2}$/);
+    const evals = metrics.filter((m) => m.type === "eval");
+    expect(evals).toHaveLength(2);
+    expect(evals[1].paths).toHaveLength(3);
+    expect(existsSync(run.path("log.jsonl"))).toBe(true);
+    expect(run.checkpoints().length).toBe(2); // keep: 2
+    expect(io.stdout.join("")).toContain("next: psvit search --run");
+  });
+
+  it("an interrupted run resumed with --resume ends with bit-identical weights and optimizer state", async () => {
+    const whole = join(tempDir(), "whole");
+    await trainSupernetCommand(base(whole), captureIo());
+    const cut = join(tempDir(), "cut");
+    await expect(trainSupernetCommand({ ...base(cut), stopAfterSteps: 5 }, captureIo())).rejects.toThrow(
+      InterruptedError,
+    );
+    expect(RunDir.existing(cut).latestCheckpoint()!.step).toBe(5);
+    await trainSupernetCommand({ ...quiet, out: cut, resume: true }, captureIo());
+    const a = await finalWeights(whole);
+    const b = await finalWeights(cut);
+    expect(b.meta.step).toBe(a.meta.step);
+    expect(b.meta.stream).toEqual(a.meta.stream);
+    expect(b.meta.sampler).toEqual(a.meta.sampler);
+    expect([...b.params.keys()]).toEqual([...a.params.keys()]);
+    for (const [name, t] of a.params) expect(b.params.get(name)!.data, name).toEqual(t.data);
+    for (const [name, t] of a.optimizer) expect(b.optimizer.get(name)!.data, name).toEqual(t.data);
+    const stepsOf = (m: any) => m.optimizer.steps;
+    expect(stepsOf(b.meta)).toEqual(stepsOf(a.meta));
+  });
+
+  it("the interrupted process exits 130 through the CLI and says how to resume", async () => {
+    const out = join(tempDir(), "sig");
+    const io = captureIo();
+    const { trainSupernetCommand: cmd } = await import("../../src/cli/commands/train.js");
+    const err = await cmd({ ...base(out), stopAfterSteps: 2 }, io).catch((e) => e);
+    expect(err).toBeInstanceOf(InterruptedError);
+    expect(err.exitCode).toBe(130);
+    expect(err.message).toContain("--resume");
+  });
+
+  it("--resume refuses new settings; a fresh start refuses a non-empty directory", async () => {
+    const out = join(tempDir(), "guard");
+    await trainSupernetCommand({ ...base(out), stopAfterSteps: 1 }, captureIo()).catch(() => {});
+    await expect(
+      trainSupernetCommand({ ...quiet, out, resume: true, epochs: 5 }, captureIo()),
+    ).rejects.toThrow("--resume continues with the settings in run.json; drop --epochs");
+    await expect(trainSupernetCommand(base(out), captureIo())).rejects.toThrow("already holds a run");
+    const other = tempDir();
+    writeFileSync(join(other, "notes.txt"), "mine");
+    await expect(trainSupernetCommand(base(other), captureIo())).rejects.toThrow("is not a psvit run");
+    expect(readFileSync(join(other, "notes.txt"), "utf8")).toBe("mine");
+    await expect(
+      trainSupernetCommand({ ...quiet, out: tempDir(), resume: true }, captureIo()),
+    ).rejects.toThrow("nothing to resume");
+    // --force replaces a previous run
+    const r = await trainSupernetCommand({ ...base(out), force: true }, captureIo());
+    expect(r.steps).toBe(16);
+  });
+
+  it("an empty --flops-range is a clear usage error naming the space's range", async () => {
+    const err = await trainSupernetCommand(
+      { ...base(join(tempDir(), "x")), flopsRange: "1:2" },
+      captureIo(),
+    ).catch((e) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toMatch(/--flops-range 1:2 keeps no architecture of tiny: its FLOPs run from .* to /);
+    const io = captureIo();
+    const code = await runCli(
+      ["node", "psvit", "train-supernet", "--space", setup.space, "--flops-range", "9:1"],
+      io,
+    );
+    expect(code).toBe(2);
+    expect(io.stderr.join("")).toContain("is above maximum");
+  });
+
+  it("a non-finite loss stops the run, names the last good checkpoint and keeps it", async () => {
+    const out = join(tempDir(), "nan");
+    const recipe = JSON.parse(readFileSync(setup.recipe, "utf8"));
+    recipe.optimizer.lr = 1e30;
+    recipe.schedule.warmupEpochs = 0;
+    recipe.clipGradNorm = null;
+    recipe.checkpoint.everySteps = 1;
+    const file = join(tempDir(), "nan-recipe.json");
+    writeFileSync(file, JSON.stringify(recipe));
+    const err = await trainSupernetCommand({ ...base(out), config: file }, captureIo()).catch((e) => e);
+    expect(err.name).toBe("NonFiniteLossError");
+    expect(err.message).toMatch(/loss became (NaN|Infinity|-Infinity) at step \d+/);
+    const run = RunDir.existing(out);
+    const last = run.latestCheckpoint();
+    expect(last).toBeDefined();
+    expect(err.message).toContain(`The last good checkpoint is step ${last!.step}`);
+    const ck = await loadCheckpoint(last!.file);
+    for (const t of ck.params.values()) expect(t.data.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe("signals", () => {
+  it("SIGTERM to a real process: finishes the step, checkpoints, exits 143 with a resume hint", async () => {
+    const { spawn } = await import("node:child_process");
+    const { ROOT } = await import("../helpers.js");
+    const out = join(tempDir(), "term");
+    const recipe = JSON.parse(readFileSync(setup.recipe, "utf8"));
+    recipe.epochs = 200; // long enough to be interrupted
+    recipe.checkpoint.everySteps = null;
+    const file = join(tempDir(), "long.json");
+    writeFileSync(file, JSON.stringify(recipe));
+    const args = [`${ROOT}/bin/psvit`, "train-supernet", "--backend", "cpu", "--space", setup.space];
+    args.push("--config", file, "--data", setup.data, "--out", out);
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const metrics = join(out, "metrics.jsonl");
+    for (let i = 0; i < 600 && !existsSync(metrics); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(metrics)).toBe(true);
+    child.kill("SIGTERM");
+    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    expect(code).toBe(143);
+    expect(stderr).toContain("checkpoint written. Continue with the same command plus --resume");
+    const last = RunDir.existing(out).latestCheckpoint();
+    expect(last!.step).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("no leaks", () => {
+  it("numTensors is flat from step to step", async () => {
+    const { trainLoop } = await import("../../src/train/loop.js");
+    const { supernetTarget } = await import("../../src/train/targets.js");
+    const { Supernet } = await import("../../src/model/supernet.js");
+    const { resolveData } = await import("../../src/data/resolve.js");
+    const { parseRecipe } = await import("../../src/config/recipe.js");
+    const { createLogger } = await import("../../src/util/log.js");
+    const space = parseSpaceConfig(TINY_SPACE);
+    const data = await resolveData(setup.data, { seed: 1, imageSize: 8, channels: 1 });
+    const net = Supernet.create(space, { seed: 1 });
+    const counts: number[] = [];
+    await trainLoop({
+      target: supernetTarget(net, space),
+      sampler: rejectionSampler(space, {}),
+      evalPaths: [],
+      data: {
+        train: data.train,
+        val: data.val,
+        preprocess: data.info.preprocess,
+        augment: data.info.augment,
+      },
+      recipe: parseRecipe({ ...JSON.parse(readFileSync(setup.recipe, "utf8")), epochs: 3 }),
+      seed: 1,
+      run: RunDir.open(join(tempDir(), "leak")),
+      logger: createLogger({ level: "silent" }),
+      prefetch: 0,
+      onStep: () => counts.push(tf.memory().numTensors),
+    });
+    // after every variable has been updated once, the optimizer holds all its moments: flat from there
+    const tail = counts.slice(-12);
+    expect(new Set(tail).size).toBe(1);
+    net.dispose();
+  });
+});
+
+describe("train a fixed model", () => {
+  it("trains an HVT config, writes its config with preprocess and SPEC §4 weights", async () => {
+    const space = parseSpaceConfig(TINY_SPACE);
+    const model = materialize(space, parseArch("SB-BI"));
+    const file = join(tempDir(), "m.json");
+    writeFileSync(file, JSON.stringify(model));
+    const out = join(tempDir(), "m");
+    const r = await trainModelCommand(
+      file,
+      { ...quiet, config: setup.recipe, data: setup.data, out, epochs: 1 },
+      captureIo(),
+    );
+    expect(r.steps).toBe(8);
+    const run = RunDir.existing(out);
+    const saved = run.readJson<any>(`${model.name}.model.json`);
+    expect(saved.preprocess.mean).toHaveLength(1);
+    const { loadModelWeights } = await import("../../src/weights/io.js");
+    const { model: loaded } = await loadModelWeights(run.path(`${model.name}.safetensors`));
+    expect(loaded.paramCount()).toBeGreaterThan(0);
+    loaded.dispose();
+  });
+});
+
+describe("checkpoint writes", () => {
+  it("an interrupted write leaves the previous checkpoint intact and no partial file under a real name", async () => {
+    const out = join(tempDir(), "ck");
+    await trainSupernetCommand({ ...base(out), stopAfterSteps: 3 }, captureIo()).catch(() => {});
+    const run = RunDir.existing(out);
+    const before = run.latestCheckpoint()!;
+    const bytes = readFileSync(before.file);
+    const { saveCheckpoint } = await import("../../src/train/checkpoint.js");
+    // a parameter whose data cannot be read makes the write fail half-way through
+    const bad = {
+      shape: [2],
+      get data(): Float32Array {
+        throw new Error("disk full");
+      },
+    };
+    await expect(
+      saveCheckpoint(
+        run.checkpointPath(99),
+        (await loadCheckpoint(before.file)).meta,
+        new Map(),
+        new Map([["x", bad as any]]),
+      ),
+    ).rejects.toThrow("disk full");
+    expect(run.checkpoints().map((c) => c.step)).toEqual([before.step]);
+    expect(readFileSync(before.file).equals(bytes)).toBe(true);
+    // and a write that fails inside the file system (target is a directory) cleans its temporary file
+    const { writeFileAtomic } = await import("../../src/weights/safetensors.js");
+    await expect(writeFileAtomic(run.path("checkpoints"), new Uint8Array(4))).rejects.toThrow();
+    expect(run.checkpoints().map((c) => c.step)).toEqual([before.step]);
+  });
+});
+
+describe("path sampling", () => {
+  const space = parseSpaceConfig(TINY_SPACE);
+  it("is uniform per cell", () => {
+    const sample = rejectionSampler(space, {});
+    const rng = new Rng(3);
+    const counts = new Map<string, number>();
+    const n = 6000;
+    for (let i = 0; i < n; i++) {
+      const arch = sample(rng);
+      for (const [s, stage] of arch.entries())
+        for (const [c, cell] of stage.entries())
+          counts.set(`${s}${c}${cell}`, (counts.get(`${s}${c}${cell}`) ?? 0) + 1);
+    }
+    for (const v of counts.values()) expect(Math.abs(v - n / 3)).toBeLessThan(150);
+    expect(counts.size).toBe(4 * 3);
+  });
+  it("--flops-range holds for every sample", () => {
+    const costs = ["II-II", "BB-BB", "SS-SS"].map((a) => archCost(space, parseArch(a)).flops);
+    const range = { minFlops: costs[0] + 1, maxFlops: costs[1] };
+    const sample = rejectionSampler(space, range);
+    const rng = new Rng(4);
+    for (let i = 0; i < 500; i++) {
+      const f = archCost(space, sample(rng)).flops;
+      expect(f).toBeGreaterThanOrEqual(range.minFlops);
+      expect(f).toBeLessThanOrEqual(range.maxFlops);
+    }
+  });
+});
+
+describe("weight decay mask", () => {
+  it("decays weight matrices only: not norms, biases, position embeddings or the class token", () => {
+    const decayed = (name: string, shape: number[]) => defaultDecayMask(name, shape);
+    expect(decayed("stages.0.cells.1.B.attn.qkv.weight", [8, 24])).toBe(true);
+    expect(decayed("patch_embed.proj.weight", [4, 8])).toBe(true);
+    expect(decayed("stages.1.pool.proj.weight", [32, 16])).toBe(true);
+    expect(decayed("head.weight", [16, 3])).toBe(true);
+    expect(decayed("stages.0.cells.1.B.attn.qkv.bias", [24])).toBe(false);
+    expect(decayed("stages.0.cells.1.S.0.norm1.weight", [8])).toBe(false);
+    expect(decayed("norm.weight", [16])).toBe(false);
+    expect(decayed("pos_embed", [1, 16, 8])).toBe(false);
+    expect(decayed("stages.1.pos_embed", [1, 4, 16])).toBe(false);
+    expect(decayed("cls_token", [1, 1, 8])).toBe(false);
+  });
+});
