@@ -125,6 +125,92 @@ export function buildProgram(io: Io): Command {
       await predictCommand(file, opts, io);
     });
 
+  program
+    .command("search")
+    .description("evolutionary search of a trained supernet under a FLOPs (and params) budget")
+    .requiredOption("--run <dir>", "a train-supernet run directory")
+    .option("--flops <budget>", "FLOPs budget, e.g. 25M, 1.3G, 5e8")
+    .option("--params <budget>", "params budget, e.g. 1.5M")
+    .addOption(
+      new Option("--strategy <s>", "evolution | random (the baseline)").choices(["evolution", "random"]),
+    )
+    .option("--population <n>", "candidates per generation (default 50)")
+    .option("--generations <n>", "generations (default 20)")
+    .option("--parents <n>", "top candidates kept as parents (default 10)")
+    .option("--mutations <n>", "children by mutation per generation (default 25)")
+    .option("--mutation-prob <p>", "probability that a cell mutates (default 0.1)")
+    .option("--crossovers <n>", "children by crossover per generation (default 25)")
+    .option("--val-images <n>", "validation images every candidate is scored on (default all)")
+    .option("--workers <n>", "worker threads evaluating candidates (0: this thread; default 2)")
+    .option("--seed <n>", "seed of the search (default 0)")
+    .option("--resume", "continue the search in --run from its last generation")
+    .option("--force", "replace a previous search of the same strategy")
+    .option("--json", "print the result as JSON")
+    .addOption(backendOption())
+    .action(async (opts) => {
+      const { searchCommand } = await import("./commands/search.js");
+      await searchCommand(opts, io);
+    });
+
+  program
+    .command("export")
+    .description(
+      "write a searched architecture as an HVT config + inherited weights (or a config from --space/--arch)",
+    )
+    .option("--run <dir>", "a train-supernet run with a search")
+    .option("--rank <n>", "which candidate: 1 is the best (default 1)")
+    .addOption(new Option("--strategy <s>", "which search of the run").choices(["evolution", "random"]))
+    .option("--space <space.json>", "export a config alone: the space…")
+    .option("--arch <string>", "…and the architecture string")
+    .option("--out <dir>", "output folder (default DIR/export, or . with --space)")
+    .option("--name <name>", "file and model name (default <space>-<architecture>)")
+    .option("--force", "replace existing files")
+    .option("--json", "print what was written as JSON")
+    .addOption(backendOption())
+    .action(async (opts) => {
+      const { exportCommand } = await import("./commands/export.js");
+      await exportCommand(opts, io);
+    });
+
+  dataOptions(
+    program
+      .command("pipeline")
+      .description(
+        "the whole job: train-supernet, search under a budget, export (embedded data: ~10 min on 2 cores)",
+      )
+      .option("--out <dir>", "run directory (default runs/pipeline)")
+      .option("--flops <budget>", "FLOPs budget of the search (default 25M)")
+      .option("--space <space.json>", "search space (default search-spaces/fmnist-2d.json)")
+      .option("--config <recipe.json>", "training recipe (default configs/recipes/fmnist.json)")
+      .option("--epochs <n>", "supernet epochs (default: the recipe's)")
+      .option("--population <n>", "search population (default 16)")
+      .option("--generations <n>", "search generations (default 6)")
+      .option("--val-images <n>", "validation images per candidate (default 500)")
+      .option("--workers <n>", "search worker threads (default 2)")
+      .option("--seed <n>", "seed (default 0)")
+      .option("--force", "start over in a directory that holds a previous pipeline run")
+      .addOption(backendOption()),
+  ).action(async (opts) => {
+    const { pipelineCommand } = await import("./commands/pipeline.js");
+    await pipelineCommand(opts, io);
+  });
+
+  program
+    .command("bench")
+    .description("training-step and forward images/s, and peak memory, of a model (or space + --arch)")
+    .argument("<config>", "a psvit.model or psvit.space JSON file")
+    .option("--arch <string>", "architecture string when <config> is a space")
+    .option("--batch <n>", "batch size", "64")
+    .option("--steps <n>", "measured steps")
+    .option("--warmup <n>", "unmeasured warm-up steps")
+    .option("--threads <n>", "wasm threads (default $PSVIT_WASM_THREADS or 1)")
+    .option("--json", 'last line of stdout: {"backend", "train_img_s", "fwd_img_s", "peak_rss_mb"}')
+    .addOption(backendOption())
+    .action(async (file: string, opts) => {
+      const { benchCommand } = await import("./commands/bench.js");
+      await benchCommand(file, opts, io);
+    });
+
   dataOptions(
     program
       .command("data")

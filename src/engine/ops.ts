@@ -8,10 +8,16 @@
  * - Linear weight [in, out] so the forward product is a plain, untransposed 2D matMul.
  * - Conv weight as a matrix [k·k·Cin, Cout], rows in (kh, kw, cin) order (the im2col patch order).
  *
- * This first version is the reference formulation (correct on every backend); it is the baseline the
- * fast versions are tested against.
+ * These are the fast formulations (docs/ENGINE.md): every product of forward and backward is either a
+ * plain rank-2 matMul (XNNPACK on wasm; bmm.ts replaces tfjs's matMul gradient accordingly) or an
+ * attention product through `bmm`; LayerNorm and GELU have hand-written gradients; window ops use only
+ * kernels that wasm has, with gradients (no stridedSlice, no gather, no Conv2DBackpropFilter). The plain
+ * formulation they are tested against is src/engine/reference.ts (same signatures).
  */
 import * as tf from "@tensorflow/tfjs";
+import { bmm, registerFastMatMulGrad } from "./bmm.js";
+
+registerFastMatMulGrad();
 
 function assertRank(op: string, x: tf.Tensor, rank: number, what = "x"): void {
   if (x.rank !== rank) {
@@ -36,21 +42,65 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor
   });
 }
 
-/** LayerNorm over the last axis with scale and shift. */
-export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-6): tf.Tensor {
-  return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    return x
-      .sub(mean)
-      .mul(tf.rsqrt(variance.add(eps)))
-      .mul(gamma)
-      .add(beta);
-  });
+type LnFn = (x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D) => tf.Tensor;
+const lnCache = new Map<number, LnFn>();
+
+function layerNormFn(eps: number): LnFn {
+  let f = lnCache.get(eps);
+  if (!f) {
+    f = tf.customGrad((x, gamma, beta, save) => {
+      const X = x as tf.Tensor;
+      const xc = X.sub(X.mean(-1, true));
+      const rstd = tf.rsqrt(xc.square().mean(-1, true).add(eps));
+      const xhat = xc.mul(rstd);
+      (save as tf.GradSaveFunc)([xhat, rstd, gamma as tf.Tensor]);
+      return {
+        value: xhat.mul(gamma as tf.Tensor).add(beta as tf.Tensor),
+        gradFunc: (dy, saved) => {
+          const [xh, rs, g] = saved;
+          const D = xh.shape[xh.rank - 1];
+          const dyt = dy as tf.Tensor;
+          const dxh = dyt.mul(g);
+          // dx = rstd · (dxh − mean(dxh) − xhat · mean(dxh · xhat))
+          const dx = dxh
+            .sub(dxh.mean(-1, true))
+            .sub(xh.mul(dxh.mul(xh).mean(-1, true)))
+            .mul(rs);
+          const rows = (t: tf.Tensor) => t.reshape([t.size / D, D]);
+          return [dx, rows(dyt.mul(xh)).sum(0), rows(dyt).sum(0)];
+        },
+      };
+    }) as unknown as LnFn;
+    lnCache.set(eps, f);
+  }
+  return f;
 }
 
-/** Exact GELU: 0.5·x·(1 + erf(x/√2)). */
+/** LayerNorm over the last axis with scale and shift (biased variance, as PyTorch). */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-6): tf.Tensor {
+  return layerNormFn(eps)(x, gamma, beta);
+}
+
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+const geluFn = tf.customGrad((x, save) => {
+  const X = x as tf.Tensor;
+  const cdf = tf.erf(X.mul(Math.SQRT1_2)).add(1).mul(0.5); // Φ(x)
+  (save as tf.GradSaveFunc)([X, cdf]);
+  return {
+    value: X.mul(cdf),
+    // d/dx x·Φ(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)
+    gradFunc: (dy, saved) => {
+      const [sx, scdf] = saved;
+      const pdf = tf.exp(sx.square().mul(-0.5)).mul(INV_SQRT_2PI);
+      return (dy as tf.Tensor).mul(scdf.add(sx.mul(pdf)));
+    },
+  };
+}) as unknown as (x: tf.Tensor) => tf.Tensor;
+
+/** Exact GELU: 0.5·x·(1 + erf(x/√2)) (erf, not tanh: wasm's tanh is slow; no tf.pow). */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => x.mul(0.5).mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)));
+  return geluFn(x);
 }
 
 /** Attention probabilities of one layer: [B, heads, N, N] (the layout reuse layers receive). */
@@ -68,12 +118,23 @@ export function selfAttention(qkv: tf.Tensor3D, heads: number): { out: tf.Tensor
   if (!Number.isInteger(d))
     throw new Error(`selfAttention: qkv width ${D3} does not split into 3 × ${heads} heads`);
   return tf.tidy(() => {
-    const parts = qkv.reshape([B, N, 3, heads, d]).transpose([2, 0, 3, 1, 4]); // [3, B, h, N, d]
-    const [q, k, v] = tf.unstack(parts, 0) as tf.Tensor4D[];
-    const scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(d)); // [B, h, N, N]
-    const attn = tf.softmax(scores) as tf.Tensor4D;
-    const out = tf.matMul(attn, v).transpose([0, 2, 1, 3]).reshape([B, N, D]) as tf.Tensor3D;
-    return { out, attn };
+    const G = B * heads;
+    // [B, N, 3h, d] → [B, 3h, N, d] (rank 4: wasm's Transpose and Slice are slow above rank 4), then
+    // q, k, v as [B·h, N, d]; q pre-scaled by 1/√d (N·d multiplies instead of N·N)
+    const parts = qkv
+      .reshape([B, N, 3 * heads, d])
+      .transpose([0, 2, 1, 3])
+      .reshape([B, 3, heads, N * d]);
+    const take = (t: number) =>
+      parts.slice([0, t, 0, 0], [B, 1, heads, N * d]).reshape([G, N, d]) as tf.Tensor3D;
+    const [q0, k, v] = [take(0), take(1), take(2)];
+    const q = q0.mul(1 / Math.sqrt(d)) as tf.Tensor3D;
+    const probs = tf.softmax(bmm(q, k, false, true)) as tf.Tensor3D; // [G, N, N]
+    const out = bmm(probs, v) // [G, N, d]
+      .reshape([B, heads, N, d])
+      .transpose([0, 2, 1, 3])
+      .reshape([B, N, D]) as tf.Tensor3D;
+    return { out, attn: probs.reshape([B, heads, N, N]) as AttentionMap };
   });
 }
 
@@ -88,8 +149,12 @@ export function applyAttention(attn: AttentionMap, v: tf.Tensor3D, heads: number
     );
   }
   return tf.tidy(() => {
-    const vh = v.reshape([B, N, heads, d]).transpose([0, 2, 1, 3]); // [B, h, N, d]
-    return tf.matMul(attn, vh).transpose([0, 2, 1, 3]).reshape([B, N, D]) as tf.Tensor3D;
+    const G = B * heads;
+    const vh = v.reshape([B, N, heads, d]).transpose([0, 2, 1, 3]).reshape([G, N, d]) as tf.Tensor3D;
+    return bmm(attn.reshape([G, N, N]) as tf.Tensor3D, vh)
+      .reshape([B, heads, N, d])
+      .transpose([0, 2, 1, 3])
+      .reshape([B, N, D]) as tf.Tensor3D;
   });
 }
 
@@ -101,11 +166,42 @@ export function patchify(x: tf.Tensor4D, p: number): tf.Tensor3D {
   return tf.tidy(
     () =>
       x
-        .reshape([B, H / p, p, W / p, p, C])
-        .transpose([0, 1, 3, 2, 4, 5])
+        .reshape([(B * H) / p, p, W / p, p * C]) // rank 4: wasm's Transpose is slow above
+        .transpose([0, 2, 1, 3])
         .reshape([B, (H / p) * (W / p), p * p * C]) as tf.Tensor3D,
   );
 }
+
+/**
+ * The 0/1 matrix [k·k·Ho·Wo, H·W] that picks, for window offset (i, j) and output pixel (oy, ox), the
+ * input pixel (s·oy + i − p, s·ox + j − p) (a zero row where that falls in the padding). Cached.
+ */
+const selectionCache = new Map<string, Float32Array>();
+function selectionMatrix(H: number, W: number, k: number, s: number, p: number, Ho: number, Wo: number) {
+  const key = `${H},${W},${k},${s},${p}`;
+  let m = selectionCache.get(key);
+  if (!m) {
+    m = new Float32Array(k * k * Ho * Wo * H * W);
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) {
+        for (let oy = 0; oy < Ho; oy++) {
+          for (let ox = 0; ox < Wo; ox++) {
+            const y = s * oy + i - p;
+            const x = s * ox + j - p;
+            if (y < 0 || y >= H || x < 0 || x >= W) continue;
+            const row = ((i * k + j) * Ho + oy) * Wo + ox;
+            m[row * H * W + y * W + x] = 1;
+          }
+        }
+      }
+    }
+    selectionCache.set(key, m);
+  }
+  return m;
+}
+
+/** Grids up to this many pixels use the selection-matrix im2col (one XNNPACK matMul). */
+export const IM2COL_MATMUL_MAX_PIXELS = 256;
 
 /**
  * im2col: every k×k window (stride s, zero padding p) of NHWC x as a row in (kh, kw, c) order:
@@ -116,30 +212,53 @@ export function im2col(x: tf.Tensor4D, k: number, s: number, p: number): tf.Tens
   const [B, H, W, C] = x.shape;
   const Ho = Math.floor((H + 2 * p - k) / s) + 1;
   const Wo = Math.floor((W + 2 * p - k) / s) + 1;
+  if (Ho < 1 || Wo < 1) throw new Error(`im2col: kernel ${k} on ${H}×${W} (padding ${p}) leaves no output`);
+  if (H * W <= IM2COL_MATMUL_MAX_PIXELS) {
+    // Small grids (the token grids of PSViT-2D pools): ONE plain matMul with a 0/1 selection matrix,
+    // [k²·Ho·Wo, H·W] · [H·W, B·C] (padding = zero rows), whose gradient is one more plain matMul.
+    // wasm's strided Slice / Concat run as JS loops and cost far more than these few MFLOPs.
+    return tf.tidy(() => {
+      const sel = tf.tensor2d(selectionMatrix(H, W, k, s, p, Ho, Wo), [k * k * Ho * Wo, H * W]);
+      const xs = x
+        .reshape([B, H * W, C])
+        .transpose([1, 0, 2])
+        .reshape([H * W, B * C]);
+      return tf
+        .matMul(sel, xs)
+        .reshape([k * k, Ho * Wo, B, C])
+        .transpose([2, 1, 0, 3])
+        .reshape([B, Ho, Wo, k * k * C]) as tf.Tensor4D;
+    });
+  }
+  // Space-to-depth view: pad (or crop) to [B, s·Hq, s·Wq, C], seen as [B, Hq, s, Wq, s, C]; window
+  // offset i = s·a + r reads rows a … a+Ho−1 of phase r: a plain slice (gradient: pad).
+  const Hq = Math.floor((k - 1) / s) + Ho;
+  const Wq = Math.floor((k - 1) / s) + Wo;
   return tf.tidy(() => {
-    const xp =
-      p > 0
+    const padB = Math.max(0, s * Hq - H - p);
+    const padR = Math.max(0, s * Wq - W - p);
+    let xp: tf.Tensor4D =
+      p > 0 || padB > 0 || padR > 0
         ? x.pad([
             [0, 0],
-            [p, p],
-            [p, p],
+            [p, padB],
+            [p, padR],
             [0, 0],
           ])
         : x;
-    const cols: tf.Tensor4D[] = [];
+    if (xp.shape[1] !== s * Hq || xp.shape[2] !== s * Wq) xp = xp.slice([0, 0, 0, 0], [B, s * Hq, s * Wq, C]);
+    // rank ≤ 4 only: wasm's Slice and Transpose are slow above rank 4
+    const rowsView = xp.reshape([B, Hq, s, Wq * s * C]);
+    const cols: tf.Tensor[] = [];
     for (let i = 0; i < k; i++) {
+      const rows = rowsView
+        .slice([0, Math.floor(i / s), i % s, 0], [B, Ho, 1, Wq * s * C])
+        .reshape([B * Ho, Wq, s * C]);
       for (let j = 0; j < k; j++) {
-        cols.push(
-          tf.stridedSlice(
-            xp,
-            [0, i, j, 0],
-            [B, i + s * (Ho - 1) + 1, j + s * (Wo - 1) + 1, C],
-            [1, s, s, 1],
-          ) as tf.Tensor4D,
-        );
+        cols.push(rows.slice([0, Math.floor(j / s), (j % s) * C], [B * Ho, Wo, C]).reshape([B, Ho, Wo, C]));
       }
     }
-    return tf.concat(cols, 3);
+    return (cols.length === 1 ? cols[0] : tf.concat(cols, 3)) as tf.Tensor4D;
   });
 }
 
@@ -165,12 +284,27 @@ export function maxPool1d(x: tf.Tensor3D, k: number, s: number): tf.Tensor3D {
   const [B, N, D] = x.shape;
   const No = Math.floor((N - k) / s) + 1;
   if (No < 1) throw new Error(`maxPool1d: kernel ${k} on ${N} tokens leaves none`);
+  // Same space-to-depth view as im2col: window offset j = s·a + r is a plain slice of phase r. (wasm's
+  // MaxPoolGrad gives wrong gradients for a k×1 window, so no tf.maxPool.) Ties: the first window
+  // element gets the gradient (tf.maximum's rule).
+  const Nq = Math.floor((k - 1) / s) + No;
   return tf.tidy(() => {
-    let out: tf.Tensor3D | null = null;
+    const padEnd = Math.max(0, s * Nq - N);
+    let xp: tf.Tensor3D =
+      padEnd > 0
+        ? x.pad([
+            [0, 0],
+            [0, padEnd],
+            [0, 0],
+          ])
+        : x;
+    if (xp.shape[1] !== s * Nq) xp = xp.slice([0, 0, 0], [B, s * Nq, D]);
+    const xr = xp.reshape([B, Nq, s, D]);
+    let out: tf.Tensor | null = null;
     for (let j = 0; j < k; j++) {
-      const sl = tf.stridedSlice(x, [0, j, 0], [B, j + s * (No - 1) + 1, D], [1, s, 1]) as tf.Tensor3D;
-      out = out === null ? sl : (tf.maximum(out, sl) as tf.Tensor3D);
+      const w = xr.slice([0, Math.floor(j / s), j % s, 0], [B, No, 1, D]).reshape([B, No, D]);
+      out = out === null ? w : tf.maximum(out, w);
     }
-    return out!;
+    return out as tf.Tensor3D;
   });
 }

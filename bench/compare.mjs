@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+/**
+ * psvit (tfjs) against the PyTorch reference, in the same run, on representative fmnist-2d paths.
+ * Needs the build (npm run build) and /usr/bin/python3 with torch (apt-get install python3-torch
+ * libopenblas0-pthread).
+ *
+ *   node bench/compare.mjs [--space search-spaces/fmnist-2d.json] [--arch A,B,…] [--batch 64]
+ *                          [--steps 10] [--threads 1] [--backend wasm] [--rounds 1]
+ *
+ * Every measurement is a fresh process (so peak RSS is per run); psvit and torch alternate per arch
+ * (and per round) so that both see the same machine load. Prints a table with the ratios psvit/torch.
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { modelFromFile } from "../dist/cli/commands/flops.js";
+import { countModel } from "../dist/flops/count.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..");
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const space = opt("space", path.join(root, "search-spaces/fmnist-2d.json"));
+const archs = opt("arch", "IIIIII-IIIIII-IIIIII,BBSSII-BBSSII-BBSSII,SSSSSS-SSSSSS-SSSSSS").split(",");
+const batch = opt("batch", "64");
+const steps = opt("steps", "10");
+const threads = opt("threads", "1");
+const backend = opt("backend", "wasm");
+const rounds = Number(opt("rounds", "1"));
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "psvit-compare-"));
+const lastJson = (text) => JSON.parse(text.trim().split("\n").at(-1));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function runPsvit(file) {
+  const out = execFileSync(
+    process.execPath,
+    [
+      path.join(here, "run-bench.mjs"),
+      file,
+      "--batch",
+      batch,
+      "--steps",
+      steps,
+      "--backend",
+      backend,
+      "--threads",
+      threads,
+      "--json",
+    ],
+    {
+      encoding: "utf8",
+      env: { ...process.env, PSVIT_LOG_LEVEL: "warn" },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  return lastJson(out);
+}
+
+function runTorch(file) {
+  const out = execFileSync(
+    "/usr/bin/python3",
+    [
+      path.join(here, "torch_ref.py"),
+      file,
+      "--batch",
+      batch,
+      "--steps",
+      steps,
+      "--threads",
+      threads,
+      "--json",
+    ],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
+  );
+  return lastJson(out);
+}
+
+const rows = [];
+for (const arch of archs) {
+  const cfg = modelFromFile(space, arch);
+  const file = path.join(tmp, `${arch}.json`);
+  fs.writeFileSync(file, JSON.stringify(cfg));
+  const ps = [];
+  const ts = [];
+  for (let r = 0; r < rounds; r++) {
+    ps.push(runPsvit(file));
+    ts.push(runTorch(file));
+  }
+  const p = {
+    train: median(ps.map((x) => x.train_img_s)),
+    fwd: median(ps.map((x) => x.fwd_img_s)),
+    rss: median(ps.map((x) => x.peak_rss_mb)),
+    backend: ps[0].backend,
+  };
+  const t = {
+    train: median(ts.map((x) => x.train_img_s)),
+    fwd: median(ts.map((x) => x.fwd_img_s)),
+    rss: median(ts.map((x) => x.peak_rss_mb)),
+    version: ts[0].torch,
+  };
+  const cost = countModel(cfg);
+  rows.push({ arch, mflops: cost.flops / 1e6, params: cost.params / 1e6, p, t });
+  process.stderr.write(`${arch}: psvit ${JSON.stringify(p)} torch ${JSON.stringify(t)}\n`);
+}
+
+const head = [
+  "arch",
+  "MFLOPs",
+  "params M",
+  "psvit train img/s",
+  "torch train img/s",
+  "train ratio",
+  "psvit fwd img/s",
+  "torch fwd img/s",
+  "fwd ratio",
+  "psvit peak MB",
+  "torch peak MB",
+];
+const lines = [
+  `batch ${batch}, ${steps} timed steps (medians), psvit backend ${rows[0]?.p.backend} ${threads} thread(s), ` +
+    `torch ${rows[0]?.t.version} ${threads} thread(s), ${os.cpus().length} cores (${os.cpus()[0]?.model}), ` +
+    `${new Date().toISOString().slice(0, 10)}`,
+  "",
+  `| ${head.join(" | ")} |`,
+  `| ${head.map(() => "---").join(" | ")} |`,
+];
+for (const r of rows) {
+  lines.push(
+    `| ${[
+      r.arch,
+      r.mflops.toFixed(1),
+      r.params.toFixed(2),
+      r.p.train.toFixed(1),
+      r.t.train.toFixed(1),
+      (r.p.train / r.t.train).toFixed(2),
+      r.p.fwd.toFixed(1),
+      r.t.fwd.toFixed(1),
+      (r.p.fwd / r.t.fwd).toFixed(2),
+      r.p.rss.toFixed(0),
+      r.t.rss.toFixed(0),
+    ].join(" | ")} |`,
+  );
+}
+console.log(lines.join("\n"));
+fs.rmSync(tmp, { recursive: true, force: true });

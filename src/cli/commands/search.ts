@@ -1,0 +1,419 @@
+/**
+ * `psvit search --run DIR --flops 25M …`: evolutionary (or random) search of a trained supernet under a
+ * FLOPs (and params) budget. Fitness is validation top-1 with inherited weights. Results live in
+ * DIR/search-<strategy>/: search.json (settings), candidates.jsonl (journal), state.json (after every
+ * generation), result.json and report.html.
+ */
+import { existsSync, rmSync } from "node:fs";
+import { parseSpaceConfig } from "../../config/validate.js";
+import { resolveData } from "../../data/resolve.js";
+import { InterruptedError, UsageError } from "../../errors.js";
+import {
+  DEFAULT_SEARCH_OPTIONS,
+  type Evaluated,
+  EvolutionSearch,
+  paretoFront,
+  type SearchDeps,
+  type SearchOptions,
+  type SearchState,
+  type Strategy,
+} from "../../search/evolution.js";
+import { readJournal, sealJournal } from "../../search/journal.js";
+import { type Arch, formatArch } from "../../space/arch.js";
+import { archCost } from "../../space/sample.js";
+import { ConstrainedSampler, type Constraint, spaceStats } from "../../space/stats.js";
+import { RunDir } from "../../train/rundir.js";
+import { createLogger, setLogger } from "../../util/log.js";
+import { grouped, human, parseQuantity } from "../../util/units.js";
+import { installStopHandlers, intOption, startBackend } from "../common.js";
+import { type Io, table } from "../io.js";
+import { createProgress, formatDuration } from "../progress.js";
+import type { RunSnapshot } from "./train.js";
+
+export interface SearchCommandOptions {
+  run: string;
+  flops?: string;
+  params?: string;
+  population?: string | number;
+  generations?: string | number;
+  parents?: string | number;
+  mutations?: string | number;
+  mutationProb?: string | number;
+  crossovers?: string | number;
+  valImages?: string | number;
+  workers?: string | number;
+  seed?: string | number;
+  strategy?: string;
+  resume?: boolean;
+  force?: boolean;
+  json?: boolean;
+  backend?: string;
+  logLevel?: string;
+  /** Tests: stop as if interrupted after this many generations of this process. */
+  stopAfterGenerations?: number;
+}
+
+/** What search.json records (a resumed search takes its settings from here). */
+export interface SearchSnapshot {
+  kind: "psvit.search";
+  version: 1;
+  created: string;
+  strategy: Strategy;
+  constraint: Constraint;
+  options: SearchOptions;
+  seed: number;
+  valImages: number;
+  workers: number;
+  checkpoint: { step: number; file: string };
+  spaceFraction: number;
+}
+
+export interface SearchResult {
+  strategy: Strategy;
+  constraint: Constraint;
+  evaluations: number;
+  seconds: number;
+  candidatesPerMinute: number;
+  workers: number;
+  top: Evaluated[];
+  pareto: Evaluated[];
+  generations: { generation: number; best: number; mean: number; bestSoFar: number }[];
+}
+
+/** Default worker threads: one per core, at most 2 (measured: see docs/BENCHMARKS.md). */
+export function defaultWorkers(): number {
+  return 2;
+}
+
+function parseStrategy(s: string | undefined): Strategy {
+  const v = s ?? "evolution";
+  if (v !== "evolution" && v !== "random")
+    throw new UsageError(`--strategy: expected evolution or random, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function numberOption(v: string | number | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 1)
+    throw new UsageError(`${flag}: expected a probability in [0, 1], got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function searchOptions(opts: SearchCommandOptions, strategy: Strategy): SearchOptions {
+  const o: SearchOptions = {
+    ...DEFAULT_SEARCH_OPTIONS,
+    strategy,
+    population: intOption(opts.population, "--population") ?? DEFAULT_SEARCH_OPTIONS.population,
+    generations: intOption(opts.generations, "--generations") ?? DEFAULT_SEARCH_OPTIONS.generations,
+    parents: intOption(opts.parents, "--parents") ?? DEFAULT_SEARCH_OPTIONS.parents,
+    mutations: intOption(opts.mutations, "--mutations", 0) ?? DEFAULT_SEARCH_OPTIONS.mutations,
+    mutationProb: numberOption(opts.mutationProb, "--mutation-prob") ?? DEFAULT_SEARCH_OPTIONS.mutationProb,
+    crossovers: intOption(opts.crossovers, "--crossovers", 0) ?? DEFAULT_SEARCH_OPTIONS.crossovers,
+  };
+  if (o.mutations + o.crossovers > o.population) {
+    throw new UsageError(
+      `--mutations ${o.mutations} + --crossovers ${o.crossovers} exceed --population ${o.population}`,
+    );
+  }
+  return o;
+}
+
+const FIXED_ON_RESUME = [
+  "flops",
+  "params",
+  "population",
+  "generations",
+  "parents",
+  "mutations",
+  "mutationProb",
+  "crossovers",
+  "valImages",
+  "seed",
+] as const;
+
+export async function searchCommand(opts: SearchCommandOptions, io: Io): Promise<SearchResult> {
+  const run = RunDir.existing(opts.run);
+  const snap = run.readJson<RunSnapshot>("run.json");
+  if (snap.command !== "train-supernet" || !snap.space) {
+    throw new UsageError(`${opts.run} is a ${snap.command} run; search needs a train-supernet run`);
+  }
+  const space = parseSpaceConfig(snap.space);
+  const strategy = parseStrategy(opts.strategy);
+  const dirName = `search-${strategy}`;
+  const dir = run.path(dirName);
+  const statePath = `${dirName}/state.json`;
+  const journalPath = run.path(dirName, "candidates.jsonl");
+
+  let settings: SearchSnapshot;
+  if (opts.resume) {
+    const given = FIXED_ON_RESUME.filter((k) => opts[k] !== undefined);
+    if (given.length) {
+      const flags = given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(", ");
+      throw new UsageError(`--resume continues with the settings in ${dirName}/search.json; drop ${flags}`);
+    }
+    if (!existsSync(run.path(dirName, "search.json"))) {
+      throw new UsageError(`${opts.run}: no ${strategy} search to resume (no ${dirName}/search.json)`);
+    }
+    settings = run.readJson<SearchSnapshot>(`${dirName}/search.json`);
+  } else {
+    if (existsSync(run.path(dirName, "search.json"))) {
+      if (!opts.force) {
+        throw new UsageError(
+          `${opts.run} already holds a ${strategy} search (${dirName}/); add --resume to continue it or --force to replace it`,
+        );
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+    if (opts.flops === undefined) throw new UsageError("--flops BUDGET is required, e.g. --flops 25M");
+    const constraint: Constraint = { maxFlops: parseQuantity(opts.flops, "--flops") };
+    if (opts.params !== undefined) constraint.maxParams = parseQuantity(opts.params, "--params");
+    const stats = spaceStats(space, constraint);
+    if (stats.satisfying === 0n) {
+      if (stats.min > constraint.maxFlops!) {
+        throw new UsageError(
+          `--flops ${opts.flops} is below the smallest architecture of ${space.name}, which needs ${human(stats.min)}FLOPs (${grouped(stats.min)})`,
+        );
+      }
+      throw new UsageError(
+        `no architecture of ${space.name} fits both --flops ${opts.flops} and --params ${opts.params}`,
+      );
+    }
+    const ckpt = run.latestCheckpoint();
+    if (!ckpt) throw new UsageError(`${opts.run} has no checkpoint yet: train the supernet first`);
+    const valImages = intOption(opts.valImages, "--val-images") ?? Number.POSITIVE_INFINITY;
+    settings = {
+      kind: "psvit.search",
+      version: 1,
+      created: new Date().toISOString(),
+      strategy,
+      constraint,
+      options: searchOptions(opts, strategy),
+      seed: intOption(opts.seed, "--seed", 0) ?? 0,
+      valImages: Number.isFinite(valImages) ? valImages : -1,
+      workers: intOption(opts.workers, "--workers", 0) ?? defaultWorkers(),
+      checkpoint: { step: ckpt.step, file: ckpt.file },
+      spaceFraction: Number(stats.satisfying) / Number(stats.size),
+    };
+  }
+  if (!existsSync(settings.checkpoint.file)) {
+    throw new UsageError(`the supernet checkpoint the search uses is gone: ${settings.checkpoint.file}`);
+  }
+  const workers =
+    opts.workers !== undefined ? (intOption(opts.workers, "--workers", 0) ?? 0) : settings.workers;
+
+  const { mkdirSync } = await import("node:fs");
+  mkdirSync(dir, { recursive: true });
+  const logger = createLogger({
+    file: run.path(dirName, "log.jsonl"),
+    ...(opts.logLevel ? { level: opts.logLevel } : {}),
+  });
+  setLogger(logger);
+  if (!opts.resume) await run.writeJson(`${dirName}/search.json`, settings);
+  const c = settings.constraint;
+  logger.info(
+    `${strategy} search of ${space.name} under ${human(c.maxFlops!)}FLOPs${c.maxParams ? ` and ${human(c.maxParams)} params` : ""}: ` +
+      `the budget keeps ${(settings.spaceFraction * 100).toPrecision(3)}% of the space; ` +
+      `${settings.options.population} × ${settings.options.generations} candidates, ${workers} worker(s)`,
+  );
+
+  const backend = await startBackend(opts.backend);
+  const data = await resolveData(snap.data.spec ?? undefined, {
+    dataDir: snap.data.dataDir ?? undefined,
+    seed: snap.seed,
+    imageSize: space.image.size,
+    channels: space.image.channels,
+    includeTest: false,
+  });
+  const { fitnessSet } = await import("../../eval/fitness.js");
+  const { createEvaluator } = await import("../../eval/pool.js");
+  const set = fitnessSet(
+    data.val,
+    snap.preprocess,
+    settings.seed,
+    settings.valImages > 0 ? settings.valImages : undefined,
+  );
+  const evaluator = await createEvaluator({
+    checkpoint: settings.checkpoint.file,
+    space,
+    set,
+    backend:
+      opts.backend ??
+      process.env.PSVIT_BACKEND ??
+      (backend.name === "tensorflow-gpu" ? "tensorflow" : backend.name),
+    workers,
+  });
+
+  sealJournal(journalPath);
+  const { entries: journal, skipped } = readJournal(journalPath);
+  if (skipped)
+    logger.warn(`${skipped} unreadable line(s) in candidates.jsonl skipped (an interrupted write)`);
+  const stop = installStopHandlers();
+  const started = performance.now();
+  let evaluatedHere = 0;
+  let progress: ReturnType<typeof createProgress> | undefined;
+  let generationsHere = 0;
+
+  const sampler = new ConstrainedSampler(space, c);
+  const deps: SearchDeps = {
+    space,
+    constraint: c,
+    cost: (arch: Arch) => archCost(space, arch),
+    propose: (rng) => sampler.sample(rng),
+    evaluate: async (archs) => {
+      let done = 0;
+      let best = 0;
+      return Promise.all(
+        archs.map(async (arch) => {
+          const key = formatArch(arch);
+          const cached = journal.get(key);
+          let accuracy: number;
+          if (cached) accuracy = cached.accuracy;
+          else {
+            if (stop.flag.signal) throw new InterruptedError("interrupted", stop.flag.signal);
+            accuracy = await evaluator.evaluate(arch);
+            const record: Evaluated = {
+              arch: key,
+              ...archCost(space, arch),
+              accuracy,
+              generation: search.generation,
+            };
+            journal.set(key, record);
+            run.appendJsonl(`${dirName}/candidates.jsonl`, record);
+            evaluatedHere++;
+          }
+          best = Math.max(best, accuracy);
+          progress?.update(++done, { best: `${(best * 100).toFixed(1)}%` });
+          return accuracy;
+        }),
+      );
+    },
+  };
+
+  const search = opts.resume
+    ? EvolutionSearch.restore(deps, run.readJson<SearchState>(statePath))
+    : EvolutionSearch.start(deps, settings.options, settings.seed);
+  if (!opts.resume) await run.writeJson(statePath, search.state());
+
+  try {
+    while (!search.done) {
+      const g = search.generation;
+      progress = createProgress(
+        `generation ${g + 1}/${settings.options.generations}`,
+        search.pending().length,
+        logger,
+        {
+          tty: io.isTTY && process.stderr.isTTY,
+          unit: "candidates",
+          everySeconds: 30,
+        },
+      );
+      const summary = await search.step().catch((e) => {
+        if (e instanceof InterruptedError) {
+          throw new InterruptedError(
+            `interrupted in generation ${g + 1}; every finished candidate is in candidates.jsonl. Continue with: psvit search --run ${opts.run} --strategy ${strategy} --resume`,
+            e.exitCode === 130 ? "SIGINT" : "SIGTERM",
+          );
+        }
+        throw e;
+      });
+      progress.stop();
+      await run.writeJson(statePath, search.state());
+      generationsHere++;
+      logger.info(
+        { generation: g + 1 },
+        `generation ${g + 1}: best ${(summary.best.accuracy * 100).toFixed(2)}% ${summary.best.arch} (${human(summary.best.flops)}FLOPs), mean ${(summary.meanAccuracy * 100).toFixed(2)}%` +
+          (summary.shortfall ? `; ${summary.shortfall}` : ""),
+      );
+      const interrupted =
+        stop.flag.signal ??
+        (opts.stopAfterGenerations !== undefined && generationsHere >= opts.stopAfterGenerations
+          ? "SIGINT"
+          : null);
+      if (interrupted && !search.done) {
+        throw new InterruptedError(
+          `interrupted after generation ${g + 1}; state saved. Continue with: psvit search --run ${opts.run} --strategy ${strategy} --resume`,
+          interrupted,
+        );
+      }
+    }
+  } finally {
+    progress?.stop();
+    stop.dispose();
+    await evaluator.close();
+  }
+
+  const seconds = (performance.now() - started) / 1000;
+  const history = search.history();
+  const { generationStats } = await import("../../search/report.js");
+  const result: SearchResult = {
+    strategy,
+    constraint: c,
+    evaluations: history.length,
+    seconds,
+    candidatesPerMinute: evaluatedHere > 0 ? (evaluatedHere / seconds) * 60 : 0,
+    workers,
+    top: search.top(10),
+    pareto: paretoFront(history),
+    generations: generationStats(history),
+  };
+  await run.writeJson(`${dirName}/result.json`, result);
+  await writeReport(run, dirName, space.name, result, history);
+  if (opts.json) io.out(JSON.stringify(result));
+  else io.out(formatResult(result, run, dirName));
+  return result;
+}
+
+async function writeReport(
+  run: RunDir,
+  dirName: string,
+  spaceName: string,
+  r: SearchResult,
+  history: Evaluated[],
+) {
+  const { renderSvg, paretoSpec, generationSpec, htmlReport } = await import("../../search/report.js");
+  const { writeFileAtomic } = await import("../../weights/safetensors.js");
+  const budget = r.constraint.maxFlops ?? null;
+  const row = (e: Evaluated, i: number) => [
+    i + 1,
+    e.arch,
+    (e.flops / 1e6).toFixed(2),
+    (e.params / 1e6).toFixed(3),
+    `${(e.accuracy * 100).toFixed(2)}%`,
+    e.generation + 1,
+  ];
+  const head = ["rank", "architecture", "MFLOPs", "M params", "val top-1", "generation"];
+  const html = htmlReport(`psvit ${r.strategy} search: ${spaceName} under ${human(budget ?? 0)}FLOPs`, [
+    {
+      heading: "Summary",
+      text: `${r.evaluations} candidates evaluated (${r.workers} worker(s), ${r.candidatesPerMinute.toFixed(1)} per minute). Fitness: validation top-1 with the supernet's inherited weights.`,
+    },
+    {
+      heading: "Accuracy vs FLOPs (Pareto front in red)",
+      svg: await renderSvg(paretoSpec(history, r.pareto, budget, "")),
+    },
+    { heading: "Accuracy per generation", svg: await renderSvg(generationSpec(r.generations, "")) },
+    { heading: "Top candidates", table: { head, rows: r.top.map(row) } },
+    { heading: "Pareto front", table: { head, rows: r.pareto.map(row) } },
+  ]);
+  await writeFileAtomic(run.path(dirName, "report.html"), new TextEncoder().encode(html));
+}
+
+function formatResult(r: SearchResult, run: RunDir, dirName: string): string {
+  const lines = [
+    `${r.strategy} search under ${human(r.constraint.maxFlops!)}FLOPs: ${r.evaluations} candidates in ${formatDuration(r.seconds)} (${r.candidatesPerMinute.toFixed(1)}/min, ${r.workers} worker(s))`,
+    "",
+  ];
+  const rows = [["rank", "architecture", "FLOPs", "params", "val top-1"]];
+  r.top.slice(0, 5).forEach((e, i) => {
+    rows.push([String(i + 1), e.arch, human(e.flops), human(e.params), `${(e.accuracy * 100).toFixed(2)}%`]);
+  });
+  lines.push(table(rows, ["r", "l", "r", "r", "r"]));
+  lines.push("");
+  lines.push(
+    `Pareto front: ${r.pareto.map((e) => `${human(e.flops)} → ${(e.accuracy * 100).toFixed(1)}%`).join(", ")}`,
+  );
+  lines.push(`report: ${run.path(dirName, "report.html")}`);
+  lines.push(`next: psvit export --run ${run.dir}${r.strategy === "random" ? " --strategy random" : ""}`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,82 @@
+/**
+ * Fitness of a supernet path: top-1 accuracy on a fixed set of validation images with the supernet's
+ * inherited weights (no fine-tuning; LayerNorm needs no recalibration). Every candidate of a search sees
+ * the same images, in the same order, in batches.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { SpaceConfig } from "../config/schema.js";
+import { evalBatches } from "../data/batch.js";
+import type { Dataset, Preprocess } from "../data/types.js";
+import { Supernet } from "../model/supernet.js";
+import type { Arch } from "../space/arch.js";
+import { Rng } from "../space/rng.js";
+import { loadCheckpoint } from "../train/checkpoint.js";
+import { topkHits } from "../train/loss.js";
+
+/** Normalised validation images, ready to cut into batches (transferable to workers). */
+export interface FitnessSet {
+  x: Float32Array;
+  y: Int32Array;
+  n: number;
+  height: number;
+  width: number;
+  channels: number;
+  numClasses: number;
+}
+
+/**
+ * The first `limit` images of a seeded permutation of `val` (all of them by default), normalised.
+ * Stratification is not needed: a uniform random subset of a balanced split is balanced in expectation,
+ * and the same subset serves every candidate.
+ */
+export function fitnessSet(val: Dataset, pre: Preprocess, seed: number, limit?: number): FitnessSet {
+  const n = Math.min(limit ?? val.n, val.n);
+  const order = new Rng(seed ^ 0xf17).shuffle(Array.from({ length: val.n }, (_, i) => i)).slice(0, n);
+  const per = val.height * val.width * val.channels;
+  const images = new Uint8Array(n * per);
+  const labels = new Int32Array(n);
+  order.forEach((src, dst) => {
+    images.set(val.images.subarray(src * per, (src + 1) * per), dst * per);
+    labels[dst] = val.labels[src];
+  });
+  const sub: Dataset = { ...val, n, images, labels };
+  const x = new Float32Array(n * per);
+  let offset = 0;
+  for (const b of evalBatches(sub, 1024, pre)) {
+    x.set(b.x, offset);
+    offset += b.x.length;
+  }
+  return {
+    x,
+    y: labels,
+    n,
+    height: val.height,
+    width: val.width,
+    channels: val.channels,
+    numClasses: val.numClasses,
+  };
+}
+
+/** Top-1 accuracy of `arch` on `set`. */
+export function pathAccuracy(net: Supernet, arch: Arch, set: FitnessSet, batchSize = 250): number {
+  const { height: H, width: W, channels: C, numClasses: K } = set;
+  const per = H * W * C;
+  let hits = 0;
+  for (let start = 0; start < set.n; start += batchSize) {
+    const size = Math.min(batchSize, set.n - start);
+    const logits = tf.tidy(() => {
+      const x = tf.tensor4d(set.x.subarray(start * per, (start + size) * per), [size, H, W, C]);
+      return net.forward(x, arch).dataSync() as Float32Array;
+    });
+    hits += topkHits(logits, K, set.y.subarray(start, start + size)).top1;
+  }
+  return hits / set.n;
+}
+
+/** The supernet of a run's checkpoint. */
+export async function supernetFromCheckpoint(file: string, space: SpaceConfig): Promise<Supernet> {
+  const ck = await loadCheckpoint(file);
+  const weights = new Map<string, Float32Array>();
+  for (const [name, t] of ck.params) weights.set(name, t.data);
+  return Supernet.fromWeights(space, weights);
+}

@@ -1,0 +1,152 @@
+/**
+ * The search report: a self-contained HTML file (no scripts) with the Pareto plot of everything evaluated
+ * and best/mean accuracy per generation, drawn with vega-lite and rendered to SVG here.
+ */
+import * as vega from "vega";
+import * as vl from "vega-lite";
+import type { Evaluated } from "./evolution.js";
+
+export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
+  const compiled = vl.compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+export function paretoSpec(
+  all: Evaluated[],
+  front: Evaluated[],
+  budget: number | null,
+  title: string,
+): vl.TopLevelSpec {
+  const pts = all.map((e) => ({
+    mflops: e.flops / 1e6,
+    top1: e.accuracy * 100,
+    generation: e.generation,
+    arch: e.arch,
+  }));
+  const fr = front.map((e) => ({ mflops: e.flops / 1e6, top1: e.accuracy * 100, arch: e.arch }));
+  const x = { field: "mflops", type: "quantitative", title: "MFLOPs (multiply-accumulates)" } as const;
+  const y = {
+    field: "top1",
+    type: "quantitative",
+    title: "validation top-1 (%), inherited weights",
+    scale: { zero: false },
+  } as const;
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title,
+    width: 560,
+    height: 340,
+    layer: [
+      {
+        data: { values: pts },
+        mark: { type: "point", filled: true, opacity: 0.7, size: 36 },
+        encoding: {
+          x,
+          y,
+          color: { field: "generation", type: "quantitative", scale: { scheme: "viridis" } },
+        },
+      },
+      {
+        data: { values: fr },
+        mark: { type: "line", point: { filled: true, size: 60, color: "#d62728" }, color: "#d62728" },
+        encoding: { x, y },
+      },
+      ...(budget === null
+        ? []
+        : [
+            {
+              data: { values: [{ mflops: budget / 1e6 }] },
+              mark: { type: "rule" as const, strokeDash: [4, 4], color: "#555" },
+              encoding: { x: { field: "mflops", type: "quantitative" as const } },
+            },
+          ]),
+    ],
+  };
+}
+
+export interface GenerationStat {
+  generation: number;
+  best: number;
+  mean: number;
+  bestSoFar: number;
+}
+
+export function generationSpec(stats: GenerationStat[], title: string): vl.TopLevelSpec {
+  const rows = stats.flatMap((g) => [
+    { generation: g.generation, series: "best so far", top1: g.bestSoFar * 100 },
+    { generation: g.generation, series: "best of generation", top1: g.best * 100 },
+    { generation: g.generation, series: "mean of generation", top1: g.mean * 100 },
+  ]);
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title,
+    width: 560,
+    height: 260,
+    data: { values: rows },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "generation", type: "ordinal", title: "generation" },
+      y: { field: "top1", type: "quantitative", title: "validation top-1 (%)", scale: { zero: false } },
+      color: { field: "series", type: "nominal", title: null },
+    },
+  };
+}
+
+export function generationStats(history: Evaluated[]): GenerationStat[] {
+  const byGen = new Map<number, Evaluated[]>();
+  for (const e of history) byGen.set(e.generation, [...(byGen.get(e.generation) ?? []), e]);
+  let bestSoFar = 0;
+  return [...byGen.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([generation, es]) => {
+      const best = Math.max(...es.map((e) => e.accuracy));
+      bestSoFar = Math.max(bestSoFar, best);
+      return { generation, best, mean: es.reduce((a, e) => a + e.accuracy, 0) / es.length, bestSoFar };
+    });
+}
+
+const esc = (s: string) =>
+  s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+
+export interface ReportSection {
+  heading: string;
+  svg?: string;
+  table?: { head: string[]; rows: (string | number)[][] };
+  text?: string;
+}
+
+export function htmlReport(title: string, sections: ReportSection[]): string {
+  const body = sections
+    .map((s) => {
+      const parts = [`<h2>${esc(s.heading)}</h2>`];
+      if (s.text) parts.push(`<p>${esc(s.text)}</p>`);
+      if (s.svg) parts.push(`<figure>${s.svg}</figure>`);
+      if (s.table) {
+        const head = s.table.head.map((h) => `<th>${esc(h)}</th>`).join("");
+        const rows = s.table.rows
+          .map((r) => `<tr>${r.map((c) => `<td>${esc(String(c))}</td>`).join("")}</tr>`)
+          .join("\n");
+        parts.push(`<table><thead><tr>${head}</tr></thead><tbody>\n${rows}\n</tbody></table>`);
+      }
+      return parts.join("\n");
+    })
+    .join("\n");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 960px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; font-size: 14px; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+td:first-child, th:first-child { text-align: left; font-family: monospace; }
+figure { margin: 1em 0; }
+</style></head>
+<body>
+<h1>${esc(title)}</h1>
+${body}
+</body></html>
+`;
+}

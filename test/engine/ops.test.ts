@@ -1,0 +1,265 @@
+/**
+ * The fast ops (src/engine/ops.ts) against the reference formulation (src/engine/reference.ts, run on
+ * the cpu backend) in value and gradient, on the cpu and wasm backends; conv2d against tf.conv2d.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bmm, setBmmStrategy } from "../../src/engine/bmm.js";
+import * as fast from "../../src/engine/ops.js";
+import * as ref from "../../src/engine/reference.js";
+import { expectClose, type Input, type Result, randn, useBackend, valueAndGrads } from "./helpers.js";
+
+type F = (...xs: tf.Tensor[]) => tf.Tensor;
+type Impl = Pick<typeof fast, "selfAttention" | "applyAttention">;
+
+interface Case {
+  name: string;
+  inputs: Input[];
+  fast: F;
+  ref: F;
+  /** Gradients to compare (default: all inputs). */
+  atol?: number;
+}
+
+const attnOut =
+  (impl: Impl, heads: number): F =>
+  (qkv) =>
+    impl.selfAttention(qkv as tf.Tensor3D, heads).out;
+const attnMap =
+  (impl: Impl, heads: number): F =>
+  (qkv) =>
+    impl.selfAttention(qkv as tf.Tensor3D, heads).attn;
+const shared =
+  (impl: Impl, heads: number): F =>
+  (qkv, v) =>
+    impl.applyAttention(impl.selfAttention(qkv as tf.Tensor3D, heads).attn, v as tf.Tensor3D, heads);
+
+/** tf.conv2d with the (kh, kw, cin)-row weight matrix reshaped to [k, k, Cin, Cout]. */
+const tfConv =
+  (k: number, s: number, p: number): F =>
+  (x, w, b) => {
+    const C = x.shape[3] as number;
+    const filt = w.reshape([k, k, C, w.shape[1] as number]) as tf.Tensor4D;
+    const xp = x.pad([
+      [0, 0],
+      [p, p],
+      [p, p],
+      [0, 0],
+    ]) as tf.Tensor4D;
+    return tf.conv2d(xp, filt, s, "valid").add(b);
+  };
+
+const cases: Case[] = [
+  {
+    name: "linear",
+    inputs: [randn([2, 5, 7], 1), randn([7, 3], 2), randn([3], 3)],
+    fast: (x, w, b) => fast.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
+    ref: (x, w, b) => ref.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
+  },
+  {
+    name: "layerNorm",
+    inputs: [randn([2, 5, 8], 4, 3), randn([8], 5), randn([8], 6)],
+    fast: (x, g, b) => fast.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-6),
+    ref: (x, g, b) => ref.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-6),
+  },
+  {
+    name: "gelu",
+    inputs: [randn([3, 50], 7, 2)],
+    fast: (x) => fast.gelu(x),
+    ref: (x) => ref.gelu(x),
+  },
+  {
+    name: "selfAttention out (N=16, 2 heads)",
+    inputs: [randn([2, 16, 3 * 8], 8)],
+    fast: attnOut(fast, 2),
+    ref: attnOut(ref, 2),
+  },
+  {
+    name: "selfAttention map (N=5, 3 heads)",
+    inputs: [randn([2, 5, 3 * 12], 9)],
+    fast: attnMap(fast, 3),
+    ref: attnMap(ref, 3),
+  },
+  {
+    name: "selfAttention + applyAttention (reuse)",
+    inputs: [randn([2, 16, 3 * 8], 10), randn([2, 16, 8], 11)],
+    fast: shared(fast, 2),
+    ref: shared(ref, 2),
+  },
+  {
+    name: "patchify",
+    inputs: [randn([2, 8, 8, 3], 12)],
+    fast: (x) => fast.patchify(x as tf.Tensor4D, 4),
+    ref: (x) => ref.patchify(x as tf.Tensor4D, 4),
+  },
+  {
+    name: "im2col k3 s2 p1",
+    inputs: [randn([2, 8, 8, 3], 13)],
+    fast: (x) => fast.im2col(x as tf.Tensor4D, 3, 2, 1),
+    ref: (x) => ref.im2col(x as tf.Tensor4D, 3, 2, 1),
+  },
+  {
+    name: "im2col k3 s2 p1 odd grid",
+    inputs: [randn([1, 7, 5, 2], 14)],
+    fast: (x) => fast.im2col(x as tf.Tensor4D, 3, 2, 1),
+    ref: (x) => ref.im2col(x as tf.Tensor4D, 3, 2, 1),
+  },
+  {
+    name: "im2col k3 s2 p1 large grid (slice path)",
+    inputs: [randn([1, 17, 16, 2], 29)],
+    fast: (x) => fast.im2col(x as tf.Tensor4D, 3, 2, 1),
+    ref: (x) => ref.im2col(x as tf.Tensor4D, 3, 2, 1),
+  },
+  {
+    name: "conv2d k3 s2 p1 large grid (slice path) = tf.conv2d",
+    inputs: [randn([1, 16, 17, 2], 32), randn([3 * 3 * 2, 3], 33, 0.3), randn([3], 34)],
+    fast: (x, w, b) => fast.conv2d(x as tf.Tensor4D, w as tf.Tensor2D, b as tf.Tensor1D, 3, 2, 1),
+    ref: tfConv(3, 2, 1),
+    atol: 1e-5,
+  },
+  {
+    name: "im2col k2 s1 p0",
+    inputs: [randn([1, 4, 4, 2], 15)],
+    fast: (x) => fast.im2col(x as tf.Tensor4D, 2, 1, 0),
+    ref: (x) => ref.im2col(x as tf.Tensor4D, 2, 1, 0),
+  },
+  {
+    name: "conv2d k3 s2 p1 = tf.conv2d",
+    inputs: [randn([2, 8, 8, 4], 16), randn([3 * 3 * 4, 6], 17, 0.3), randn([6], 18)],
+    fast: (x, w, b) => fast.conv2d(x as tf.Tensor4D, w as tf.Tensor2D, b as tf.Tensor1D, 3, 2, 1),
+    ref: tfConv(3, 2, 1),
+    atol: 1e-5,
+  },
+  {
+    name: "conv2d k3 s2 p1 odd grid = tf.conv2d",
+    inputs: [randn([1, 5, 7, 3], 19), randn([3 * 3 * 3, 4], 20, 0.3), randn([4], 21)],
+    fast: (x, w, b) => fast.conv2d(x as tf.Tensor4D, w as tf.Tensor2D, b as tf.Tensor1D, 3, 2, 1),
+    ref: tfConv(3, 2, 1),
+    atol: 1e-5,
+  },
+  {
+    name: "conv2d k2 s2 p0 = tf.conv2d",
+    inputs: [randn([2, 4, 4, 3], 22), randn([2 * 2 * 3, 5], 23, 0.3), randn([5], 24)],
+    fast: (x, w, b) => fast.conv2d(x as tf.Tensor4D, w as tf.Tensor2D, b as tf.Tensor1D, 2, 2, 0),
+    ref: tfConv(2, 2, 0),
+    atol: 1e-5,
+  },
+  {
+    name: "maxPool1d k3 s2",
+    inputs: [randn([2, 15, 4], 25)],
+    fast: (x) => fast.maxPool1d(x as tf.Tensor3D, 3, 2),
+    ref: (x) => ref.maxPool1d(x as tf.Tensor3D, 3, 2),
+  },
+  {
+    name: "maxPool1d k3 s2, no padding needed",
+    inputs: [randn([2, 16, 3], 26)],
+    fast: (x) => fast.maxPool1d(x as tf.Tensor3D, 3, 2),
+    ref: (x) => ref.maxPool1d(x as tf.Tensor3D, 3, 2),
+  },
+  {
+    name: "maxPool1d k2 s2, tail cropped",
+    inputs: [randn([2, 5, 3], 27)],
+    fast: (x) => fast.maxPool1d(x as tf.Tensor3D, 2, 2),
+    ref: (x) => ref.maxPool1d(x as tf.Tensor3D, 2, 2),
+  },
+  {
+    name: "maxPool1d k4 s1",
+    inputs: [randn([1, 9, 2], 28)],
+    fast: (x) => fast.maxPool1d(x as tf.Tensor3D, 4, 1),
+    ref: (x) => ref.maxPool1d(x as tf.Tensor3D, 4, 1),
+  },
+];
+
+const refResults = new Map<string, Result>();
+
+beforeAll(async () => {
+  await useBackend("cpu");
+  for (const c of cases) refResults.set(c.name, valueAndGrads(c.ref, c.inputs));
+});
+
+afterAll(async () => {
+  setBmmStrategy(undefined);
+  await tf.setBackend("cpu");
+});
+
+for (const backend of ["cpu", "wasm"] as const) {
+  describe(`fast ops on ${backend} = reference`, () => {
+    beforeAll(async () => {
+      await useBackend(backend);
+    });
+    for (const c of cases) {
+      it(c.name, () => {
+        const want = refResults.get(c.name)!;
+        const got = valueAndGrads(c.fast, c.inputs);
+        expect(got.shape).toEqual(want.shape);
+        const atol = c.atol ?? 1e-4;
+        expectClose(got.value, want.value, atol, 1e-4, `${c.name} value`);
+        got.grads.forEach((g, i) => {
+          expectClose(g, want.grads[i], atol, 1e-4, `${c.name} grad ${i}`);
+        });
+      });
+    }
+
+    it("the replaced rank-2 matMul gradient equals tfjs's formulas, every transpose combination", () => {
+      const a = randn([4, 6], 40);
+      const b = randn([6, 5], 41);
+      const dy = randn([4, 5], 42);
+      tf.tidy(() => {
+        const A = tf.tensor2d(a.data, [4, 6]);
+        const Bm = tf.tensor2d(b.data, [6, 5]);
+        const dY = tf.tensor2d(dy.data, [4, 5]);
+        // stock BatchMatMul gradient of C = A·B: dA = matMul(dY, B, false, true), dB = matMul(A, dY, true, false)
+        const wantA = tf.matMul(dY, Bm, false, true).dataSync() as Float32Array;
+        const wantB = tf.matMul(A, dY, true, false).dataSync() as Float32Array;
+        const combos: [boolean, boolean, tf.Tensor2D, tf.Tensor2D][] = [
+          [false, false, A, Bm],
+          [false, true, A, Bm.transpose()],
+          [true, false, A.transpose(), Bm],
+          [true, true, A.transpose(), Bm.transpose()],
+        ];
+        for (const [ta, tb, x, y] of combos) {
+          const [gx, gy] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.matMul(p, q, ta, tb).mul(dY).sum())([
+            x,
+            y,
+          ]);
+          const ga = ta ? gx.transpose() : gx;
+          const gb = tb ? gy.transpose() : gy;
+          expectClose(ga.dataSync() as Float32Array, wantA, 1e-5, 1e-5, `${ta}/${tb} dA`);
+          expectClose(gb.dataSync() as Float32Array, wantB, 1e-5, 1e-5, `${ta}/${tb} dB`);
+        }
+      });
+    });
+
+    it("bmm: both formulations, every transpose combination, value and gradient", () => {
+      const a = randn([3, 16, 5], 30);
+      const b = randn([3, 5, 7], 31);
+      const T = (x: Input, s: number[]) => ({
+        shape: s,
+        data: tf.tidy(() => tf.tensor(x.data, x.shape).transpose([0, 2, 1]).dataSync() as Float32Array),
+      });
+      const aT = T(a, [3, 5, 16]);
+      const bT = T(b, [3, 7, 5]);
+      const stock = valueAndGrads((x, y) => tf.matMul(x, y), [a, b]);
+      for (const strategy of ["matmul", "depthwise"] as const) {
+        setBmmStrategy(strategy);
+        const runs: [boolean, boolean, Input, Input][] = [
+          [false, false, a, b],
+          [false, true, a, bT],
+          [true, false, aT, b],
+          [true, true, aT, bT],
+        ];
+        for (const [ta, tb, x, y] of runs) {
+          const got = valueAndGrads((p, q) => bmm(p as tf.Tensor3D, q as tf.Tensor3D, ta, tb), [x, y]);
+          const what = `${strategy} ${ta}/${tb}`;
+          expectClose(got.value, stock.value, 1e-4, 1e-4, `${what} value`);
+          // gradients w.r.t. the transposed operand are the transposed gradients
+          const ga = ta ? T({ shape: [3, 16, 5], data: stock.grads[0] }, [3, 5, 16]).data : stock.grads[0];
+          const gb = tb ? T({ shape: [3, 5, 7], data: stock.grads[1] }, [3, 7, 5]).data : stock.grads[1];
+          expectClose(got.grads[0], ga, 1e-4, 1e-4, `${what} grad a`);
+          expectClose(got.grads[1], gb, 1e-4, 1e-4, `${what} grad b`);
+        }
+      }
+      setBmmStrategy(undefined);
+    });
+  });
+}

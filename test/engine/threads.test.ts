@@ -1,0 +1,38 @@
+/**
+ * wasm with 2 threads under Node (own test file = own process: the wasm module starts once per process).
+ * The threaded build must start, compute what the cpu backend computes, and not keep the process alive
+ * (vitest would time out closing the fork otherwise).
+ */
+import os from "node:os";
+import * as tf from "@tensorflow/tfjs";
+import { afterAll, describe, expect, it } from "vitest";
+import { initBackend } from "../../src/engine/backend.js";
+import * as ops from "../../src/engine/ops.js";
+import { removeWasmScriptFiles } from "../../src/engine/wasm-threads.js";
+import { expectClose, randn } from "./helpers.js";
+
+// vitest ends its forks without an 'exit' event: remove the temporary worker scripts here
+afterAll(removeWasmScriptFiles);
+
+describe.skipIf(os.cpus().length < 2)("wasm threads", () => {
+  it("starts 2 XNNPACK threads and computes the same products as the cpu backend", async () => {
+    const a = randn([64, 96], 1);
+    const b = randn([96, 80], 2);
+    const qkv = randn([2, 16, 48], 3);
+    await tf.setBackend("cpu");
+    const run = () =>
+      tf.tidy(() => {
+        const mm = tf.matMul(tf.tensor2d(a.data, a.shape as [number, number]), tf.tensor2d(b.data, [96, 80]));
+        const at = ops.selfAttention(tf.tensor3d(qkv.data, [2, 16, 48]), 4).out;
+        return [Float32Array.from(mm.dataSync()), Float32Array.from(at.dataSync())];
+      });
+    const want = run();
+    const info = await initBackend("wasm", { threads: 2, log: false });
+    expect(info.name).toBe("wasm");
+    expect(info.threadsFailed).toBeUndefined();
+    expect(info.threads).toBe(2);
+    const got = run();
+    expectClose(got[0], want[0], 1e-4, 1e-4, "matMul");
+    expectClose(got[1], want[1], 1e-4, 1e-4, "attention");
+  });
+});
