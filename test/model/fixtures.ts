@@ -5,7 +5,6 @@ import { parseModelConfig, parseSpaceConfig } from "../../src/config/validate.js
 import { Rng } from "../../src/space/rng.js";
 
 export async function useCpu(): Promise<void> {
-  ensureStridedSliceGradient();
   await tf.setBackend("cpu");
   await tf.ready();
 }
@@ -142,60 +141,4 @@ export function randomInput(
 
 export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
-}
-
-/**
- * STOPGAP until src/engine registers one: tfjs 4.22 has no gradient for StridedSlice, which the
- * engine's maxPool1d and im2col use. This registers a minimal one (no masks, positive strides — the
- * forms ops.ts issues) unless one already exists. Tests only.
- */
-export function ensureStridedSliceGradient(): void {
-  if (tf.getGradient("StridedSlice")) return;
-  tf.registerGradient({
-    kernelName: "StridedSlice",
-    inputsToSave: ["x"],
-    gradFunc: (dy, saved, attrs) => {
-      const [x] = saved;
-      const a = attrs as unknown as {
-        begin: number[];
-        strides: number[];
-        beginMask: number;
-        endMask: number;
-        ellipsisMask: number;
-        newAxisMask: number;
-        shrinkAxisMask: number;
-      };
-      if (a.beginMask || a.endMask || a.ellipsisMask || a.newAxisMask || a.shrinkAxisMask) {
-        throw new Error("test StridedSlice gradient: masks are not supported");
-      }
-      const g0 = Array.isArray(dy) ? dy[0] : dy;
-      return {
-        x: () => {
-          let g = g0;
-          for (let ax = 0; ax < x.rank; ax++) {
-            const s = a.strides[ax] ?? 1;
-            if (s < 1) throw new Error("test StridedSlice gradient: negative strides are not supported");
-            const n = g.shape[ax];
-            if (s > 1 && n > 0) {
-              // interleave s−1 zeros after every element along `ax`
-              const e = tf.expandDims(g, ax + 1);
-              const pads = e.shape.map((_, i) => (i === ax + 1 ? [0, s - 1] : [0, 0]) as [number, number]);
-              const shape = [...g.shape];
-              shape[ax] = n * s;
-              g = tf.reshape(tf.pad(e, pads), shape);
-              const size = [...g.shape];
-              size[ax] = (n - 1) * s + 1;
-              g = tf.slice(g, new Array(g.rank).fill(0), size);
-            }
-            const b = a.begin[ax] ?? 0;
-            const pads = g.shape.map(
-              (_, i) => (i === ax ? [b, x.shape[ax] - b - g.shape[ax]] : [0, 0]) as [number, number],
-            );
-            g = tf.pad(g, pads);
-          }
-          return g;
-        },
-      };
-    },
-  });
 }
