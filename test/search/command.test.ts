@@ -1,0 +1,177 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { exportCommand } from "../../src/cli/commands/export.js";
+import { type SearchCommandOptions, searchCommand } from "../../src/cli/commands/search.js";
+import { trainSupernetCommand } from "../../src/cli/commands/train.js";
+import { captureIo } from "../../src/cli/io.js";
+import { runCli } from "../../src/cli/run.js";
+import { InterruptedError, UsageError } from "../../src/errors.js";
+import { readJournal } from "../../src/search/journal.js";
+import { parseArch } from "../../src/space/arch.js";
+import { RunDir } from "../../src/train/rundir.js";
+import { tempDir } from "../helpers.js";
+import { tinySetup } from "../train/fixtures.js";
+
+let runDir: string;
+const quiet = { backend: "cpu", logLevel: "silent" } as const;
+const small = { population: 6, generations: 3, parents: 3, mutations: 2, crossovers: 2, workers: 0 };
+
+beforeAll(async () => {
+  const s = tinySetup();
+  runDir = join(tempDir(), "run");
+  await trainSupernetCommand(
+    { ...quiet, prefetch: 0, space: s.space, config: s.recipe, data: s.data, out: runDir, seed: 3 },
+    captureIo(),
+  );
+  await tf.setBackend("cpu");
+});
+
+/** A copy of the trained run, so every test searches in a fresh directory. */
+async function freshRun(): Promise<string> {
+  const { cpSync } = await import("node:fs");
+  const dir = join(tempDir(), "copy");
+  cpSync(runDir, dir, { recursive: true });
+  return dir;
+}
+
+function budget(): string {
+  // the tiny space: its median-ish cost, so part of the space fits
+  return "120K";
+}
+
+async function search(run: string, extra: Partial<SearchCommandOptions> = {}) {
+  return searchCommand({ ...quiet, ...small, run, flops: budget(), seed: 1, ...extra }, captureIo());
+}
+
+describe("psvit search", () => {
+  it("every candidate fits the budget; deterministic for a seed", async () => {
+    const a = await search(await freshRun());
+    const b = await search(await freshRun());
+    expect(a.evaluations).toBeGreaterThan(6);
+    expect(a.top).toEqual(b.top);
+    expect(a.generations).toEqual(b.generations);
+    for (const e of [...a.top, ...a.pareto]) expect(e.flops).toBeLessThanOrEqual(120_000);
+  });
+
+  it("a resumed search reaches the same result and evaluates nothing twice", async () => {
+    const whole = await search(await freshRun());
+    const run = await freshRun();
+    await expect(search(run, { stopAfterGenerations: 1 })).rejects.toThrow(InterruptedError);
+    await expect(searchCommand({ ...quiet, run, resume: true, population: 9 }, captureIo())).rejects.toThrow(
+      "--resume continues with the settings in search-evolution/search.json; drop --population",
+    );
+    const resumed = await searchCommand({ ...quiet, run, resume: true, workers: 0 }, captureIo());
+    expect(resumed.top).toEqual(whole.top);
+    expect(resumed.pareto).toEqual(whole.pareto);
+    const lines = readFileSync(join(run, "search-evolution", "candidates.jsonl"), "utf8")
+      .trim()
+      .split("\n");
+    const archs = lines.map((l) => JSON.parse(l).arch);
+    expect(new Set(archs).size).toBe(archs.length);
+    expect(archs.length).toBe(whole.evaluations);
+  });
+
+  it("refuses to overwrite a search, and --force replaces it", async () => {
+    const run = await freshRun();
+    await search(run);
+    await expect(search(run)).rejects.toThrow("already holds a evolution search");
+    expect((await search(run, { force: true })).evaluations).toBeGreaterThan(0);
+  });
+
+  it("a budget below the smallest architecture is a clear error naming the minimum", async () => {
+    const run = await freshRun();
+    const err = await search(run, { flops: "1K" }).catch((e) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toMatch(
+      /--flops 1K is below the smallest architecture of tiny, which needs [\d.]+ KFLOPs \([\d,]+\)/,
+    );
+    const io = captureIo();
+    expect(await runCli(["node", "psvit", "search", "--run", run, "--flops", "1K"], io)).toBe(2);
+  });
+
+  it("random strategy: same number of evaluations, its own directory", async () => {
+    const run = await freshRun();
+    const evo = await search(run);
+    const rnd = await search(run, { strategy: "random" });
+    expect(rnd.evaluations).toBe(evo.evaluations);
+    expect(rnd.generations.length).toBe(3);
+  });
+
+  it("worker threads give the same accuracies as the main thread", async () => {
+    const a = await search(await freshRun(), { workers: 0 });
+    const b = await search(await freshRun(), { workers: 2 });
+    expect(b.top).toEqual(a.top);
+    expect(b.workers).toBe(2);
+  });
+
+  it("writes result.json and a script-free HTML report with the SVG plots", async () => {
+    const run = await freshRun();
+    await search(run);
+    const html = readFileSync(join(run, "search-evolution", "report.html"), "utf8");
+    expect(html).toContain("<svg");
+    expect(html.match(/<svg/g)!.length).toBe(2);
+    expect(html).not.toContain("<script");
+    const result = JSON.parse(readFileSync(join(run, "search-evolution", "result.json"), "utf8"));
+    expect(result.pareto.length).toBeGreaterThan(0);
+  });
+});
+
+describe("psvit export", () => {
+  it("exports the best candidate: config with preprocess, SPEC §4 weights, summary; predict == supernet path", async () => {
+    const run = await freshRun();
+    await search(run);
+    const io = captureIo();
+    const out = join(tempDir(), "exp");
+    const r = await exportCommand({ run, out, backend: "cpu" }, io);
+    const journal = [...readJournal(join(run, "search-evolution", "candidates.jsonl")).entries.values()];
+    const best = journal.sort(
+      (x, y) => y.accuracy - x.accuracy || x.flops - y.flops || (x.arch < y.arch ? -1 : 1),
+    )[0];
+    expect(r.arch).toBe(best.arch);
+    const config = JSON.parse(readFileSync(r.config, "utf8"));
+    expect(config.kind).toBe("psvit.model");
+    expect(config.preprocess.mean).toHaveLength(1);
+    const summary = JSON.parse(readFileSync(r.summary!, "utf8"));
+    expect(summary).toMatchObject({ architecture: best.arch, val_top1_inherited: best.accuracy });
+
+    // the exported files work with flops and predict, and give the supernet path's logits
+    const flops = captureIo();
+    expect(await runCli(["node", "psvit", "flops", r.config, "--json"], flops)).toBe(0);
+    expect(JSON.parse(flops.stdout.join("")).flops).toBe(r.flops);
+    const { loadModelWeights } = await import("../../src/weights/io.js");
+    const { supernetFromCheckpoint } = await import("../../src/eval/fitness.js");
+    const { model } = await loadModelWeights(r.weights!);
+    const snap = RunDir.existing(run).readJson<any>("search-evolution/search.json");
+    const net = await supernetFromCheckpoint(
+      snap.checkpoint.file,
+      RunDir.existing(run).readJson<any>("run.json").space,
+    );
+    const x = tf.randomNormal([5, 8, 8, 1]) as tf.Tensor4D;
+    const diff = tf.tidy(
+      () => tf.max(tf.abs(model.forward(x).sub(net.forward(x, parseArch(best.arch))))).dataSync()[0],
+    );
+    expect(diff).toBeLessThan(1e-5);
+    model.dispose();
+    net.dispose();
+
+    // refuses to overwrite without --force
+    await expect(exportCommand({ run, out, backend: "cpu" }, captureIo())).rejects.toThrow("already exists");
+    expect((await exportCommand({ run, out, backend: "cpu", force: true }, captureIo())).arch).toBe(
+      best.arch,
+    );
+  });
+
+  it("--space --arch writes the config alone", async () => {
+    const s = tinySetup();
+    const out = tempDir();
+    const r = await exportCommand({ space: s.space, arch: "SB-IB", out }, captureIo());
+    expect(r.weights).toBeNull();
+    expect(JSON.parse(readFileSync(r.config, "utf8")).stages[0].layers).toEqual(["attn", "reuse", "attn"]);
+    await expect(exportCommand({ space: s.space, arch: "SB", out }, captureIo())).rejects.toThrow(UsageError);
+    await expect(exportCommand({ run: "x", space: s.space, arch: "SB-IB" }, captureIo())).rejects.toThrow(
+      "either --run",
+    );
+  });
+});
