@@ -45,7 +45,8 @@ function runPsvit(file) {
   const out = execFileSync(
     process.execPath,
     [
-      path.join(here, "run-bench.mjs"),
+      path.join(here, "..", "bin", "psvit"),
+      "bench",
       file,
       "--batch",
       batch,

@@ -70,6 +70,9 @@ export function buildProgram(io: Io): Command {
       .option("--force", "replace the run already in --out")
       .option("--seed <n>", "seed of initialisation, data order, augmentation and sampling", "0")
       .option("--eval-images <n>", "validation images evaluated per path each epoch (default all)")
+      .addOption(
+        new Option("--stop-after <steps>", "stop as if interrupted after this many steps").hideHelp(),
+      )
       .addOption(backendOption());
 
   trainOptions(
@@ -150,6 +153,26 @@ export function buildProgram(io: Io): Command {
     .action(async (opts) => {
       const { searchCommand } = await import("./commands/search.js");
       await searchCommand(opts, io);
+    });
+
+  program
+    .command("rank-corr")
+    .description(
+      "train sampled subnets from scratch and rank-correlate their accuracy with the supernet's inherited one",
+    )
+    .requiredOption("--run <dir>", "a train-supernet run directory")
+    .option("--samples <n>", "subnets to train, one per FLOPs stratum (default 12)")
+    .option("--epochs <n>", "epochs of each from-scratch training (default: the run's recipe's)")
+    .option("--flops <budget>", "only subnets under this FLOPs budget (default the whole space)")
+    .option("--val-images <n>", "validation images both accuracies are measured on (default all)")
+    .option("--seed <n>", "seed of the subnet draw and the validation subset (default 0)")
+    .option("--resume", "continue the study in --run without retraining finished subnets")
+    .option("--force", "replace a previous study")
+    .option("--json", "print the result (tau, rho, n, pairs) as JSON")
+    .addOption(backendOption())
+    .action(async (opts) => {
+      const { rankCorrCommand } = await import("./commands/rank-corr.js");
+      await rankCorrCommand(opts, io);
     });
 
   program

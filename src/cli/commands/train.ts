@@ -21,7 +21,7 @@ import {
 } from "../../space/sample.js";
 import type { Constraint } from "../../space/stats.js";
 import { loadCheckpoint } from "../../train/checkpoint.js";
-import type { EvalPath, TrainResult } from "../../train/loop.js";
+import type { EvalPath, LoopOptions, TrainResult } from "../../train/loop.js";
 import { RunDir } from "../../train/rundir.js";
 import { createLogger, type Logger, setLogger } from "../../util/log.js";
 import { human, parseQuantity } from "../../util/units.js";
@@ -52,8 +52,9 @@ export interface CommonTrainOptions {
   evalImages?: string | number;
   /** Batches prepared ahead (0: synchronous). */
   prefetch?: number;
-  /** Tests: stop as if interrupted after this many steps. */
+  /** Stop as if interrupted after this many steps (tests, benchmarks; hidden flag --stop-after). */
   stopAfterSteps?: number;
+  stopAfter?: string | number;
   /** Tests: log level of the console logger. */
   logLevel?: string;
 }
@@ -207,9 +208,48 @@ async function prepareResume(
   return { run, snapshot, data, logger };
 }
 
+/** A run of the shared training loop on resolved data (see `runTraining`). */
+export interface TrainingJob extends Omit<LoopOptions, "data" | "onStep"> {
+  /** Label of the progress bar. */
+  label: string;
+  data: ResolvedData;
+  /** The normalisation to train with. */
+  preprocess: Preprocess;
+}
+
+/**
+ * The training loop (src/train/loop.ts) on resolved data with the data's augmentation under the recipe's,
+ * and a progress bar (or periodic log lines). Nothing is written beyond what the loop itself writes into
+ * `job.run` (metrics.jsonl, checkpoints). Shared by `train`, `train-supernet` and `rank-corr`.
+ */
+export async function runTraining(job: TrainingJob, io: Io): Promise<TrainResult> {
+  const { trainLoop } = await import("../../train/loop.js");
+  const { label, data, preprocess, ...loop } = job;
+  const augment = augmentOptions(data.info.augment, job.recipe.augment);
+  let progress: ReturnType<typeof createProgress> | undefined;
+  try {
+    return await trainLoop({
+      ...loop,
+      data: { train: data.train, val: data.val, preprocess, augment },
+      onStep: (s) => {
+        progress ??= createProgress(label, s.totalSteps, job.logger, {
+          tty: io.isTTY && process.stderr.isTTY,
+        });
+        progress.update(s.step, {
+          epoch: s.epoch + 1,
+          loss: s.loss.toFixed(3),
+          lr: s.lr.toExponential(1),
+          "img/s": Math.round(s.imagesPerSec),
+        });
+      },
+    });
+  } finally {
+    progress?.stop();
+  }
+}
+
 async function execute(p: Prepared, opts: CommonTrainOptions, io: Io): Promise<TrainResult> {
   const { run, snapshot, data, logger } = p;
-  const { trainLoop } = await import("../../train/loop.js");
   const { supernetTarget, modelTarget } = await import("../../train/targets.js");
   const { parseArch } = await import("../../space/arch.js");
   const latest = run.latestCheckpoint();
@@ -238,42 +278,33 @@ async function execute(p: Prepared, opts: CommonTrainOptions, io: Io): Promise<T
     arch: e.arch === null ? null : parseArch(e.arch),
     flops: e.flops,
   }));
-  const augment = augmentOptions(data.info.augment, snapshot.recipe.augment);
   const stop = installStopHandlers();
-  let progress: ReturnType<typeof createProgress> | undefined;
   const started = performance.now();
   try {
     logger.info(
       { run: run.dir },
       `${snapshot.command}: ${snapshot.space?.name ?? snapshot.model?.name}, ${data.train.n} training images, ${snapshot.recipe.epochs} epoch(s) of batch ${snapshot.recipe.batchSize}${resume ? `, resuming at step ${resume.meta.step}` : ""}`,
     );
-    const result = await trainLoop({
-      target,
-      sampler,
-      evalPaths,
-      data: { train: data.train, val: data.val, preprocess: snapshot.preprocess, augment },
-      recipe: snapshot.recipe,
-      seed: snapshot.seed,
-      run,
-      logger,
-      resume,
-      stop: stop.flag,
-      stopAfterSteps: opts.stopAfterSteps,
-      prefetch: opts.prefetch,
-      evalImages: intOption(opts.evalImages, "--eval-images"),
-      onStep: (s) => {
-        progress ??= createProgress(snapshot.command, s.totalSteps, logger, {
-          tty: io.isTTY && process.stderr.isTTY,
-        });
-        progress.update(s.step, {
-          epoch: s.epoch + 1,
-          loss: s.loss.toFixed(3),
-          lr: s.lr.toExponential(1),
-          "img/s": Math.round(s.imagesPerSec),
-        });
+    const result = await runTraining(
+      {
+        label: snapshot.command,
+        target,
+        sampler,
+        evalPaths,
+        data,
+        preprocess: snapshot.preprocess,
+        recipe: snapshot.recipe,
+        seed: snapshot.seed,
+        run,
+        logger,
+        resume,
+        stop: stop.flag,
+        stopAfterSteps: opts.stopAfterSteps ?? intOption(opts.stopAfter, "--stop-after"),
+        prefetch: opts.prefetch,
+        evalImages: intOption(opts.evalImages, "--eval-images"),
       },
-    });
-    progress?.stop();
+      io,
+    );
     const seconds = (performance.now() - started) / 1000;
     snapshot.finished = {
       steps: result.steps,
@@ -293,7 +324,6 @@ async function execute(p: Prepared, opts: CommonTrainOptions, io: Io): Promise<T
     io.out(summary(snapshot, result, seconds, run));
     return result;
   } finally {
-    progress?.stop();
     stop.dispose();
     dispose();
   }
