@@ -1,6 +1,7 @@
 /**
  * The search report: a self-contained HTML file (no scripts) with the Pareto plot of everything evaluated
- * and best/mean accuracy per generation, drawn with vega-lite and rendered to SVG here.
+ * and best/mean accuracy per generation, drawn with vega-lite and rendered to SVG here; and the
+ * rank-correlation scatter plot of `psvit rank-corr`.
  */
 import * as vega from "vega";
 import * as vl from "vega-lite";
@@ -65,6 +66,70 @@ export function paretoSpec(
               encoding: { x: { field: "mflops", type: "quantitative" as const } },
             },
           ]),
+    ],
+  };
+}
+
+export interface ScatterPoint {
+  /** Shown next to the point (e.g. the sample number). */
+  label: string;
+  arch: string;
+  flops: number;
+  /** Validation top-1 with the supernet's inherited weights, in [0, 1]. */
+  inherited: number;
+  /** Validation top-1 of the subnet trained from scratch, in [0, 1]. */
+  scratch: number;
+}
+
+/** `psvit rank-corr`: from-scratch against inherited accuracy, coloured by FLOPs, τ and ρ in the title. */
+export function scatterSpec(
+  points: ScatterPoint[],
+  tau: number,
+  rho: number,
+  title: string,
+): vl.TopLevelSpec {
+  const fmt = (r: number) => (Number.isNaN(r) ? "undefined" : r.toFixed(3));
+  const pts = points.map((p) => ({
+    label: p.label,
+    arch: p.arch,
+    mflops: p.flops / 1e6,
+    inherited: p.inherited * 100,
+    scratch: p.scratch * 100,
+  }));
+  const x = {
+    field: "inherited",
+    type: "quantitative",
+    title: "validation top-1 (%), inherited supernet weights",
+    scale: { zero: false },
+  } as const;
+  const y = {
+    field: "scratch",
+    type: "quantitative",
+    title: "validation top-1 (%), trained from scratch",
+    scale: { zero: false },
+  } as const;
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: {
+      text: title,
+      subtitle: `Kendall τ = ${fmt(tau)}, Spearman ρ = ${fmt(rho)} (n = ${points.length})`,
+    },
+    width: 560,
+    height: 400,
+    data: { values: pts },
+    layer: [
+      {
+        mark: { type: "point", filled: true, opacity: 0.85, size: 70 },
+        encoding: {
+          x,
+          y,
+          color: { field: "mflops", type: "quantitative", title: "MFLOPs", scale: { scheme: "viridis" } },
+        },
+      },
+      {
+        mark: { type: "text", align: "left", dx: 7, dy: -7, fontSize: 10, color: "#444" },
+        encoding: { x, y, text: { field: "label", type: "nominal" } },
+      },
     ],
   };
 }
