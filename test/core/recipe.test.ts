@@ -30,7 +30,10 @@ describe("recipe", () => {
     bad((c) => (c.optimizer.betas = [0.9, 1.5]), /optimizer\.betas\[1\]: /);
     bad((c) => (c.labelSmoothing = 1), /labelSmoothing: /);
     bad((c) => (c.augment = { rotate: 10 }), 'augment: unknown field "rotate"');
-    bad((c) => (c.schedule.minLr = 1), "schedule.minLr: minLr 1 is above optimizer.lr 0.001");
+    bad((c) => {
+      c.optimizer.lr = 0.001;
+      c.schedule.minLr = 1;
+    }, "schedule.minLr: minLr 1 is above optimizer.lr 0.001");
   });
 });
 
