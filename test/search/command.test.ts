@@ -245,3 +245,27 @@ describe("psvit export", () => {
     );
   });
 });
+
+describe("search options", () => {
+  it("SPOS defaults (50: 25 + 25, top 10) scale with a smaller population unless given", async () => {
+    const { searchOptions } = await import("../../src/cli/commands/search.js");
+    expect(searchOptions({ run: "x" }, "evolution")).toMatchObject({
+      population: 50,
+      parents: 10,
+      mutations: 25,
+      crossovers: 25,
+    });
+    expect(searchOptions({ run: "x", population: 16 }, "evolution")).toMatchObject({
+      parents: 3,
+      mutations: 8,
+      crossovers: 8,
+    });
+    expect(searchOptions({ run: "x", population: 16, mutations: 2 }, "evolution")).toMatchObject({
+      mutations: 2,
+      crossovers: 8,
+    });
+    expect(() =>
+      searchOptions({ run: "x", population: 10, mutations: 8, crossovers: 8 }, "evolution"),
+    ).toThrow(UsageError);
+  });
+});

@@ -100,16 +100,21 @@ function numberOption(v: string | number | undefined, flag: string): number | un
   return n;
 }
 
-function searchOptions(opts: SearchCommandOptions, strategy: Strategy): SearchOptions {
+/**
+ * Options from the flags. Left out, mutations and crossovers are half the population each and parents a
+ * fifth (SPOS: 25 + 25 of 50, top 10), so a smaller --population keeps SPOS's proportions.
+ */
+export function searchOptions(opts: SearchCommandOptions, strategy: Strategy): SearchOptions {
+  const population = intOption(opts.population, "--population") ?? DEFAULT_SEARCH_OPTIONS.population;
   const o: SearchOptions = {
     ...DEFAULT_SEARCH_OPTIONS,
     strategy,
-    population: intOption(opts.population, "--population") ?? DEFAULT_SEARCH_OPTIONS.population,
+    population,
     generations: intOption(opts.generations, "--generations") ?? DEFAULT_SEARCH_OPTIONS.generations,
-    parents: intOption(opts.parents, "--parents") ?? DEFAULT_SEARCH_OPTIONS.parents,
-    mutations: intOption(opts.mutations, "--mutations", 0) ?? DEFAULT_SEARCH_OPTIONS.mutations,
+    parents: intOption(opts.parents, "--parents") ?? Math.max(1, Math.round(population / 5)),
+    mutations: intOption(opts.mutations, "--mutations", 0) ?? Math.floor(population / 2),
     mutationProb: numberOption(opts.mutationProb, "--mutation-prob") ?? DEFAULT_SEARCH_OPTIONS.mutationProb,
-    crossovers: intOption(opts.crossovers, "--crossovers", 0) ?? DEFAULT_SEARCH_OPTIONS.crossovers,
+    crossovers: intOption(opts.crossovers, "--crossovers", 0) ?? Math.floor(population / 2),
   };
   if (o.mutations + o.crossovers > o.population) {
     throw new UsageError(
