@@ -57,8 +57,12 @@ export function fitnessSet(val: Dataset, pre: Preprocess, seed: number, limit?: 
   };
 }
 
-/** Top-1 accuracy of `arch` on `set`. */
-export function pathAccuracy(net: Supernet, arch: Arch, set: FitnessSet, batchSize = 250): number {
+/** Top-1 accuracy of any forward function on `set`, in batches. */
+export function setAccuracy(
+  forward: (x: tf.Tensor4D) => tf.Tensor2D,
+  set: FitnessSet,
+  batchSize = 250,
+): number {
   const { height: H, width: W, channels: C, numClasses: K } = set;
   const per = H * W * C;
   let hits = 0;
@@ -66,11 +70,16 @@ export function pathAccuracy(net: Supernet, arch: Arch, set: FitnessSet, batchSi
     const size = Math.min(batchSize, set.n - start);
     const logits = tf.tidy(() => {
       const x = tf.tensor4d(set.x.subarray(start * per, (start + size) * per), [size, H, W, C]);
-      return net.forward(x, arch).dataSync() as Float32Array;
+      return forward(x).dataSync() as Float32Array;
     });
     hits += topkHits(logits, K, set.y.subarray(start, start + size)).top1;
   }
   return hits / set.n;
+}
+
+/** Top-1 accuracy of the supernet path `arch` on `set`. */
+export function pathAccuracy(net: Supernet, arch: Arch, set: FitnessSet, batchSize = 250): number {
+  return setAccuracy((x) => net.forward(x, arch), set, batchSize);
 }
 
 /** The supernet of a run's checkpoint. */

@@ -6,21 +6,34 @@
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import type { Evaluated } from "./evolution.js";
 
-export function readJournal(file: string): { entries: Map<string, Evaluated>; skipped: number } {
-  const entries = new Map<string, Evaluated>();
+/** Every line of a JSONL journal that parses and passes `valid`; the others are counted as skipped. */
+export function readJsonl<T>(file: string, valid: (x: unknown) => x is T): { entries: T[]; skipped: number } {
+  const entries: T[] = [];
   let skipped = 0;
   if (!existsSync(file)) return { entries, skipped };
   for (const line of readFileSync(file, "utf8").split("\n")) {
     if (!line.trim()) continue;
     try {
-      const e = JSON.parse(line) as Evaluated;
-      if (typeof e.arch === "string" && typeof e.accuracy === "number") entries.set(e.arch, e);
+      const e: unknown = JSON.parse(line);
+      if (valid(e)) entries.push(e);
       else skipped++;
     } catch {
       skipped++;
     }
   }
   return { entries, skipped };
+}
+
+const isEvaluated = (e: unknown): e is Evaluated =>
+  typeof e === "object" &&
+  e !== null &&
+  typeof (e as Evaluated).arch === "string" &&
+  typeof (e as Evaluated).accuracy === "number";
+
+/** The search journal, keyed by architecture string. */
+export function readJournal(file: string): { entries: Map<string, Evaluated>; skipped: number } {
+  const { entries, skipped } = readJsonl(file, isEvaluated);
+  return { entries: new Map(entries.map((e) => [e.arch, e])), skipped };
 }
 
 /** Make sure the file ends with a newline (a crash may have cut the last line). */

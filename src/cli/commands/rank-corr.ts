@@ -19,22 +19,21 @@
  *   result.json         τ, ρ, n and the pairs;  report.html: the scatter plot (no scripts) and the table
  *   log.jsonl           the JSON log
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { relative } from "node:path";
 import { parseRecipe } from "../../config/recipe.js";
 import type { ModelConfig } from "../../config/schema.js";
 import { parseSpaceConfig } from "../../config/validate.js";
-import { resolveData } from "../../data/resolve.js";
+import type { ResolvedData } from "../../data/resolve.js";
 import { InterruptedError, UsageError } from "../../errors.js";
 import type { FitnessSet } from "../../eval/fitness.js";
-import { sealJournal } from "../../search/journal.js";
+import { readJsonl, sealJournal } from "../../search/journal.js";
 import { type FlopsBounds, kendallTau, spearmanRho, stratifiedArchs } from "../../search/rankcorr.js";
 import { type Arch, formatArch, materialize, parseArch } from "../../space/arch.js";
 import { Rng } from "../../space/rng.js";
 import { archCost } from "../../space/sample.js";
 import { spaceStats } from "../../space/stats.js";
 import { loadCheckpoint } from "../../train/checkpoint.js";
-import type { Forward } from "../../train/evaluate.js";
 import type { StopFlag } from "../../train/loop.js";
 import { RunDir } from "../../train/rundir.js";
 import { createLogger, type Logger, setLogger } from "../../util/log.js";
@@ -42,7 +41,7 @@ import { grouped, human, parseQuantity } from "../../util/units.js";
 import { installStopHandlers, intOption, startBackend, versions } from "../common.js";
 import { type Io, table } from "../io.js";
 import { formatDuration } from "../progress.js";
-import type { RunSnapshot } from "./train.js";
+import { loadRunData, type RunSnapshot } from "./train.js";
 
 export interface RankCorrOptions {
   run: string;
@@ -185,13 +184,7 @@ export async function rankCorrCommand(opts: RankCorrOptions, io: Io): Promise<Ra
 
   if (pending.length > 0) {
     const backend = await startBackend(opts.backend);
-    const data = await resolveData(snap.data.spec ?? undefined, {
-      dataDir: snap.data.dataDir ?? undefined,
-      seed: snap.seed,
-      imageSize: space.image.size,
-      channels: space.image.channels,
-      includeTest: false,
-    });
+    const data = await loadRunData(snap);
     const { fitnessSet, pathAccuracy, supernetFromCheckpoint } = await import("../../eval/fitness.js");
     const set = fitnessSet(
       data.val,
@@ -341,7 +334,7 @@ interface SubnetJob {
   snap: RunSnapshot;
   space: ReturnType<typeof parseSpaceConfig>;
   run: RunDir;
-  data: Awaited<ReturnType<typeof resolveData>>;
+  data: ResolvedData;
   set: FitnessSet;
   backend: { name: string; reason: string };
   logger: Logger;
@@ -420,7 +413,8 @@ async function trainFromScratch(j: SubnetJob): Promise<number> {
       }
       throw e;
     });
-    const top1 = await setAccuracy((x) => net.forward(x), j.set);
+    const { setAccuracy } = await import("../../eval/fitness.js");
+    const top1 = setAccuracy((x) => net.forward(x), j.set);
     sub.appendJsonl("metrics.jsonl", { type: "eval", step: result.steps, split: "fitness-set", top1 });
     const snapshot = sub.readJson<RunSnapshot>("run.json");
     snapshot.finished = {
@@ -437,42 +431,17 @@ async function trainFromScratch(j: SubnetJob): Promise<number> {
   }
 }
 
-/** Top-1 of a fixed model on the fitness set, in the batches of `pathAccuracy` (src/eval/fitness.ts). */
-async function setAccuracy(forward: Forward, set: FitnessSet, batchSize = 250): Promise<number> {
-  const tf = await import("@tensorflow/tfjs");
-  const { topkHits } = await import("../../train/loss.js");
-  const { height: H, width: W, channels: C, numClasses: K } = set;
-  const per = H * W * C;
-  let hits = 0;
-  for (let start = 0; start < set.n; start += batchSize) {
-    const size = Math.min(batchSize, set.n - start);
-    const logits = tf.tidy(() => {
-      const x = tf.tensor4d(set.x.subarray(start * per, (start + size) * per), [size, H, W, C]);
-      return forward(x).dataSync() as Float32Array;
-    });
-    hits += topkHits(logits, K, set.y.subarray(start, start + size)).top1;
-  }
-  return hits / set.n;
-}
+const isSample = (e: unknown): e is RankCorrSample =>
+  typeof e === "object" &&
+  e !== null &&
+  typeof (e as RankCorrSample).arch === "string" &&
+  typeof (e as RankCorrSample).inherited === "number" &&
+  typeof (e as RankCorrSample).scratch === "number";
 
 /** The journal's finished subnets (a line cut short by a crash is skipped and counted). */
 function readSamples(file: string): { entries: RankCorrSample[]; skipped: number } {
   sealJournal(file);
-  const entries: RankCorrSample[] = [];
-  let skipped = 0;
-  if (!existsSync(file)) return { entries, skipped };
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      const e = JSON.parse(line) as RankCorrSample;
-      if (typeof e.arch === "string" && typeof e.inherited === "number" && typeof e.scratch === "number") {
-        entries.push(e);
-      } else skipped++;
-    } catch {
-      skipped++;
-    }
-  }
-  return { entries, skipped };
+  return readJsonl(file, isSample);
 }
 
 const UNDEFINED_NOTE =

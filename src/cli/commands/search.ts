@@ -6,7 +6,6 @@
  */
 import { existsSync, rmSync } from "node:fs";
 import { parseSpaceConfig } from "../../config/validate.js";
-import { resolveData } from "../../data/resolve.js";
 import { InterruptedError, UsageError } from "../../errors.js";
 import {
   DEFAULT_SEARCH_OPTIONS,
@@ -28,7 +27,7 @@ import { grouped, human, parseQuantity } from "../../util/units.js";
 import { installStopHandlers, intOption, startBackend } from "../common.js";
 import { type Io, table } from "../io.js";
 import { createProgress, formatDuration } from "../progress.js";
-import type { RunSnapshot } from "./train.js";
+import { loadRunData, type RunSnapshot } from "./train.js";
 
 export interface SearchCommandOptions {
   run: string;
@@ -223,13 +222,7 @@ export async function searchCommand(opts: SearchCommandOptions, io: Io): Promise
   );
 
   const backend = await startBackend(opts.backend);
-  const data = await resolveData(snap.data.spec ?? undefined, {
-    dataDir: snap.data.dataDir ?? undefined,
-    seed: snap.seed,
-    imageSize: space.image.size,
-    channels: space.image.channels,
-    includeTest: false,
-  });
+  const data = await loadRunData(snap);
   const { fitnessSet } = await import("../../eval/fitness.js");
   const { createEvaluator } = await import("../../eval/pool.js");
   const set = fitnessSet(

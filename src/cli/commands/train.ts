@@ -112,12 +112,14 @@ async function loadData(
   dataDir: string | undefined,
   seed: number,
   cfg: ModelConfig | SpaceConfig,
+  includeTest = true,
 ) {
   const data = await resolveData(spec, {
     dataDir,
     seed,
     imageSize: cfg.image.size,
     channels: cfg.image.channels,
+    includeTest,
   });
   if (data.info.numClasses !== cfg.numClasses) {
     throw new UsageError(
@@ -125,6 +127,18 @@ async function loadData(
     );
   }
   return data;
+}
+
+/** The data a run was trained on, resolved again from its run.json (same spec, folder and seed). */
+export function loadRunData(snapshot: RunSnapshot, opts: { includeTest?: boolean } = {}) {
+  const cfg = (snapshot.space ?? snapshot.model)!;
+  return loadData(
+    snapshot.data.spec ?? undefined,
+    snapshot.data.dataDir ?? undefined,
+    snapshot.seed,
+    cfg,
+    opts.includeTest ?? false,
+  );
 }
 
 function runLogger(run: RunDir, opts: CommonTrainOptions): Logger {
@@ -198,13 +212,7 @@ async function prepareResume(
   }
   const logger = runLogger(run, opts);
   await startBackend(opts.backend);
-  const cfg = (snapshot.space ?? snapshot.model)!;
-  const data = await loadData(
-    snapshot.data.spec ?? undefined,
-    snapshot.data.dataDir ?? undefined,
-    snapshot.seed,
-    cfg,
-  );
+  const data = await loadRunData(snapshot);
   return { run, snapshot, data, logger };
 }
 
