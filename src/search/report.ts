@@ -143,9 +143,9 @@ export interface GenerationStat {
 
 export function generationSpec(stats: GenerationStat[], title: string): vl.TopLevelSpec {
   const rows = stats.flatMap((g) => [
-    { generation: g.generation, series: "best so far", top1: g.bestSoFar * 100 },
-    { generation: g.generation, series: "best of generation", top1: g.best * 100 },
-    { generation: g.generation, series: "mean of generation", top1: g.mean * 100 },
+    { generation: g.generation + 1, series: "best so far", top1: g.bestSoFar * 100 },
+    { generation: g.generation + 1, series: "best of generation", top1: g.best * 100 },
+    { generation: g.generation + 1, series: "mean of generation", top1: g.mean * 100 },
   ]);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
@@ -155,7 +155,7 @@ export function generationSpec(stats: GenerationStat[], title: string): vl.TopLe
     data: { values: rows },
     mark: { type: "line", point: true },
     encoding: {
-      x: { field: "generation", type: "ordinal", title: "generation" },
+      x: { field: "generation", type: "ordinal", title: "generation", axis: { labelAngle: 0 } },
       y: { field: "top1", type: "quantitative", title: "validation top-1 (%)", scale: { zero: false } },
       color: { field: "series", type: "nominal", title: null },
     },
