@@ -5,7 +5,7 @@
  * libopenblas0-pthread).
  *
  *   node bench/compare.mjs [--space search-spaces/fmnist-2d.json] [--arch A,B,…] [--batch 64]
- *                          [--steps 10] [--threads 1] [--backend wasm] [--rounds 1]
+ *                          [--steps 10] [--threads 1] [--backend wasm] [--rounds 1] [--json]
  *
  * Every measurement is a fresh process (so peak RSS is per run); psvit and torch alternate per arch
  * (and per round) so that both see the same machine load. Prints a table with the ratios psvit/torch.
@@ -153,4 +153,19 @@ for (const r of rows) {
   );
 }
 console.log(lines.join("\n"));
+if (args.includes("--json")) {
+  console.log(
+    JSON.stringify({
+      rows: rows.map((r) => ({
+        arch: r.arch,
+        mflops: r.mflops,
+        params_m: r.params,
+        psvit: { backend: r.p.backend, train_img_s: r.p.train, fwd_img_s: r.p.fwd, peak_rss_mb: r.p.rss },
+        torch: { version: r.t.version, train_img_s: r.t.train, fwd_img_s: r.t.fwd, peak_rss_mb: r.t.rss },
+        train_ratio: r.p.train / r.t.train,
+        fwd_ratio: r.p.fwd / r.t.fwd,
+      })),
+    }),
+  );
+}
 fs.rmSync(tmp, { recursive: true, force: true });

@@ -32,7 +32,8 @@ writeFileSync(recipeFile, JSON.stringify(recipe));
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const psvit = (a) =>
   execFileSync(process.execPath, [path.join(root, "bin", "psvit"), ...a], {

@@ -116,22 +116,7 @@ if (!skip.has("pipeline")) {
 // the table
 const lines = [];
 if (result.compare) {
-  lines.push("psvit vs PyTorch (batch 64, equal threads)");
-  lines.push(
-    "arch                   MFLOPs  train img/s (psvit/torch = ratio)  fwd img/s (psvit/torch = ratio)  peak MB psvit/torch",
-  );
-  for (const r of result.compare.rows) {
-    lines.push(
-      `${r.arch.padEnd(22)} ${r.mflops.toFixed(1).padStart(6)}  ${r.psvit.train_img_s.toFixed(1)}/${r.torch.train_img_s.toFixed(1)} = ${(r.psvit.train_img_s / r.torch.train_img_s).toFixed(2)}`.padEnd(
-        66,
-      ) +
-        `${r.psvit.fwd_img_s.toFixed(1)}/${r.torch.fwd_img_s.toFixed(1)} = ${(r.psvit.fwd_img_s / r.torch.fwd_img_s).toFixed(2)}`.padEnd(
-          33,
-        ) +
-        `${Math.round(r.psvit.peak_rss_mb)}/${Math.round(r.torch.peak_rss_mb)}`,
-    );
-  }
-  lines.push("");
+  lines.push("psvit vs PyTorch (same run, equal thread budgets)", result.compareTable, "");
 }
 if (result.search) {
   lines.push("search throughput (500 validation images per candidate)");
@@ -148,5 +133,5 @@ if (result.pipeline) {
   );
 }
 console.log(lines.join("\n"));
-if (json) console.log(JSON.stringify(result));
+if (json) console.log(JSON.stringify({ ...result, compareTable: undefined }));
 fs.rmSync(tmp, { recursive: true, force: true });

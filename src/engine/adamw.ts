@@ -14,6 +14,7 @@
  * disposed (numTensors stays flat).
  */
 import * as tf from "@tensorflow/tfjs";
+import { runFused, wasmFastKernels } from "./wasm-kernels.js";
 
 export interface AdamWOptions {
   beta1?: number;
@@ -112,6 +113,20 @@ export class AdamW {
       const bc2 = 1 - b2 ** t;
       const decay = this.weightDecay > 0 && this.decayOf(name, p.shape) ? lr * this.weightDecay : 0;
       const old = slot;
+      if (wasmFastKernels() && p.dtype === "float32" && g.dtype === "float32") {
+        // one fused kernel per variable on wasm (wasm-kernels.ts): → [p, m, v]
+        const [np, m, v] = runFused(
+          "PsvitAdamW",
+          { p, g, m: old.m, v: old.v },
+          { lr, beta1: b1, beta2: b2, eps, bc1, bc2, decay },
+        ) as tf.Tensor[];
+        p.assign(np);
+        np.dispose();
+        old.m.dispose();
+        old.v.dispose();
+        this.slots.set(name, { step: t, m: tf.keep(m), v: tf.keep(v) });
+        continue;
+      }
       const next = tf.tidy(() => {
         const gg = g.reshape(p.shape);
         const m = old.m.mul(b1).add(gg.mul(1 - b1));

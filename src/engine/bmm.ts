@@ -17,19 +17,23 @@
  *   depthwise-conv backprop kernels exist in wasm).
  */
 import * as tf from "@tensorflow/tfjs";
+import { runFused, wasmBmmAvailable } from "./wasm-kernels.js";
 
 /** Smallest M (rows of the product) for which the depthwise formulation is used on wasm. */
 export const DW_MIN_ROWS = 16;
 
-let forcedStrategy: "matmul" | "depthwise" | undefined;
+let forcedStrategy: "matmul" | "depthwise" | "simd" | undefined;
 
-/** For tests and benchmarks: force a formulation for `bmm` (undefined: choose by backend and size). */
-export function setBmmStrategy(s: "matmul" | "depthwise" | undefined): void {
+/**
+ * For tests and benchmarks: force a formulation for `bmm` (undefined: choose by backend and size;
+ * "simd" falls back to the automatic choice where the SIMD kernel is unavailable).
+ */
+export function setBmmStrategy(s: "matmul" | "depthwise" | "simd" | undefined): void {
   forcedStrategy = s;
 }
 
 function useDepthwise(m: number): boolean {
-  if (forcedStrategy) return forcedStrategy === "depthwise";
+  if (forcedStrategy && forcedStrategy !== "simd") return forcedStrategy === "depthwise";
   return tf.getBackend() === "wasm" && m >= DW_MIN_ROWS;
 }
 
@@ -39,6 +43,8 @@ function bmmRaw(a: tf.Tensor3D, b: tf.Tensor3D, ta: boolean, tb: boolean): tf.Te
   const M = ta ? a.shape[2] : a.shape[1];
   const K = ta ? a.shape[1] : a.shape[2];
   const P = tb ? b.shape[1] : b.shape[2];
+  if ((!forcedStrategy || forcedStrategy === "simd") && wasmBmmAvailable())
+    return runFused("PsvitBmm", { a, b }, { ta, tb }) as tf.Tensor3D;
   if (!useDepthwise(M)) return tf.matMul(a, b, ta, tb);
   return tf.tidy(() => {
     // X as [M, K, G] and Y as [K, G, P]: one transpose each, whatever the flags
@@ -89,6 +95,24 @@ export function bmm(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, transpos
 }
 
 let registered = false;
+let wideWeightGrad = true;
+
+/** For A/B measurements and tests: the (dCᵀ·A)ᵀ form of narrow weight gradients (default on). */
+export function setWideWeightGrad(on: boolean): void {
+  wideWeightGrad = on;
+}
+
+/**
+ * Aᵀ·dC for A [rows, in], dC [rows, out] (a weight gradient) as plain 2D products: XNNPACK packs the
+ * right operand on every call and is slow when the product has few rows against a long K (K = batch ·
+ * tokens); so when in < out, (dCᵀ·A)ᵀ: more rows, a narrower packed operand, plus one small transpose of
+ * the [out, in] result.
+ */
+export function weightGrad(a: tf.Tensor2D, dc: tf.Tensor2D): tf.Tensor2D {
+  if (wideWeightGrad && a.shape[1] < dc.shape[1])
+    return tf.transpose(tf.matMul(tf.transpose(dc), a)) as tf.Tensor2D;
+  return tf.matMul(tf.transpose(a), dc) as tf.Tensor2D;
+}
 
 /**
  * Replace tfjs's BatchMatMul gradient so that the gradient of a rank-2 product is two plain rank-2
@@ -108,7 +132,8 @@ export function registerFastMatMulGrad(): void {
       const T = (t: tf.Tensor) => (t.rank === 2 ? tf.transpose(t) : t);
       if (a.rank === 2 && b.rank === 2 && dc.rank === 2) {
         if (!transposeA && !transposeB) {
-          return { a: () => tf.matMul(dc, T(b)), b: () => tf.matMul(T(a), dc) };
+          // dB = Aᵀ·dC [in, out]: see weightGrad for the orientation
+          return { a: () => tf.matMul(dc, T(b)), b: () => weightGrad(a as tf.Tensor2D, dc as tf.Tensor2D) };
         }
         if (!transposeA && transposeB) {
           return { a: () => tf.matMul(dc, b), b: () => tf.matMul(T(dc), a) };

@@ -15,7 +15,8 @@
  * formulation they are tested against is src/engine/reference.ts (same signatures).
  */
 import * as tf from "@tensorflow/tfjs";
-import { bmm, registerFastMatMulGrad } from "./bmm.js";
+import { bmm, registerFastMatMulGrad, weightGrad } from "./bmm.js";
+import { runFused, wasmFastKernels, wasmLinearAvailable } from "./wasm-kernels.js";
 
 registerFastMatMulGrad();
 
@@ -24,6 +25,28 @@ function assertRank(op: string, x: tf.Tensor, rank: number, what = "x"): void {
     throw new Error(`${op}: expected ${what} of rank ${rank}, got shape [${x.shape.join(", ")}]`);
   }
 }
+
+/** a [rows, K] · b [K, P] (tb: b given as [P, K]) on the SIMD kernel. */
+function simdMatMul(a: tf.Tensor, b: tf.Tensor, tb: boolean): tf.Tensor2D {
+  return runFused("PsvitBmm", { a, b }, { ta: false, tb }) as tf.Tensor2D;
+}
+
+/**
+ * wasm with the SIMD module: x·W and dX = dY·Wᵀ on the SIMD kernel (4×8 register tiles; faster than
+ * XNNPACK's per-call weight packing for these shapes — K = in ≤ a few hundred, many rows), the weight
+ * gradient Xᵀ·dY (K = rows, long) on XNNPACK via bmm.ts's weight-gradient form.
+ */
+const linearSimd = tf.customGrad((x, w, save) => {
+  (save as tf.GradSaveFunc)([x as tf.Tensor, w as tf.Tensor]);
+  return {
+    value: simdMatMul(x as tf.Tensor, w as tf.Tensor, false),
+    gradFunc: (dy, saved) => {
+      const [sx, sw] = saved;
+      const dc = dy as tf.Tensor2D;
+      return [simdMatMul(dc, sw, true), weightGrad(sx as tf.Tensor2D, dc)];
+    },
+  };
+}) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
 
 /** x [..., in] · w [in, out] (+ b [out]) → [..., out], issued as one 2D matMul. */
 export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor {
@@ -36,7 +59,8 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor
   }
   return tf.tidy(() => {
     const rows = x.size / inDim;
-    let y: tf.Tensor = tf.matMul(x.reshape([rows, inDim]), w);
+    const x2 = x.reshape([rows, inDim]) as tf.Tensor2D;
+    let y: tf.Tensor = wasmLinearAvailable() && x.dtype === "float32" ? linearSimd(x2, w) : tf.matMul(x2, w);
     if (b) y = y.add(b);
     return y.reshape([...lead, outDim]);
   });
@@ -76,8 +100,41 @@ function layerNormFn(eps: number): LnFn {
   return f;
 }
 
+const lnFusedCache = new Map<number, LnFn>();
+
+/** wasm: one fused kernel forward (y, mean, rstd) and one backward (dx, dγ, dβ); see wasm-kernels.ts. */
+function layerNormFusedFn(eps: number): LnFn {
+  let f = lnFusedCache.get(eps);
+  if (!f) {
+    f = tf.customGrad((x, gamma, beta, save) => {
+      const [y, mean, rstd] = runFused(
+        "PsvitLayerNorm",
+        { x: x as tf.Tensor, gamma: gamma as tf.Tensor, beta: beta as tf.Tensor },
+        { eps },
+      ) as tf.Tensor[];
+      (save as tf.GradSaveFunc)([x as tf.Tensor, gamma as tf.Tensor, mean, rstd]);
+      return {
+        value: y,
+        gradFunc: (dy, saved) => {
+          const [sx, g, m, r] = saved;
+          return runFused("PsvitLayerNormGrad", {
+            dy: dy as tf.Tensor,
+            x: sx,
+            gamma: g,
+            mean: m,
+            rstd: r,
+          }) as tf.Tensor[];
+        },
+      };
+    }) as unknown as LnFn;
+    lnFusedCache.set(eps, f);
+  }
+  return f;
+}
+
 /** LayerNorm over the last axis with scale and shift (biased variance, as PyTorch). */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-6): tf.Tensor {
+  if (wasmFastKernels() && x.dtype === "float32") return layerNormFusedFn(eps)(x, gamma, beta);
   return layerNormFn(eps)(x, gamma, beta);
 }
 
@@ -98,8 +155,29 @@ const geluFn = tf.customGrad((x, save) => {
   };
 }) as unknown as (x: tf.Tensor) => tf.Tensor;
 
+/**
+ * wasm: one fused kernel forward (wasm-kernels.ts). When gradients are being recorded it also returns the
+ * derivative Φ(x) + x·φ(x), so backward is a single multiply; otherwise only y is computed.
+ */
+const geluFusedFn = tf.customGrad((x, save) => {
+  const [y, d] = runFused("PsvitGeluTrain", { x: x as tf.Tensor }) as tf.Tensor[];
+  (save as tf.GradSaveFunc)([d]);
+  return {
+    value: y,
+    gradFunc: (dy, saved) => (dy as tf.Tensor).mul(saved[0]),
+  };
+}) as unknown as (x: tf.Tensor) => tf.Tensor;
+
+/** Gradients are being recorded (inside tf.grads / variableGrads). */
+function recordingGradients(): boolean {
+  return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+}
+
 /** Exact GELU: 0.5·x·(1 + erf(x/√2)) (erf, not tanh: wasm's tanh is slow; no tf.pow). */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (wasmFastKernels() && x.dtype === "float32") {
+    return recordingGradients() ? geluFusedFn(x) : (runFused("PsvitGelu", { x }) as tf.Tensor);
+  }
   return geluFn(x);
 }
 

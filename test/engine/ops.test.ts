@@ -4,9 +4,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bmm, setBmmStrategy } from "../../src/engine/bmm.js";
+import { bmm, setBmmStrategy, setWideWeightGrad } from "../../src/engine/bmm.js";
 import * as fast from "../../src/engine/ops.js";
 import * as ref from "../../src/engine/reference.js";
+import { setWasmBmm, setWasmFastKernels, setWasmSimdKernels } from "../../src/engine/wasm-kernels.js";
 import { expectClose, type Input, type Result, randn, useBackend, valueAndGrads } from "./helpers.js";
 
 type F = (...xs: tf.Tensor[]) => tf.Tensor;
@@ -67,6 +68,36 @@ const cases: Case[] = [
     inputs: [randn([3, 50], 7, 2)],
     fast: (x) => fast.gelu(x),
     ref: (x) => ref.gelu(x),
+  },
+  {
+    name: "gelu, wide range (|x| up to ≈ 20)",
+    inputs: [randn([7, 61], 35, 6)],
+    fast: (x) => fast.gelu(x),
+    ref: (x) => ref.gelu(x),
+  },
+  {
+    name: "layerNorm, 48 features, odd row count",
+    inputs: [randn([3, 7, 48], 36, 2), randn([48], 37), randn([48], 38)],
+    fast: (x, g, b) => fast.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-6),
+    ref: (x, g, b) => ref.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-6),
+  },
+  {
+    name: "linear, in < out (narrow weight gradient form)",
+    inputs: [randn([3, 11, 5], 39), randn([5, 13], 40), randn([13], 41)],
+    fast: (x, w, b) => fast.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
+    ref: (x, w, b) => ref.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
+  },
+  {
+    name: "selfAttention out (N=19, 3 heads, d=6: tile tails)",
+    inputs: [randn([2, 19, 3 * 18], 42)],
+    fast: attnOut(fast, 3),
+    ref: attnOut(ref, 3),
+  },
+  {
+    name: "selfAttention + applyAttention (N=4, 2 heads, d=12)",
+    inputs: [randn([3, 4, 3 * 24], 43), randn([3, 4, 24], 44)],
+    fast: shared(fast, 2),
+    ref: shared(ref, 2),
   },
   {
     name: "selfAttention out (N=16, 2 heads)",
@@ -182,10 +213,31 @@ afterAll(async () => {
   await tf.setBackend("cpu");
 });
 
-for (const backend of ["cpu", "wasm"] as const) {
-  describe(`fast ops on ${backend} = reference`, () => {
+/**
+ * wasm runs three ways: the default (fused kernels in the SIMD module), "wasm-js" (the same kernels as
+ * JavaScript loops, what runs where the SIMD module cannot load) and "wasm-plain" (no custom kernels:
+ * the tfjs formulation, stock kernels, stock weight-gradient form).
+ */
+const variants = [
+  { name: "cpu", backend: "cpu", simd: true, kernels: true },
+  { name: "wasm", backend: "wasm", simd: true, kernels: true },
+  { name: "wasm-js", backend: "wasm", simd: false, kernels: true },
+  { name: "wasm-plain", backend: "wasm", simd: true, kernels: false },
+] as const;
+
+for (const variant of variants) {
+  const backend = variant.backend;
+  describe(`fast ops on ${variant.name} = reference`, () => {
     beforeAll(async () => {
       await useBackend(backend);
+      setWasmSimdKernels(variant.simd);
+      setWasmFastKernels(variant.kernels);
+      setWideWeightGrad(variant.kernels);
+    });
+    afterAll(() => {
+      setWasmSimdKernels(true);
+      setWasmFastKernels(true);
+      setWideWeightGrad(true);
     });
     for (const c of cases) {
       it(c.name, () => {
@@ -240,7 +292,7 @@ for (const backend of ["cpu", "wasm"] as const) {
       const aT = T(a, [3, 5, 16]);
       const bT = T(b, [3, 7, 5]);
       const stock = valueAndGrads((x, y) => tf.matMul(x, y), [a, b]);
-      for (const strategy of ["matmul", "depthwise"] as const) {
+      for (const strategy of ["matmul", "depthwise", "simd"] as const) {
         setBmmStrategy(strategy);
         const runs: [boolean, boolean, Input, Input][] = [
           [false, false, a, b],
@@ -260,6 +312,37 @@ for (const backend of ["cpu", "wasm"] as const) {
         }
       }
       setBmmStrategy(undefined);
+    });
+
+    it("bmm: odd sizes (4×8 tile tails), every transpose combination, SIMD kernel on and off", () => {
+      const a = randn([2, 7, 9], 45);
+      const b = randn([2, 9, 13], 46);
+      const T = (x: Input, s: number[]) => ({
+        shape: s,
+        data: tf.tidy(() => tf.tensor(x.data, x.shape).transpose([0, 2, 1]).dataSync() as Float32Array),
+      });
+      const aT = T(a, [2, 9, 7]);
+      const bT = T(b, [2, 13, 9]);
+      const stock = valueAndGrads((x, y) => tf.matMul(x, y), [a, b]);
+      for (const on of [true, false]) {
+        setWasmBmm(on);
+        const runs: [boolean, boolean, Input, Input][] = [
+          [false, false, a, b],
+          [false, true, a, bT],
+          [true, false, aT, b],
+          [true, true, aT, bT],
+        ];
+        for (const [ta, tb, x, y] of runs) {
+          const got = valueAndGrads((p, q) => bmm(p as tf.Tensor3D, q as tf.Tensor3D, ta, tb), [x, y]);
+          const what = `${on ? "simd" : "stock"} ${ta}/${tb}`;
+          expectClose(got.value, stock.value, 1e-4, 1e-4, `${what} value`);
+          const ga = ta ? T({ shape: [2, 7, 9], data: stock.grads[0] }, [2, 9, 7]).data : stock.grads[0];
+          const gb = tb ? T({ shape: [2, 9, 13], data: stock.grads[1] }, [2, 13, 9]).data : stock.grads[1];
+          expectClose(got.grads[0], ga, 1e-4, 1e-4, `${what} grad a`);
+          expectClose(got.grads[1], gb, 1e-4, 1e-4, `${what} grad b`);
+        }
+      }
+      setWasmBmm(true);
     });
   });
 }

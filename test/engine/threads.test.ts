@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../src/engine/backend.js";
 import * as ops from "../../src/engine/ops.js";
+import { wasmSimdLoaded } from "../../src/engine/wasm-kernels.js";
 import { removeWasmScriptFiles } from "../../src/engine/wasm-threads.js";
 import { expectClose, randn } from "./helpers.js";
 
@@ -24,7 +25,16 @@ describe.skipIf(os.cpus().length < 2)("wasm threads", () => {
       tf.tidy(() => {
         const mm = tf.matMul(tf.tensor2d(a.data, a.shape as [number, number]), tf.tensor2d(b.data, [96, 80]));
         const at = ops.selfAttention(tf.tensor3d(qkv.data, [2, 16, 48]), 4).out;
-        return [Float32Array.from(mm.dataSync()), Float32Array.from(at.dataSync())];
+        // a pre-norm MLP with gradients: the fused kernels (LayerNorm, GELU, SIMD products)
+        const x = tf.tensor2d(a.data, [64, 96]);
+        const w = tf.tensor2d(b.data, [96, 80]);
+        const [gx, gw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) =>
+          ops
+            .gelu(ops.linear(ops.layerNorm(xx, tf.ones([96]), tf.zeros([96])), ww as tf.Tensor2D))
+            .square()
+            .sum(),
+        )([x, w]);
+        return [mm, at, gx, gw].map((t) => Float32Array.from(t.dataSync() as Float32Array));
       });
     const want = run();
     const info = await initBackend("wasm", { threads: 2, log: false });
@@ -34,5 +44,8 @@ describe.skipIf(os.cpus().length < 2)("wasm threads", () => {
     const got = run();
     expectClose(got[0], want[0], 1e-4, 1e-4, "matMul");
     expectClose(got[1], want[1], 1e-4, 1e-4, "attention");
+    expect(wasmSimdLoaded()).toBe(true); // the shared-memory build of the SIMD module
+    expectClose(got[2], want[2], 1e-3, 1e-3, "MLP grad x");
+    expectClose(got[3], want[3], 1e-3, 1e-3, "MLP grad w");
   });
 });

@@ -1,0 +1,348 @@
+/*
+ * psvit's fused kernels for the tfjs wasm backend, compiled to a WebAssembly SIMD module that imports
+ * the tfjs module's memory (pointers are byte offsets into it). Build: src/engine/simd/build.sh.
+ * Rules: no static data, no stack (every function is a leaf over scalars and pointers), so the module
+ * never writes outside the tensors it is given. Float32 arithmetic, as tfjs's own kernels.
+ */
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+static inline float fabs_(float x) { return __builtin_fabsf(x); }
+
+/* e^y, y ≥ −87 (smaller clamps to ~0): Cephes-style range reduction, degree-6 polynomial, rel. err ~2e-7 */
+static inline float expf_(float y) {
+  y = y < -87.0f ? -87.0f : y;
+  y = y > 88.0f ? 88.0f : y;
+  float n = __builtin_floorf(y * 1.44269504088896341f + 0.5f);
+  float r = y - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t e = ((int32_t)n + 127) << 23;
+  float s;
+  __builtin_memcpy(&s, &e, 4);
+  return p * s;
+}
+
+/* Φ(x) and e^{−x²/2} (A&S 7.1.26 for erf, |error of Φ| < 1e-7) */
+static inline float cdf_(float x, float *ez) {
+  float z = fabs_(x) * 0.70710678118654752f;
+  float t = 1.0f / (1.0f + 0.3275911f * z);
+  float e = expf_(-z * z);
+  float q = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f)))) * e;
+  *ez = e;
+  float h = 0.5f * q;
+  return x >= 0.0f ? 1.0f - h : h;
+}
+
+#define SPL wasm_f32x4_splat
+
+/* 4 lanes of expf_ for y ≤ 0: rounding by the 1.5·2^23 trick (no float→int conversion), pmax clamp */
+static inline v128_t vexp_(v128_t y) {
+  const v128_t magic = SPL(12582912.0f);
+  y = wasm_f32x4_pmax(y, SPL(-87.0f));
+  v128_t t = wasm_f32x4_add(wasm_f32x4_mul(y, SPL(1.44269504088896341f)), magic);
+  v128_t n = wasm_f32x4_sub(t, magic);
+  v128_t r = wasm_f32x4_sub(y, wasm_f32x4_mul(n, SPL(0.693359375f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, SPL(-2.12194440e-4f)));
+  v128_t p = SPL(1.9875691500e-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPL(1.3981999507e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPL(8.3334519073e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPL(4.1665795894e-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPL(1.6666665459e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPL(5.0000001201e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r), SPL(1.0f));
+  v128_t e = wasm_i32x4_shl(wasm_i32x4_add(t, wasm_i32x4_splat(127 - 0x4B400000)), 23);
+  return wasm_f32x4_mul(p, e);
+}
+
+/* 4 lanes of cdf_: Φ(x), and e^{−x²/2} in *ez */
+static inline v128_t vcdf_(v128_t x, v128_t *ez) {
+  v128_t z = wasm_f32x4_mul(wasm_f32x4_abs(x), SPL(0.70710678118654752f));
+  v128_t t = wasm_f32x4_div(SPL(1.0f), wasm_f32x4_add(SPL(1.0f), wasm_f32x4_mul(z, SPL(0.3275911f))));
+  v128_t e = vexp_(wasm_f32x4_neg(wasm_f32x4_mul(z, z)));
+  v128_t q = wasm_f32x4_add(wasm_f32x4_mul(t, SPL(1.061405429f)), SPL(-1.453152027f));
+  q = wasm_f32x4_add(wasm_f32x4_mul(q, t), SPL(1.421413741f));
+  q = wasm_f32x4_add(wasm_f32x4_mul(q, t), SPL(-0.284496736f));
+  q = wasm_f32x4_add(wasm_f32x4_mul(q, t), SPL(0.254829592f));
+  v128_t h = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_mul(q, t), e), SPL(0.5f));
+  *ez = e;
+  return wasm_v128_bitselect(wasm_f32x4_sub(SPL(1.0f), h), h, wasm_f32x4_ge(x, SPL(0.0f)));
+}
+
+EXPORT(gelu) void gelu(const float *x, float *y, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t e;
+    v128_t v = wasm_v128_load(x + i);
+    wasm_v128_store(y + i, wasm_f32x4_mul(v, vcdf_(v, &e)));
+  }
+  for (; i < n; i++) {
+    float e;
+    float v = x[i];
+    y[i] = v * cdf_(v, &e);
+  }
+}
+
+/* y = x·Φ(x) and its derivative d = Φ(x) + x·φ(x) (saved for backward: dx = dy·d) */
+EXPORT(gelu_with_deriv) void gelu_with_deriv(const float *x, float *y, float *d, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t e;
+    v128_t v = wasm_v128_load(x + i);
+    v128_t c = vcdf_(v, &e);
+    wasm_v128_store(y + i, wasm_f32x4_mul(v, c));
+    wasm_v128_store(d + i, wasm_f32x4_add(c, wasm_f32x4_mul(wasm_f32x4_mul(v, SPL(0.39894228040143268f)), e)));
+  }
+  for (; i < n; i++) {
+    float e;
+    float v = x[i];
+    float c = cdf_(v, &e);
+    y[i] = v * c;
+    d[i] = c + v * 0.39894228040143268f * e;
+  }
+}
+
+/* y = (x − mean)·rstd·γ + β over rows of D; mean, rstd per row */
+EXPORT(layer_norm) void layer_norm(const float *x, const float *g, const float *b, float *y, float *mean,
+                                   float *rstd, int rows, int D, float eps) {
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (long)r * D;
+    float *yr = y + (long)r * D;
+    float s = 0.0f;
+    for (int i = 0; i < D; i++) s += xr[i];
+    float mu = s / (float)D;
+    float q = 0.0f;
+    for (int i = 0; i < D; i++) {
+      float c = xr[i] - mu;
+      q += c * c;
+    }
+    float rs = 1.0f / __builtin_sqrtf(q / (float)D + eps);
+    for (int i = 0; i < D; i++) yr[i] = (xr[i] - mu) * rs * g[i] + b[i];
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+}
+
+/* dx = rstd·(dy·γ − mean(dy·γ) − x̂·mean(dy·γ·x̂)); dγ = Σ dy·x̂, dβ = Σ dy (dg, db zeroed here) */
+EXPORT(layer_norm_grad) void layer_norm_grad(const float *dy, const float *x, const float *g, const float *mean,
+                                             const float *rstd, float *dx, float *dg, float *db, int rows, int D) {
+  for (int i = 0; i < D; i++) {
+    dg[i] = 0.0f;
+    db[i] = 0.0f;
+  }
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (long)r * D;
+    const float *dyr = dy + (long)r * D;
+    float *dxr = dx + (long)r * D;
+    float mu = mean[r], rs = rstd[r];
+    float sa = 0.0f, sb = 0.0f;
+    for (int i = 0; i < D; i++) {
+      float h = (xr[i] - mu) * rs;
+      float d = dyr[i];
+      float gg = d * g[i];
+      sa += gg;
+      sb += gg * h;
+      dg[i] += d * h;
+      db[i] += d;
+    }
+    float a = sa / (float)D, c = sb / (float)D;
+    for (int i = 0; i < D; i++) {
+      float h = (xr[i] - mu) * rs;
+      dxr[i] = rs * (dyr[i] * g[i] - a - h * c);
+    }
+  }
+}
+
+/* out[j] = Σ_r x[r·cols + j] */
+EXPORT(col_sum) void col_sum(const float *x, float *out, int rows, int cols) {
+  for (int j = 0; j < cols; j++) out[j] = 0.0f;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (long)r * cols;
+    for (int j = 0; j < cols; j++) out[j] += xr[j];
+  }
+}
+
+/* decoupled-decay Adam (PyTorch AdamW): one variable */
+EXPORT(adamw) void adamw(const float *p, const float *g, const float *m, const float *v, float *po, float *mo,
+                         float *vo, int n, float keep, float b1, float b2, float step, float isb2, float eps) {
+  float c1 = 1.0f - b1, c2 = 1.0f - b2;
+  for (int i = 0; i < n; i++) {
+    float gi = g[i];
+    float mi = b1 * m[i] + c1 * gi;
+    float vi = b2 * v[i] + c2 * gi * gi;
+    mo[i] = mi;
+    vo[i] = vi;
+    po[i] = p[i] * keep - step * mi / (__builtin_sqrtf(vi) * isb2 + eps);
+  }
+}
+
+/* 4×4 block of x (row stride sx) → y (row stride sy), transposed */
+static inline void t4x4(const float *x, long sx, float *y, long sy) {
+  v128_t r0 = wasm_v128_load(x), r1 = wasm_v128_load(x + sx), r2 = wasm_v128_load(x + 2 * sx),
+         r3 = wasm_v128_load(x + 3 * sx);
+  v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+  v128_t t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+  wasm_v128_store(y, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+  wasm_v128_store(y + sy, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+  wasm_v128_store(y + 2 * sy, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+  wasm_v128_store(y + 3 * sy, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+}
+
+/* x [A, R, C, I] → y [A, C, R, I] (swap of two adjacent axis groups; I = 1: 4×4 SIMD tiles in 32×32 blocks) */
+EXPORT(swap_axes) void swap_axes(const float *x, float *y, int A, int R, int C, int I) {
+  long blk = (long)R * C * I;
+  for (int a = 0; a < A; a++) {
+    const float *xa = x + a * blk;
+    float *ya = y + a * blk;
+    if (I == 1) {
+      int R4 = R & ~3, C4 = C & ~3;
+      for (int r0 = 0; r0 < R4; r0 += 32) {
+        int r1 = r0 + 32 < R4 ? r0 + 32 : R4;
+        for (int c0 = 0; c0 < C4; c0 += 32) {
+          int c1 = c0 + 32 < C4 ? c0 + 32 : C4;
+          for (int r = r0; r < r1; r += 4)
+            for (int c = c0; c < c1; c += 4) t4x4(xa + (long)r * C + c, C, ya + (long)c * R + r, R);
+        }
+      }
+      for (int r = 0; r < R; r++)
+        for (int c = (r < R4 ? C4 : 0); c < C; c++) ya[(long)c * R + r] = xa[(long)r * C + c];
+    } else {
+      for (int c = 0; c < C; c++)
+        for (int r = 0; r < R; r++) {
+          const float *s = xa + ((long)r * C + c) * I;
+          float *d = ya + ((long)c * R + r) * I;
+          for (int i = 0; i < I; i++) d[i] = s[i];
+        }
+    }
+  }
+}
+
+#define FMA(acc, x, y) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(x, y))
+
+/*
+ * Batched product C[g] = A[g]·B[g]: A(m, k) = A[g·M·K + m·sam + k·sak] (sam = K, sak = 1: A as [M, K];
+ * sam = 1, sak = M: A given transposed as [K, M]), B [G, K, P], C [G, M, P]. 4×8 register tiles; K in
+ * blocks of KB rows so that the panels being reused stay in cache when K is long (weight gradients).
+ */
+#define KB 256
+#define LD(acc, ptr) acc = first ? wasm_f32x4_splat(0.0f) : wasm_v128_load(ptr)
+EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int K, int P, int sam, int sak) {
+  for (int g = 0; g < G; g++) {
+    const float *ag = A + (long)g * M * K;
+    const float *bg = B + (long)g * K * P;
+    float *c = C + (long)g * M * P;
+    for (int k0 = 0; k0 < K; k0 += KB) {
+      int kn = K - k0 < KB ? K - k0 : KB;
+      int first = k0 == 0;
+      const float *a = ag + (long)k0 * sak;
+      const float *b = bg + (long)k0 * P;
+      int m = 0;
+      for (; m + 4 <= M; m += 4) {
+        const float *a0 = a + (long)m * sam;
+        const float *a1 = a0 + sam;
+        const float *a2 = a1 + sam;
+        const float *a3 = a2 + sam;
+        int p = 0;
+        for (; p + 8 <= P; p += 8) {
+          float *cr = c + (long)m * P + p;
+          v128_t c00, c01, c10, c11, c20, c21, c30, c31;
+          LD(c00, cr);
+          LD(c01, cr + 4);
+          LD(c10, cr + P);
+          LD(c11, cr + P + 4);
+          LD(c20, cr + 2 * P);
+          LD(c21, cr + 2 * P + 4);
+          LD(c30, cr + 3 * P);
+          LD(c31, cr + 3 * P + 4);
+          for (int k = 0; k < kn; k++) {
+            const float *bk = b + (long)k * P + p;
+            v128_t b0 = wasm_v128_load(bk);
+            v128_t b1 = wasm_v128_load(bk + 4);
+            long o = (long)k * sak;
+            v128_t x0 = wasm_f32x4_splat(a0[o]);
+            v128_t x1 = wasm_f32x4_splat(a1[o]);
+            v128_t x2 = wasm_f32x4_splat(a2[o]);
+            v128_t x3 = wasm_f32x4_splat(a3[o]);
+            FMA(c00, x0, b0);
+            FMA(c01, x0, b1);
+            FMA(c10, x1, b0);
+            FMA(c11, x1, b1);
+            FMA(c20, x2, b0);
+            FMA(c21, x2, b1);
+            FMA(c30, x3, b0);
+            FMA(c31, x3, b1);
+          }
+          wasm_v128_store(cr, c00);
+          wasm_v128_store(cr + 4, c01);
+          wasm_v128_store(cr + P, c10);
+          wasm_v128_store(cr + P + 4, c11);
+          wasm_v128_store(cr + 2 * P, c20);
+          wasm_v128_store(cr + 2 * P + 4, c21);
+          wasm_v128_store(cr + 3 * P, c30);
+          wasm_v128_store(cr + 3 * P + 4, c31);
+        }
+        for (; p + 4 <= P; p += 4) {
+          float *cr = c + (long)m * P + p;
+          v128_t c0, c1, c2, c3;
+          LD(c0, cr);
+          LD(c1, cr + P);
+          LD(c2, cr + 2 * P);
+          LD(c3, cr + 3 * P);
+          for (int k = 0; k < kn; k++) {
+            v128_t b0 = wasm_v128_load(b + (long)k * P + p);
+            long o = (long)k * sak;
+            FMA(c0, wasm_f32x4_splat(a0[o]), b0);
+            FMA(c1, wasm_f32x4_splat(a1[o]), b0);
+            FMA(c2, wasm_f32x4_splat(a2[o]), b0);
+            FMA(c3, wasm_f32x4_splat(a3[o]), b0);
+          }
+          wasm_v128_store(cr, c0);
+          wasm_v128_store(cr + P, c1);
+          wasm_v128_store(cr + 2 * P, c2);
+          wasm_v128_store(cr + 3 * P, c3);
+        }
+        for (; p < P; p++) {
+          float *cr = c + (long)m * P + p;
+          float s0 = first ? 0.0f : cr[0], s1 = first ? 0.0f : cr[P], s2 = first ? 0.0f : cr[2 * P],
+                s3 = first ? 0.0f : cr[3 * P];
+          for (int k = 0; k < kn; k++) {
+            float bv = b[(long)k * P + p];
+            long o = (long)k * sak;
+            s0 += a0[o] * bv;
+            s1 += a1[o] * bv;
+            s2 += a2[o] * bv;
+            s3 += a3[o] * bv;
+          }
+          cr[0] = s0;
+          cr[P] = s1;
+          cr[2 * P] = s2;
+          cr[3 * P] = s3;
+        }
+      }
+      for (; m < M; m++) {
+        const float *a0 = a + (long)m * sam;
+        int p = 0;
+        for (; p + 4 <= P; p += 4) {
+          float *cr = c + (long)m * P + p;
+          v128_t c0;
+          LD(c0, cr);
+          for (int k = 0; k < kn; k++) FMA(c0, wasm_f32x4_splat(a0[(long)k * sak]), wasm_v128_load(b + (long)k * P + p));
+          wasm_v128_store(cr, c0);
+        }
+        for (; p < P; p++) {
+          float s0 = first ? 0.0f : c[(long)m * P + p];
+          for (int k = 0; k < kn; k++) s0 += a0[(long)k * sak] * b[(long)k * P + p];
+          c[(long)m * P + p] = s0;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,713 @@
+/**
+ * psvit's own kernels for the tfjs `wasm` backend, registered with `tf.registerKernel` for that backend
+ * only. They work on tensors in place in the wasm module's memory: either through a second WebAssembly
+ * module (simd/kernels.c, 128-bit SIMD, instantiated on tfjs's own WebAssembly.Memory, so pointers are
+ * the tensors' heap offsets) or, where that memory cannot be reached (the threaded build imports a
+ * shared memory), through JavaScript loops over Float32Array views of the heap. docs/ENGINE.md has the
+ * measurements.
+ *
+ * - overrides of stock wasm kernels that are slow for what psvit does with them:
+ *   - `Identity`: stock copies the tensor; here it shares the buffer (reference count, as the cpu
+ *     backend and wasm's own Reshape do). tfjs clones every tensor it saves for backward, so this
+ *     removes ≈ 1000 copies per training step.
+ *   - `Slice`: stock reads the whole input into a fresh JS array (`readSync`) before copying the
+ *     slice; here the rows are copied heap to heap.
+ *   - `Sum` over leading axes (bias and LayerNorm parameter gradients, `[rows, D] → [D]`): stock
+ *     transposes first, then reduces; here one pass of column sums. Other axes: the stock kernel.
+ *   - `Transpose` when the permutation swaps two adjacent groups of axes (every rank-2 transpose, the
+ *     attention layouts): 4×4 SIMD tiles. Other permutations: the stock kernel. OFF by default
+ *     (`setWasmTransposeOverride`), see below.
+ * - fused kernels the ops of ops.ts / bmm.ts / adamw.ts call through `tf.engine().runKernel`:
+ *   - `PsvitBmm`: batched product op(a)·op(b) with 4×8 register tiles (attention products, and
+ *     `linear`'s forward and input-gradient products, where it beats XNNPACK's per-call weight packing);
+ *   - `PsvitGelu` (inference) and `PsvitGeluTrain` → [y, Φ(x) + x·φ(x)] (backward is one multiply);
+ *     Φ from erf by Abramowitz–Stegun 7.1.26 (|error| < 1e-7) in SIMD, from erfc with relative error
+ *     < 1.2e-7 in the JavaScript fallback;
+ *   - `PsvitLayerNorm` → [y, mean, rstd] and `PsvitLayerNormGrad` → [dx, dγ, dβ];
+ *   - `PsvitAdamW`: one decoupled-decay Adam update of one variable → [p, m, v].
+ *
+ * `setWasmFastKernels(false)` puts the stock kernels back and makes the ops use their plain tfjs
+ * formulation (A/B measurements, tests); `setWasmSimdKernels(false)` forces the JavaScript loops. On
+ * every other backend the ops keep their tfjs formulation.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { KERNELS_WASM_BASE64, KERNELS_WASM_SHARED_BASE64 } from "./simd/kernels-wasm.js";
+
+interface HeapData {
+  memoryOffset: number;
+  shape: number[];
+  dtype: tf.DataType;
+  refCount: number;
+}
+
+/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
+interface WasmBackend {
+  disposeData(dataId: object, force?: boolean): boolean;
+  dataIdMap: { get(dataId: object): HeapData };
+  wasm: { HEAPU8: Uint8Array; asm?: Record<string, unknown>; wasmMemory?: unknown };
+  incRef(dataId: object): void;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+}
+
+type KernelArgs = {
+  inputs: Record<string, tf.TensorInfo>;
+  attrs?: Record<string, unknown>;
+  backend: unknown;
+};
+
+const BACKEND = "wasm";
+let enabled = true;
+let installed = false;
+const stock = new Map<string, tf.KernelConfig>();
+const overrides = new Map<string, tf.KernelConfig>();
+
+const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Float32 view of a tensor's data (call after every makeOutput: the heap may have grown). */
+function f32(b: WasmBackend, t: tf.TensorInfo): Float32Array {
+  return b.typedArrayFromHeap(t);
+}
+
+/** The exports of simd/kernels.c (pointers are byte offsets into tfjs's wasm memory). */
+interface Simd {
+  gelu(x: number, y: number, n: number): void;
+  gelu_with_deriv(x: number, y: number, d: number, n: number): void;
+  layer_norm(
+    x: number,
+    g: number,
+    b: number,
+    y: number,
+    mean: number,
+    rstd: number,
+    rows: number,
+    D: number,
+    eps: number,
+  ): void;
+  layer_norm_grad(
+    dy: number,
+    x: number,
+    g: number,
+    mean: number,
+    rstd: number,
+    dx: number,
+    dg: number,
+    db: number,
+    rows: number,
+    D: number,
+  ): void;
+  col_sum(x: number, out: number, rows: number, cols: number): void;
+  adamw(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    po: number,
+    mo: number,
+    vo: number,
+    n: number,
+    keep: number,
+    b1: number,
+    b2: number,
+    step: number,
+    isb2: number,
+    eps: number,
+  ): void;
+  swap_axes(x: number, y: number, A: number, R: number, C: number, I: number): void;
+  bmm(
+    a: number,
+    b: number,
+    c: number,
+    G: number,
+    M: number,
+    K: number,
+    P: number,
+    sam: number,
+    sak: number,
+  ): void;
+}
+
+/** The WebAssembly API (the project's TypeScript lib settings do not declare it). */
+declare const WebAssembly: {
+  Memory: abstract new (...args: never[]) => object;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+};
+
+let simdModule: Simd | null | undefined;
+let simdEnabled = true;
+
+/**
+ * The SIMD module of simd/kernels.c instantiated on tfjs's own WebAssembly.Memory (so it reads and
+ * writes tensors in place): the single-threaded build exports its memory (`asm.memory`), the threaded
+ * build imports a shared one (`wasmMemory`), for which the module is built with shared memory. Null
+ * where neither is reachable or instantiation fails: then the JavaScript loops below run instead.
+ */
+function simd(b: WasmBackend): Simd | null {
+  if (!simdEnabled) return null;
+  if (simdModule === undefined) {
+    simdModule = null;
+    try {
+      const memory = b.wasm.asm?.memory ?? b.wasm.wasmMemory;
+      if (memory instanceof WebAssembly.Memory) {
+        const shared = b.wasm.HEAPU8.buffer instanceof SharedArrayBuffer;
+        const bytes = Buffer.from(shared ? KERNELS_WASM_SHARED_BASE64 : KERNELS_WASM_BASE64, "base64");
+        const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+        simdModule = inst.exports as unknown as Simd;
+      }
+    } catch {
+      simdModule = null;
+    }
+  }
+  return simdModule;
+}
+
+/** For tests and A/B: use (default) or skip the SIMD module (then the JavaScript loops run). */
+export function setWasmSimdKernels(on: boolean): void {
+  simdEnabled = on;
+  if (!on) simdModule = undefined;
+}
+
+/** Whether the SIMD module is in use on the current (wasm) backend (tests, logs). */
+export function wasmSimdLoaded(): boolean {
+  return wasmFastKernels() && simd(tf.backend() as unknown as WasmBackend) !== null;
+}
+
+/** Byte offset of a tensor's data in the wasm memory. */
+function ptr(b: WasmBackend, t: tf.TensorInfo): number {
+  return b.dataIdMap.get(t.dataId).memoryOffset;
+}
+
+// ---------------------------------------------------------------- overrides of stock kernels
+
+function identity(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x;
+  if (x.dtype === "string") return callStock("Identity", args);
+  const b = args.backend as WasmBackend;
+  b.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+}
+
+function slice(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x;
+  if (x.dtype !== "float32" && x.dtype !== "int32") return callStock("Slice", args);
+  const rank = x.shape.length;
+  if (rank > 4 || rank === 0) return callStock("Slice", args);
+  const { begin, size: sz } = args.attrs as { begin: number | number[]; size?: number | number[] };
+  const [b0, s0] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, begin, sz);
+  const b = args.backend as WasmBackend;
+  const out = b.makeOutput(s0, x.dtype);
+  const n = size(s0);
+  if (n === 0) return out;
+  // pad to rank 4 (leading 1s)
+  const shp = [1, 1, 1, 1];
+  const beg = [0, 0, 0, 0];
+  const len = [1, 1, 1, 1];
+  for (let i = 0; i < rank; i++) {
+    shp[4 - rank + i] = x.shape[i];
+    beg[4 - rank + i] = b0[i];
+    len[4 - rank + i] = s0[i];
+  }
+  // merge the trailing dimensions that are taken whole into the innermost run
+  const st2 = shp[3];
+  const st1 = shp[2] * st2;
+  const st0 = shp[1] * st1;
+  const heap = new Int32Array(b.wasm.HEAPU8.buffer);
+  const xo = b.dataIdMap.get(x.dataId).memoryOffset >> 2;
+  let oo = b.dataIdMap.get(out.dataId).memoryOffset >> 2;
+  const run = len[3];
+  for (let i = 0; i < len[0]; i++) {
+    for (let j = 0; j < len[1]; j++) {
+      for (let k = 0; k < len[2]; k++) {
+        const src = xo + (beg[0] + i) * st0 + (beg[1] + j) * st1 + (beg[2] + k) * st2 + beg[3];
+        if (run >= 32) heap.copyWithin(oo, src, src + run);
+        else for (let e = 0; e < run; e++) heap[oo + e] = heap[src + e];
+        oo += run;
+      }
+    }
+  }
+  return out;
+}
+
+function sum(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x;
+  const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims: boolean };
+  const rank = x.shape.length;
+  if (x.dtype !== "float32" || rank < 2) return callStock("Sum", args);
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, c) => a - c);
+  // only a prefix of the axes (not all of them): column sums
+  const k = axes.length;
+  if (k === 0 || k === rank || axes.some((a, i) => a !== i)) return callStock("Sum", args);
+  const outer = size(x.shape.slice(0, k));
+  const inner = size(x.shape.slice(k));
+  const outShape = keepDims ? [...x.shape.slice(0, k).map(() => 1), ...x.shape.slice(k)] : x.shape.slice(k);
+  const b = args.backend as WasmBackend;
+  const out = b.makeOutput(outShape, "float32");
+  const sm = simd(b);
+  if (sm) {
+    sm.col_sum(ptr(b, x), ptr(b, out), outer, inner);
+    return out;
+  }
+  const xv = f32(b, x);
+  const ov = f32(b, out);
+  const acc = new Float64Array(inner);
+  for (let r = 0; r < outer; r++) {
+    const base = r * inner;
+    for (let j = 0; j < inner; j++) acc[j] += xv[base + j];
+  }
+  ov.set(acc);
+  return out;
+}
+
+/**
+ * A permutation that swaps two adjacent groups of axes — [A…, R…, C…, I…] → [A…, C…, R…, I…] — as
+ * (A, R, C, I) sizes; null for any other permutation.
+ */
+export function asAxisSwap(
+  shape: readonly number[],
+  perm: readonly number[],
+): [number, number, number, number] | null {
+  const n = perm.length;
+  let a = 0;
+  while (a < n && perm[a] === a) a++;
+  let e = n;
+  while (e > a && perm[e - 1] === e - 1) e--;
+  if (e - a < 2) return null;
+  // middle must be [s, s+1, …, e−1, a, a+1, …, s−1]
+  const s = perm[a];
+  if (s <= a || s >= e) return null;
+  for (let i = a; i < e; i++) {
+    const want = i - a < e - s ? s + (i - a) : a + (i - a - (e - s));
+    if (perm[i] !== want) return null;
+  }
+  return [size(shape.slice(0, a)), size(shape.slice(a, s)), size(shape.slice(s, e)), size(shape.slice(e))];
+}
+
+function transpose(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x;
+  const b = args.backend as WasmBackend;
+  const perm = (args.attrs as { perm: number[] }).perm;
+  const sm = x.dtype === "float32" ? simd(b) : null;
+  const swap = sm ? asAxisSwap(x.shape, perm) : null;
+  if (!sm || !swap) return callStock("Transpose", args);
+  const out = b.makeOutput(
+    perm.map((p) => x.shape[p]),
+    "float32",
+  );
+  if (size(x.shape) > 0) sm.swap_axes(ptr(b, x), ptr(b, out), swap[0], swap[1], swap[2], swap[3]);
+  return out;
+}
+
+function callStock(name: string, args: KernelArgs): tf.TensorInfo {
+  const cfg = stock.get(name);
+  if (!cfg) throw new Error(`wasm-kernels: no stock ${name} kernel`);
+  return cfg.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+}
+
+// ---------------------------------------------------------------- GELU
+
+const SQRT1_2 = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/** 2^n for n in [−300, 99] (index n + 300), the scale step of `fexp`. */
+const POW2 = new Float64Array(400).map((_, i) => 2 ** (i - 300));
+const LN2_HI = 0.6931471803691238;
+const LN2_LO = 1.9082149292705877e-10;
+
+/**
+ * e^y for y in [−200, 60] with relative error < 1e-9 (range reduction y = n·ln2 + r, |r| ≤ ln2/2, and a
+ * degree-8 Taylor polynomial): V8's Math.exp is a builtin call costing ≈ 3× this here.
+ */
+function fexp(y: number): number {
+  const n = Math.floor(y * Math.LOG2E + 0.5);
+  const r = y - n * LN2_HI - n * LN2_LO;
+  const p =
+    1 +
+    r *
+      (1 +
+        r *
+          (0.5 +
+            r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320))))))));
+  return p * POW2[n + 300];
+}
+
+/** Φ(x) = ½·erfc(−x/√2); erfc by Numerical Recipes' erfcc (fractional error < 1.2e-7). */
+function normCdf(x: number): number {
+  const zz = -x * SQRT1_2;
+  const z = Math.abs(zz);
+  if (z > 12) return zz > 0 ? 0 : 1; // erfc(12) < 1e-63
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    fexp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 +
+                            t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return 0.5 * (zz >= 0 ? r : 2 - r);
+}
+
+function geluKernel(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x;
+  const b = args.backend as WasmBackend;
+  const out = b.makeOutput(x.shape.slice(), "float32");
+  const sm = simd(b);
+  if (sm) {
+    sm.gelu(ptr(b, x), ptr(b, out), size(x.shape));
+    return out;
+  }
+  const xv = f32(b, x);
+  const ov = f32(b, out);
+  for (let i = 0; i < xv.length; i++) {
+    const v = xv[i];
+    ov[i] = v * normCdf(v);
+  }
+  return out;
+}
+
+/** GELU for training: [y, d] with d = Φ(x) + x·φ(x), so that backward is one multiply dy·d. */
+function geluTrainKernel(args: KernelArgs): tf.TensorInfo[] {
+  const x = args.inputs.x;
+  const b = args.backend as WasmBackend;
+  const y = b.makeOutput(x.shape.slice(), "float32");
+  const d = b.makeOutput(x.shape.slice(), "float32");
+  const sm = simd(b);
+  if (sm) {
+    sm.gelu_with_deriv(ptr(b, x), ptr(b, y), ptr(b, d), size(x.shape));
+    return [y, d];
+  }
+  const xv = f32(b, x);
+  const yv = f32(b, y);
+  const dv = f32(b, d);
+  for (let i = 0; i < xv.length; i++) {
+    const v = xv[i];
+    const c = normCdf(v);
+    const h = -0.5 * v * v;
+    yv[i] = v * c;
+    dv[i] = c + (h < -150 ? 0 : v * INV_SQRT_2PI * fexp(h));
+  }
+  return [y, d];
+}
+
+// ---------------------------------------------------------------- LayerNorm
+
+function layerNormKernel(args: KernelArgs): tf.TensorInfo[] {
+  const { x, gamma, beta } = args.inputs;
+  const eps = (args.attrs as { eps: number }).eps;
+  const b = args.backend as WasmBackend;
+  const D = x.shape[x.shape.length - 1];
+  const rows = size(x.shape) / D;
+  const y = b.makeOutput(x.shape.slice(), "float32");
+  const mean = b.makeOutput([rows], "float32");
+  const rstd = b.makeOutput([rows], "float32");
+  const sm = simd(b);
+  if (sm) {
+    sm.layer_norm(
+      ptr(b, x),
+      ptr(b, gamma),
+      ptr(b, beta),
+      ptr(b, y),
+      ptr(b, mean),
+      ptr(b, rstd),
+      rows,
+      D,
+      eps,
+    );
+    return [y, mean, rstd];
+  }
+  const xv = f32(b, x);
+  const gv = f32(b, gamma);
+  const bv = f32(b, beta);
+  const yv = f32(b, y);
+  const mv = f32(b, mean);
+  const rv = f32(b, rstd);
+  for (let r = 0; r < rows; r++) {
+    const o = r * D;
+    let s = 0;
+    for (let i = 0; i < D; i++) s += xv[o + i];
+    const mu = s / D;
+    let q = 0;
+    for (let i = 0; i < D; i++) {
+      const c = xv[o + i] - mu;
+      q += c * c;
+    }
+    const rs = 1 / Math.sqrt(q / D + eps);
+    for (let i = 0; i < D; i++) yv[o + i] = (xv[o + i] - mu) * rs * gv[i] + bv[i];
+    mv[r] = mu;
+    rv[r] = rs;
+  }
+  return [y, mean, rstd];
+}
+
+function layerNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
+  const { dy, x, gamma, mean, rstd } = args.inputs;
+  const b = args.backend as WasmBackend;
+  const D = x.shape[x.shape.length - 1];
+  const rows = size(x.shape) / D;
+  const dx = b.makeOutput(x.shape.slice(), "float32");
+  const dg = b.makeOutput([D], "float32");
+  const db = b.makeOutput([D], "float32");
+  const sm = simd(b);
+  if (sm) {
+    const P = (t: tf.TensorInfo) => ptr(b, t);
+    sm.layer_norm_grad(P(dy), P(x), P(gamma), P(mean), P(rstd), P(dx), P(dg), P(db), rows, D);
+    return [dx, dg, db];
+  }
+  const dyv = f32(b, dy);
+  const xv = f32(b, x);
+  const gv = f32(b, gamma);
+  const mv = f32(b, mean);
+  const rv = f32(b, rstd);
+  const dxv = f32(b, dx);
+  const accG = new Float64Array(D);
+  const accB = new Float64Array(D);
+  const xh = new Float64Array(D);
+  for (let r = 0; r < rows; r++) {
+    const o = r * D;
+    const mu = mv[r];
+    const rs = rv[r];
+    let sa = 0;
+    let sb = 0;
+    for (let i = 0; i < D; i++) {
+      const h = (xv[o + i] - mu) * rs;
+      xh[i] = h;
+      const d = dyv[o + i];
+      const g = d * gv[i];
+      sa += g;
+      sb += g * h;
+      accG[i] += d * h;
+      accB[i] += d;
+    }
+    const a = sa / D;
+    const c = sb / D;
+    for (let i = 0; i < D; i++) dxv[o + i] = rs * (dyv[o + i] * gv[i] - a - xh[i] * c);
+  }
+  f32(b, dg).set(accG);
+  f32(b, db).set(accB);
+  return [dx, dg, db];
+}
+
+// ---------------------------------------------------------------- AdamW
+
+interface AdamWAttrs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  bc1: number;
+  bc2: number;
+  decay: number;
+}
+
+function adamwKernel(args: KernelArgs): tf.TensorInfo[] {
+  const { p, g, m, v } = args.inputs;
+  const { lr, beta1, beta2, eps, bc1, bc2, decay } = args.attrs as unknown as AdamWAttrs;
+  const b = args.backend as WasmBackend;
+  const po = b.makeOutput(p.shape.slice(), "float32");
+  const mo = b.makeOutput(p.shape.slice(), "float32");
+  const vo = b.makeOutput(p.shape.slice(), "float32");
+  const sm = simd(b);
+  if (sm) {
+    const P = (t: tf.TensorInfo) => ptr(b, t);
+    const n = size(p.shape);
+    sm.adamw(
+      P(p),
+      P(g),
+      P(m),
+      P(v),
+      P(po),
+      P(mo),
+      P(vo),
+      n,
+      1 - decay,
+      beta1,
+      beta2,
+      lr / bc1,
+      1 / Math.sqrt(bc2),
+      eps,
+    );
+    return [po, mo, vo];
+  }
+  const pv = f32(b, p);
+  const gv = f32(b, g);
+  const mv = f32(b, m);
+  const vv = f32(b, v);
+  const pov = f32(b, po);
+  const mov = f32(b, mo);
+  const vov = f32(b, vo);
+  const keep = 1 - decay;
+  const c1 = 1 - beta1;
+  const c2 = 1 - beta2;
+  const step = lr / bc1;
+  const isb2 = 1 / Math.sqrt(bc2);
+  for (let i = 0; i < pv.length; i++) {
+    const gi = gv[i];
+    const mi = Math.fround(beta1 * mv[i] + c1 * gi);
+    const vi = Math.fround(beta2 * vv[i] + c2 * gi * gi);
+    mov[i] = mi;
+    vov[i] = vi;
+    pov[i] = pv[i] * keep - (step * mi) / (Math.sqrt(vi) * isb2 + eps);
+  }
+  return [po, mo, vo];
+}
+
+// ---------------------------------------------------------------- batched product (attention)
+
+/**
+ * op(a)·op(b) for a [G, M, K] (or [G, K, M] with ta), b [G, K, P] (or [G, P, K] with tb) → [G, M, P]
+ * (rank-2 operands: one product, → [M, P]):
+ * the SIMD module's 4×8-tiled loop; a transposed `a` is read with strides, a transposed `b` is first
+ * turned into [G, K, P] (one swap, G·K·P copies against G·M·K·P multiply-adds).
+ */
+function bmmKernel(args: KernelArgs): tf.TensorInfo {
+  const { a, b: bIn } = args.inputs;
+  const { ta, tb } = args.attrs as { ta: boolean; tb: boolean };
+  const be = args.backend as WasmBackend;
+  const sm = simd(be) as Simd; // callers check wasmBmmAvailable() first
+  // rank 3 [G, ·, ·], or rank 2 (one matrix, G = 1)
+  const r2 = a.shape.length === 2;
+  const [G, a1, a2] = r2 ? [1, a.shape[0], a.shape[1]] : a.shape;
+  const [b1, b2] = r2 ? bIn.shape : bIn.shape.slice(1);
+  const M = ta ? a2 : a1;
+  const K = ta ? a1 : a2;
+  const P = tb ? b1 : b2;
+  const out = be.makeOutput(r2 ? [M, P] : [G, M, P], "float32");
+  if (G * M * P === 0) return out;
+  let bt = bIn;
+  if (tb) {
+    bt = be.makeOutput([G, K, P], "float32");
+    sm.swap_axes(ptr(be, bIn), ptr(be, bt), G, P, K, 1);
+  }
+  sm.bmm(ptr(be, a), ptr(be, bt), ptr(be, out), G, M, K, P, ta ? 1 : K, ta ? M : 1);
+  if (tb) be.disposeData(bt.dataId);
+  return out;
+}
+
+let bmmEnabled = true;
+let linearEnabled = true;
+
+/** For A/B measurements and tests: `linear`'s products on the SIMD kernel (default on). */
+export function setWasmLinear(on: boolean): void {
+  linearEnabled = on;
+}
+
+/** True when `linear` should issue its forward and input-gradient products as PsvitBmm. */
+export function wasmLinearAvailable(): boolean {
+  return linearEnabled && wasmBmmAvailable();
+}
+
+/** For A/B measurements and tests: the SIMD batched product for attention (default on). */
+export function setWasmBmm(on: boolean): void {
+  bmmEnabled = on;
+}
+
+/** True when `bmm` should run as the PsvitBmm kernel (wasm, fast kernels on, SIMD module loaded). */
+export function wasmBmmAvailable(): boolean {
+  if (!bmmEnabled || !wasmFastKernels()) return false;
+  return simd(tf.backend() as unknown as WasmBackend) !== null;
+}
+
+// ---------------------------------------------------------------- registration
+
+const FUSED: tf.KernelConfig[] = [
+  {
+    kernelName: "PsvitGeluTrain",
+    backendName: BACKEND,
+    kernelFunc: geluTrainKernel as unknown as tf.KernelFunc,
+  },
+  { kernelName: "PsvitGelu", backendName: BACKEND, kernelFunc: geluKernel as unknown as tf.KernelFunc },
+  {
+    kernelName: "PsvitLayerNorm",
+    backendName: BACKEND,
+    kernelFunc: layerNormKernel as unknown as tf.KernelFunc,
+  },
+  {
+    kernelName: "PsvitLayerNormGrad",
+    backendName: BACKEND,
+    kernelFunc: layerNormGradKernel as unknown as tf.KernelFunc,
+  },
+  { kernelName: "PsvitAdamW", backendName: BACKEND, kernelFunc: adamwKernel as unknown as tf.KernelFunc },
+  { kernelName: "PsvitBmm", backendName: BACKEND, kernelFunc: bmmKernel as unknown as tf.KernelFunc },
+];
+
+const OVERRIDES: [string, (a: KernelArgs) => tf.TensorInfo][] = [
+  ["Identity", identity],
+  ["Slice", slice],
+  ["Sum", sum],
+  ["Transpose", transpose],
+];
+
+function swapIn(name: string, cfg: tf.KernelConfig): void {
+  if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
+  tf.registerKernel(cfg);
+}
+
+function install(): void {
+  if (installed) return;
+  for (const [name, fn] of OVERRIDES) {
+    const orig = tf.getKernel(name, BACKEND);
+    if (!orig) continue; // tfjs-backend-wasm not loaded: nothing to replace
+    stock.set(name, orig);
+    overrides.set(name, { ...orig, kernelFunc: fn as unknown as tf.KernelFunc });
+  }
+  if (stock.size === 0) return;
+  for (const cfg of FUSED) if (!tf.getKernel(cfg.kernelName, BACKEND)) tf.registerKernel(cfg);
+  installed = true;
+  applyOverrides();
+}
+
+/**
+ * The Transpose override is OFF by default: an A/B harness that switched the whole engine between the
+ * old and the new formulation 14 times in one process aborted in the wasm allocator with it, and ran
+ * through without it (docs/ENGINE.md, "Known issue"). Kept, tested, for the investigation.
+ */
+let transposeOverride = false;
+
+/** Turn the Transpose override on or off (default off; see above). */
+export function setWasmTransposeOverride(on: boolean): void {
+  transposeOverride = on;
+  if (installed) applyOverrides();
+}
+
+function applyOverrides(): void {
+  for (const [name, cfg] of overrides) {
+    const on = enabled && (name !== "Transpose" || transposeOverride);
+    swapIn(name, on ? cfg : (stock.get(name) as tf.KernelConfig));
+  }
+}
+
+/**
+ * True when the current backend is wasm and the fast kernels are on (installing them on first use;
+ * the wasm backend package must be loaded by then, which initBackend does).
+ */
+export function wasmFastKernels(): boolean {
+  if (!enabled || tf.getBackend() !== BACKEND) return false;
+  if (!installed) install();
+  return installed;
+}
+
+/** Turn the kernels of this file on or off (A/B measurements, tests). Default on. */
+export function setWasmFastKernels(on: boolean): void {
+  enabled = on;
+  if (installed) applyOverrides();
+  else if (on && tf.getBackend() === BACKEND) install();
+}
+
+/** Run one of the fused kernels of this file (the caller checked `wasmFastKernels()`). */
+export function runFused(
+  name: string,
+  inputs: Record<string, tf.Tensor>,
+  attrs: Record<string, unknown> = {},
+) {
+  return tf.engine().runKernel(name, inputs as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
+}
