@@ -6,31 +6,13 @@
 // what: all = everything below; kernels = wasm-kernels.ts (overrides + fused kernels); simd = SIMD
 // module vs its JavaScript fallback; bmm = SIMD batched product vs depthwise formulation; linear =
 // linear's products on the SIMD kernel vs XNNPACK; wgrad = the (dCᵀ·A)ᵀ weight-gradient form.
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
-const { initBackend } = await import(`${root}/dist/engine/backend.js`);
-const { AdamW } = await import(`${root}/dist/engine/adamw.js`);
-const { trainStep } = await import(`${root}/dist/engine/benchmark.js`);
-const { loadSpaceConfig } = await import(`${root}/dist/config/load.js`);
-const { materialize, parseArch } = await import(`${root}/dist/space/arch.js`);
-const { HvtModel } = await import(`${root}/dist/model/hvt.js`);
-const bmm = await import(`${root}/dist/engine/bmm.js`);
-const wk = await import(`${root}/dist/engine/wasm-kernels.js`);
-const tf = await import("@tensorflow/tfjs");
+import { stepSetup } from "./step-setup.mjs";
 
 const what = process.argv[2] ?? "all";
 const rounds = Number(process.argv[3] ?? 9);
 const arch = process.env.ARCH ?? "BBSSII-BBSSII-BBSSII";
 const fwd = process.env.FWD === "1";
-await initBackend("wasm", { log: false });
-const cfg = materialize(loadSpaceConfig(`${root}/search-spaces/fmnist-2d.json`), parseArch(arch));
-const model = HvtModel.create(cfg, { seed: 0 });
-const x = tf.randomNormal([64, 32, 32, 1], 0, 1, "float32", 1);
-const labels = tf.tidy(() => tf.randomUniform([64], 0, 10, "float32", 2).floor().cast("int32"));
-const opt = new AdamW({ weightDecay: 0.05 });
-const vars = model.variables();
+const { tf, wk, bmm, trainStep, model, x, labels, opt, vars } = await stepSetup(arch);
 
 const set = (on) => {
   if (what === "all" || what === "kernels") wk.setWasmFastKernels(on);

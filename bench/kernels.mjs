@@ -5,34 +5,17 @@
 //   env DETAIL=BatchMatMul,Transpose (per-shape breakdown of those kernels), STEPS=3,
 //   PSVIT_FAST=0 (the engine's fast paths off: the plain tfjs formulation, for before/after counts)
 // Note: "unnamed scope" is a tf.customGrad wrapper; its time includes the kernels inside it.
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
-const { initBackend } = await import(`${root}/dist/engine/backend.js`);
-const { AdamW } = await import(`${root}/dist/engine/adamw.js`);
-const { trainStep } = await import(`${root}/dist/engine/benchmark.js`);
-const { loadSpaceConfig } = await import(`${root}/dist/config/load.js`);
-const { materialize, parseArch } = await import(`${root}/dist/space/arch.js`);
-const { HvtModel } = await import(`${root}/dist/model/hvt.js`);
-const bmm = await import(`${root}/dist/engine/bmm.js`);
-const wk = await import(`${root}/dist/engine/wasm-kernels.js`);
-const tf = await import("@tensorflow/tfjs");
+import { stepSetup } from "./step-setup.mjs";
 
 const arch = process.argv[2] ?? "BBSSII-BBSSII-BBSSII";
-await initBackend("wasm", { log: false });
-if (process.env.PSVIT_FAST === "0") {
-  wk.setWasmFastKernels(false);
-  wk.setWasmBmm(false);
-  wk.setWasmLinear(false);
-  bmm.setWideWeightGrad(false);
-}
-const cfg = materialize(loadSpaceConfig(`${root}/search-spaces/fmnist-2d.json`), parseArch(arch));
-const model = HvtModel.create(cfg, { seed: 0 });
-const x = tf.randomNormal([64, 32, 32, 1], 0, 1, "float32", 1);
-const labels = tf.tidy(() => tf.randomUniform([64], 0, 10, "float32", 2).floor().cast("int32"));
-const opt = new AdamW({ weightDecay: 0.05 });
-const vars = model.variables();
+const { tf, trainStep, model, x, labels, opt, vars } = await stepSetup(arch, ({ wk, bmm }) => {
+  if (process.env.PSVIT_FAST === "0") {
+    wk.setWasmFastKernels(false);
+    wk.setWasmBmm(false);
+    wk.setWasmLinear(false);
+    bmm.setWideWeightGrad(false);
+  }
+});
 for (let i = 0; i < 2; i++) trainStep(model, opt, x, labels, 1e-4, vars);
 const prof = await tf.profile(() => {
   trainStep(model, opt, x, labels, 1e-4, vars);
