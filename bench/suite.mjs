@@ -53,6 +53,7 @@ if (!skip.has("compare")) {
     "--json",
   ]);
   result.compare = lastJson(out);
+  result.compareTable = out.trim().split("\n").slice(0, -1).join("\n");
 }
 
 // 2. search throughput, 1 and 2 workers, on a supernet trained for a few steps (weights do not matter for speed)
