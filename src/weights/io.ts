@@ -25,49 +25,48 @@ export function torchShape(spec: ParamSpec): number[] {
   return [...spec.shape];
 }
 
-/** Internal layout → PyTorch layout. */
-export function toTorchLayout(spec: ParamSpec, data: Float32Array): StTensor {
+/**
+ * For a non-plain parameter, where each internal element sits in the PyTorch layout: element i of the
+ * internal array is element `map[i]` of the PyTorch array. The one definition of the correspondence;
+ * both conversions read it.
+ */
+function torchIndexMap(spec: ParamSpec): Int32Array {
   const l = spec.layout;
-  const shape = torchShape(spec);
-  if (l.kind === "plain") return { shape, data: new Float32Array(data) };
-  const out = new Float32Array(data.length);
+  const map = new Int32Array(shapeSize(spec.shape));
   if (l.kind === "linear") {
+    // internal [in, out] ↔ PyTorch [out, in]
     const [inDim, outDim] = spec.shape;
-    for (let i = 0; i < inDim; i++)
-      for (let o = 0; o < outDim; o++) out[o * inDim + i] = data[i * outDim + o];
-  } else {
+    for (let i = 0; i < inDim; i++) for (let o = 0; o < outDim; o++) map[i * outDim + o] = o * inDim + i;
+  } else if (l.kind !== "plain") {
+    // internal row (kh·k + kw)·cin + c, column o  ↔  PyTorch [o, c, kh, kw]
     const { k, cin } = l;
     const cout = spec.shape[1];
-    // internal row (kh·k + kw)·cin + c, column o  ↔  PyTorch [o, c, kh, kw]
     for (let kh = 0; kh < k; kh++)
       for (let kw = 0; kw < k; kw++)
         for (let c = 0; c < cin; c++) {
           const row = ((kh * k + kw) * cin + c) * cout;
-          for (let o = 0; o < cout; o++) out[((o * cin + c) * k + kh) * k + kw] = data[row + o];
+          for (let o = 0; o < cout; o++) map[row + o] = ((o * cin + c) * k + kh) * k + kw;
         }
   }
+  return map;
+}
+
+/** Internal layout → PyTorch layout. */
+export function toTorchLayout(spec: ParamSpec, data: Float32Array): StTensor {
+  const shape = torchShape(spec);
+  if (spec.layout.kind === "plain") return { shape, data: new Float32Array(data) };
+  const map = torchIndexMap(spec);
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < map.length; i++) out[map[i]] = data[i];
   return { shape, data: out };
 }
 
 /** PyTorch layout → internal layout (the shape must already be checked). */
 export function fromTorchLayout(spec: ParamSpec, data: Float32Array): Float32Array {
-  const l = spec.layout;
-  if (l.kind === "plain") return data;
+  if (spec.layout.kind === "plain") return data;
+  const map = torchIndexMap(spec);
   const out = new Float32Array(data.length);
-  if (l.kind === "linear") {
-    const [inDim, outDim] = spec.shape;
-    for (let o = 0; o < outDim; o++)
-      for (let i = 0; i < inDim; i++) out[i * outDim + o] = data[o * inDim + i];
-  } else {
-    const { k, cin } = l;
-    const cout = spec.shape[1];
-    for (let kh = 0; kh < k; kh++)
-      for (let kw = 0; kw < k; kw++)
-        for (let c = 0; c < cin; c++) {
-          const row = ((kh * k + kw) * cin + c) * cout;
-          for (let o = 0; o < cout; o++) out[row + o] = data[((o * cin + c) * k + kh) * k + kw];
-        }
-  }
+  for (let i = 0; i < map.length; i++) out[i] = data[map[i]];
   return out;
 }
 
