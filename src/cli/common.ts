@@ -26,6 +26,15 @@ export function intOption(value: string | number | undefined, flag: string, min 
   return n;
 }
 
+/** A positive number (epochs may be fractional: 0.25 trains a quarter of one pass). */
+export function positiveOption(value: string | number | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === "number" ? value : Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`${flag}: expected a number > 0, got ${JSON.stringify(value)}`);
+  return n;
+}
+
 export function versions(): Record<string, string> {
   const pkg = (name: string) => {
     try {

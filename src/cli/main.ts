@@ -48,7 +48,10 @@ export function buildProgram(io: Io): Command {
     .option("--budget <flops>", "FLOPs budget, e.g. 25M, 1.3G, 5e8, 1.3GFLOPs")
     .option("--params <count>", "params budget, e.g. 1.5M")
     .addOption(new Option("--bins <n>", "histogram bins").default("20"))
-    .option("--json", "print the statistics as JSON")
+    .option("--sample <n>", "instead: draw n architectures uniformly from those within the budget")
+    .option("--flops-range <min:max>", "with --sample: only architectures in this FLOPs range, e.g. 24M:25M")
+    .option("--seed <n>", "with --sample: seed of the draw (default 0)")
+    .option("--json", "print the statistics (or the sample) as JSON")
     .action(async (file: string, opts) => {
       const { spaceCommand } = await import("./commands/space.js");
       await spaceCommand(file, opts, io);
@@ -63,7 +66,7 @@ export function buildProgram(io: Io): Command {
   const trainOptions = (cmd: Command) =>
     dataOptions(cmd)
       .option("--config <recipe.json>", "training recipe (default configs/recipes/fmnist.json)")
-      .option("--epochs <n>", "override the recipe's epochs")
+      .option("--epochs <n>", "override the recipe's epochs (a fraction trains part of one epoch)")
       .option("--batch <n>", "override the recipe's batch size")
       .option("--out <dir>", "run directory (checkpoints, metrics, logs)")
       .option("--resume", "continue the run in --out from its last checkpoint")
@@ -162,7 +165,10 @@ export function buildProgram(io: Io): Command {
     )
     .requiredOption("--run <dir>", "a train-supernet run directory")
     .option("--samples <n>", "subnets to train, one per FLOPs stratum (default 12)")
-    .option("--epochs <n>", "epochs of each from-scratch training (default: the run's recipe's)")
+    .option(
+      "--epochs <n>",
+      "epochs of each from-scratch training (may be fractional, e.g. 0.25; default: the run's recipe's)",
+    )
     .option("--flops <budget>", "only subnets under this FLOPs budget (default the whole space)")
     .option("--val-images <n>", "validation images both accuracies are measured on (default all)")
     .option("--seed <n>", "seed of the subnet draw and the validation subset (default 0)")

@@ -19,7 +19,12 @@ export const RecipeSchema = z
     kind: z.literal("psvit.recipe"),
     version: z.literal(1),
     name: z.string().min(1),
-    epochs: posInt.describe("passes over the training split"),
+    epochs: z
+      .number()
+      .positive()
+      .describe(
+        "passes over the training split; a fraction trains that share of one epoch (a short schedule)",
+      ),
     batchSize: posInt,
     evalBatchSize: posInt.default(256),
     optimizer: z.strictObject({

@@ -132,7 +132,8 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
     ...(opts.resume ? { resume: opts.resume.meta.stream } : {}),
   });
   const stepsPerEpoch = stream.stepsPerEpoch;
-  const totalSteps = recipe.epochs * stepsPerEpoch;
+  // fractional epochs (a short schedule) round to whole steps; validation also runs after the last step
+  const totalSteps = Math.max(1, Math.round(recipe.epochs * stepsPerEpoch));
   const schedule: CosineSchedule = {
     lr: recipe.optimizer.lr,
     minLr: recipe.schedule.minLr,
@@ -241,7 +242,7 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
           arch: arch ? formatArch(arch) : null,
         });
       }
-      const epochEnd = step % stepsPerEpoch === 0;
+      const epochEnd = step % stepsPerEpoch === 0 || step === totalSteps;
       if (epochEnd) {
         lastEval = opts.evalPaths.map((p) => {
           const r = evaluate(

@@ -102,6 +102,36 @@ describe("psvit space", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--budget: cannot read "lots"');
   });
+  it("--sample draws seeded architectures that satisfy the budget and the range", async () => {
+    const args = ["space", space, "--budget", "25M", "--flops-range", "24M:", "--sample", "5", "--seed", "3"];
+    const a = JSON.parse((await cli(...args, "--json")).stdout);
+    const b = JSON.parse((await cli(...args, "--json")).stdout);
+    expect(a).toEqual(b);
+    expect(a.samples).toHaveLength(5);
+    expect(BigInt(a.pool)).toBeGreaterThan(0n);
+    for (const s of a.samples) {
+      expect(s.arch).toMatch(/^[BSI]{6}-[BSI]{6}-[BSI]{6}$/);
+      expect(s.flops).toBeGreaterThanOrEqual(24e6);
+      expect(s.flops).toBeLessThanOrEqual(25e6);
+      const counted = JSON.parse((await cli("flops", space, "--arch", s.arch, "--json")).stdout);
+      expect(counted.flops).toBe(s.flops);
+    }
+    const other = JSON.parse((await cli(...args.slice(0, -1), "4", "--json")).stdout);
+    expect(other.samples).not.toEqual(a.samples);
+    const text = await cli("space", space, "--sample", "2");
+    expect(text.stdout).toMatch(/2 of 387,420,489 architectures of fmnist-2d, drawn uniformly \(seed 0\)/);
+  });
+  it("--sample refuses a count of 0, an empty range, and --seed alone", async () => {
+    expect((await cli("space", space, "--sample", "0")).stderr).toContain(
+      "--sample: expected a positive whole number",
+    );
+    const empty = await cli("space", space, "--flops-range", "1K:2K", "--sample", "1");
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain("its FLOPs run from 1.38 M to 63.8 M");
+    expect((await cli("space", space, "--seed", "1")).stderr).toContain(
+      "--flops-range and --seed go with --sample",
+    );
+  });
   it("a model config is not a space", async () => {
     const r = await cli("space", `${ROOT}/configs/deit-s.json`);
     expect(r.code).toBe(2);

@@ -115,6 +115,26 @@ describe("train-supernet end to end (cpu backend)", () => {
     expect(r.steps).toBe(16);
   });
 
+  it("fractional --epochs trains that share of one epoch, then validates once; 0 or junk is a usage error", async () => {
+    const out = join(tempDir(), "short");
+    const result = await trainSupernetCommand({ ...base(out), epochs: "0.5" }, captureIo());
+    expect(result.steps).toBe(4); // 8 steps per epoch
+    const metrics = readFileSync(RunDir.existing(out).path("metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(metrics.filter((m) => m.type === "eval").map((m) => m.step)).toEqual([4]);
+    expect(RunDir.existing(out).readJson<any>("run.json").recipe.epochs).toBe(0.5);
+    for (const bad of ["0", "-1", "half"]) {
+      const err = await trainSupernetCommand(
+        { ...base(join(tempDir(), "bad")), epochs: bad },
+        captureIo(),
+      ).catch((e) => e);
+      expect(err).toBeInstanceOf(UsageError);
+      expect(err.message).toContain("--epochs: expected a number > 0");
+    }
+  });
+
   it("an empty --flops-range is a clear usage error naming the space's range", async () => {
     const err = await trainSupernetCommand(
       { ...base(join(tempDir(), "x")), flopsRange: "1:2" },

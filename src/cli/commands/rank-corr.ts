@@ -38,7 +38,7 @@ import type { StopFlag } from "../../train/loop.js";
 import { RunDir } from "../../train/rundir.js";
 import { createLogger, type Logger, setLogger } from "../../util/log.js";
 import { grouped, human, parseQuantity } from "../../util/units.js";
-import { installStopHandlers, intOption, startBackend, versions } from "../common.js";
+import { installStopHandlers, intOption, positiveOption, startBackend, versions } from "../common.js";
 import { type Io, table } from "../io.js";
 import { formatDuration } from "../progress.js";
 import { loadRunData, type RunSnapshot } from "./train.js";
@@ -273,7 +273,7 @@ function plan(
   run: RunDir,
 ): RankCorrSnapshot {
   const samples = intOption(opts.samples, "--samples", 3) ?? 12;
-  const epochs = intOption(opts.epochs, "--epochs") ?? snap.recipe.epochs;
+  const epochs = positiveOption(opts.epochs, "--epochs") ?? snap.recipe.epochs;
   const seed = intOption(opts.seed, "--seed", 0) ?? 0;
   const valImages = intOption(opts.valImages, "--val-images") ?? -1;
   const constraint: FlopsBounds = {};

@@ -1,9 +1,16 @@
 /**
  * `psvit space <space.json> [--budget 25M] [--params 1.5M] [--json]`: size and FLOPs distribution of a
- * search space, and how much of it a budget keeps, computed without enumerating it. Pure core only.
+ * search space, and how much of it a budget keeps, computed without enumerating it.
+ * `--sample N [--flops-range MIN:MAX] [--seed S]`: N architectures drawn uniformly (exactly, without
+ * rejection) from those that satisfy the constraints, e.g. a random baseline of a given cost. Pure core only.
  */
 import { loadSpaceConfig } from "../../config/load.js";
-import { type Constraint, spaceStats } from "../../space/stats.js";
+import type { SpaceConfig } from "../../config/schema.js";
+import { UsageError } from "../../errors.js";
+import { formatArch } from "../../space/arch.js";
+import { Rng } from "../../space/rng.js";
+import { archCost, checkSatisfiable, parseFlopsRange } from "../../space/sample.js";
+import { ConstrainedSampler, type Constraint, spaceStats } from "../../space/stats.js";
 import { grouped, human, jsonCount, parseQuantity } from "../../util/units.js";
 import { type Io, table } from "../io.js";
 
@@ -11,6 +18,9 @@ export interface SpaceOptions {
   budget?: string;
   params?: string;
   bins?: string;
+  sample?: string;
+  flopsRange?: string;
+  seed?: string;
   json?: boolean;
 }
 
@@ -20,6 +30,10 @@ export async function spaceCommand(file: string, opts: SpaceOptions, io: Io): Pr
   if (opts.budget !== undefined) constraint.maxFlops = parseQuantity(opts.budget, "--budget");
   if (opts.params !== undefined) constraint.maxParams = parseQuantity(opts.params, "--params");
   const bins = opts.bins === undefined ? 20 : parseQuantity(opts.bins, "--bins");
+  if (opts.sample !== undefined) return sampleCommand(space, constraint, opts, io);
+  if (opts.flopsRange !== undefined || opts.seed !== undefined) {
+    throw new UsageError("--flops-range and --seed go with --sample");
+  }
   const hasConstraint = opts.budget !== undefined || opts.params !== undefined;
   const stats = spaceStats(space, hasConstraint ? constraint : undefined, bins);
   const fraction = stats.satisfying === undefined ? undefined : Number(stats.satisfying) / Number(stats.size);
@@ -87,4 +101,42 @@ export async function spaceCommand(file: string, opts: SpaceOptions, io: Io): Pr
       lines.push(`no architecture fits: the smallest needs ${human(stats.min)} FLOPs`);
   }
   io.out(`${lines.join("\n")}\n`);
+}
+
+function sampleCommand(space: SpaceConfig, budget: Constraint, opts: SpaceOptions, io: Io): void {
+  const n = Number(opts.sample);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UsageError(`--sample: expected a positive whole number, got ${JSON.stringify(opts.sample)}`);
+  }
+  const seed = opts.seed === undefined ? 0 : Number(opts.seed);
+  if (!Number.isInteger(seed) || seed < 0) {
+    throw new UsageError(`--seed: expected a whole number ≥ 0, got ${JSON.stringify(opts.seed)}`);
+  }
+  const range =
+    opts.flopsRange === undefined
+      ? {}
+      : parseFlopsRange(opts.flopsRange, (s) => parseQuantity(s, "--flops-range"));
+  const constraint: Constraint = {
+    ...budget,
+    ...(range.minFlops !== undefined ? { minFlops: range.minFlops } : {}),
+    ...(range.maxFlops !== undefined
+      ? { maxFlops: Math.min(range.maxFlops, budget.maxFlops ?? Number.POSITIVE_INFINITY) }
+      : {}),
+  };
+  checkSatisfiable(space, constraint, "the constraint");
+  const sampler = new ConstrainedSampler(space, constraint);
+  const rng = new Rng(seed);
+  const samples = Array.from({ length: n }, () => {
+    const arch = sampler.sample(rng)!;
+    return { arch: formatArch(arch), ...archCost(space, arch) };
+  });
+  if (opts.json) {
+    io.out(`${JSON.stringify({ name: space.name, seed, pool: jsonCount(sampler.total), samples })}\n`);
+    return;
+  }
+  const rows = samples.map((s) => [s.arch, human(s.flops), human(s.params)]);
+  io.out(
+    `${n} of ${grouped(sampler.total)} architectures of ${space.name}, drawn uniformly (seed ${seed}):\n` +
+      `${table([["architecture", "FLOPs", "params"], ...rows], ["l", "r", "r"])}\n`,
+  );
 }

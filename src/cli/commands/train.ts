@@ -31,6 +31,7 @@ import {
   installStopHandlers,
   intOption,
   packagePath,
+  positiveOption,
   startBackend,
   versions,
 } from "../common.js";
@@ -102,7 +103,7 @@ function refuseResumeOverrides(opts: Record<string, unknown>): void {
 }
 
 function applyOverrides(recipe: Recipe, opts: CommonTrainOptions): Recipe {
-  const epochs = intOption(opts.epochs, "--epochs");
+  const epochs = positiveOption(opts.epochs, "--epochs");
   const batch = intOption(opts.batch, "--batch");
   return parseRecipe({ ...recipe, ...(epochs ? { epochs } : {}), ...(batch ? { batchSize: batch } : {}) });
 }
