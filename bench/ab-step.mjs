@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Interleaved A/B of one training step (or forward pass) in ONE process: the engine's fast paths off
 // (A) and on (B), alternating, medians. Machine load hits both sides alike.
-//   npm run build && node bench/ab-step.mjs [all|kernels|simd|bmm|linear|wgrad] [rounds=9]
+//   npm run build && node bench/ab-step.mjs [all|kernels|simd|bmm|linear|wgrad|fma|simd-wgrad] [rounds=9]
 //   env ARCH=BBSSII-BBSSII-BBSSII (fmnist-2d path), FWD=1 (forward pass instead of a training step)
 // what: all = everything below; kernels = wasm-kernels.ts (overrides + fused kernels); simd = SIMD
 // module vs its JavaScript fallback; bmm = SIMD batched product vs depthwise formulation; linear =
-// linear's products on the SIMD kernel vs XNNPACK; wgrad = the (dCᵀ·A)ᵀ weight-gradient form.
+// linear's products on the SIMD kernel vs XNNPACK; wgrad = the (dCᵀ·A)ᵀ weight-gradient form; fma = the
+// relaxed-SIMD build (fused multiply-add) vs the plain SIMD build; simd-wgrad = linear's weight gradient
+// on the SIMD kernel vs transpose + XNNPACK.
 import { stepSetup } from "./step-setup.mjs";
 
 const what = process.argv[2] ?? "all";
@@ -20,9 +22,18 @@ const set = (on) => {
   if (what === "all" || what === "bmm") wk.setWasmBmm(on);
   if (what === "all" || what === "linear") wk.setWasmLinear(on);
   if (what === "simd") wk.setWasmSimdKernels(on);
+  if (what === "fma") wk.setWasmFma(on);
+  if (what === "simd-wgrad") wk.setWasmSimdWeightGrad(on);
+};
+// CPU=1: time by this process's CPU time instead of the wall clock (robust to other jobs on the machine)
+const cpu = process.env.CPU === "1";
+const now = () => {
+  if (!cpu) return performance.now();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 };
 const run = () => {
-  const t0 = performance.now();
+  const t0 = now();
   if (fwd) {
     tf.tidy(() => {
       model.forward(x).dataSync();
@@ -30,7 +41,7 @@ const run = () => {
   } else {
     trainStep(model, opt, x, labels, 1e-4, vars);
   }
-  return performance.now() - t0;
+  return now() - t0;
 };
 for (const on of [false, true]) {
   set(on);
@@ -48,6 +59,6 @@ for (let r = 0; r < rounds; r++) {
 const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const ms = (xs) => xs.map((t) => t.toFixed(0)).join(" ");
 console.log(
-  `${arch} ${fwd ? "forward" : "train"} ${what}: off ${med(A).toFixed(0)} ms, on ${med(B).toFixed(0)} ms, ` +
+  `${arch} ${fwd ? "forward" : "train"} ${what}${cpu ? " (CPU time)" : ""}: off ${med(A).toFixed(0)} ms, on ${med(B).toFixed(0)} ms, ` +
     `${(med(A) / med(B)).toFixed(2)}× (off ${ms(A)} | on ${ms(B)})`,
 );

@@ -16,7 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { bmm, registerFastMatMulGrad, weightGrad } from "./bmm.js";
-import { runFused, wasmFastKernels, wasmLinearAvailable } from "./wasm-kernels.js";
+import { runFused, wasmFastKernels, wasmLinearAvailable, wasmSimdWeightGrad } from "./wasm-kernels.js";
 
 registerFastMatMulGrad();
 
@@ -26,15 +26,16 @@ function assertRank(op: string, x: tf.Tensor, rank: number, what = "x"): void {
   }
 }
 
-/** a [rows, K] · b [K, P] (tb: b given as [P, K]) on the SIMD kernel. */
-function simdMatMul(a: tf.Tensor, b: tf.Tensor, tb: boolean): tf.Tensor2D {
-  return runFused("PsvitBmm", { a, b }, { ta: false, tb }) as tf.Tensor2D;
+/** op(a) · op(b) on the SIMD kernel (ta: a given as [K, rows]; tb: b given as [P, K]). */
+function simdMatMul(a: tf.Tensor, b: tf.Tensor, tb: boolean, ta = false): tf.Tensor2D {
+  return runFused("PsvitBmm", { a, b }, { ta, tb }) as tf.Tensor2D;
 }
 
 /**
  * wasm with the SIMD module: x·W and dX = dY·Wᵀ on the SIMD kernel (4×8 register tiles; faster than
- * XNNPACK's per-call weight packing for these shapes — K = in ≤ a few hundred, many rows), the weight
- * gradient Xᵀ·dY (K = rows, long) on XNNPACK via bmm.ts's weight-gradient form.
+ * XNNPACK's per-call weight packing for these shapes — K = in ≤ a few hundred, many rows), and the weight
+ * gradient Xᵀ·dY (K = rows, long) too, X read transposed in place (no transpose kernel, no packing);
+ * with `setWasmSimdWeightGrad(false)` on XNNPACK via bmm.ts's weight-gradient form.
  */
 const linearSimd = tf.customGrad((x, w, save) => {
   (save as tf.GradSaveFunc)([x as tf.Tensor, w as tf.Tensor]);
@@ -43,7 +44,8 @@ const linearSimd = tf.customGrad((x, w, save) => {
     gradFunc: (dy, saved) => {
       const [sx, sw] = saved;
       const dc = dy as tf.Tensor2D;
-      return [simdMatMul(dc, sw, true), weightGrad(sx as tf.Tensor2D, dc)];
+      const dw = wasmSimdWeightGrad() ? simdMatMul(sx, dc, false, true) : weightGrad(sx as tf.Tensor2D, dc);
+      return [simdMatMul(dc, sw, true), dw];
     },
   };
 }) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;

@@ -30,8 +30,14 @@
  * formulation (A/B measurements, tests); `setWasmSimdKernels(false)` forces the JavaScript loops. On
  * every other backend the ops keep their tfjs formulation.
  */
+import v8 from "node:v8";
 import * as tf from "@tensorflow/tfjs";
-import { KERNELS_WASM_BASE64, KERNELS_WASM_SHARED_BASE64 } from "./simd/kernels-wasm.js";
+import {
+  KERNELS_WASM_BASE64,
+  KERNELS_WASM_RELAXED_BASE64,
+  KERNELS_WASM_SHARED_BASE64,
+  KERNELS_WASM_SHARED_RELAXED_BASE64,
+} from "./simd/kernels-wasm.js";
 
 interface HeapData {
   memoryOffset: number;
@@ -129,6 +135,7 @@ interface Simd {
 
 /** The WebAssembly API (the project's TypeScript lib settings do not declare it). */
 declare const WebAssembly: {
+  validate(bytes: Uint8Array): boolean;
   Memory: abstract new (...args: never[]) => object;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: unknown };
@@ -136,24 +143,52 @@ declare const WebAssembly: {
 
 let simdModule: Simd | null | undefined;
 let simdEnabled = true;
+let fmaEnabled = process.env.PSVIT_WASM_FMA !== "0";
+let simdFlavour: "relaxed" | "plain" | null = null;
+
+/**
+ * Whether this runtime accepts relaxed SIMD (f32x4.relaxed_madd). Node ≥ 22 does by default; Node 20's
+ * V8 has it behind `--experimental-wasm-relaxed-simd`, a flag that only gates which modules validate,
+ * so it is switched on here (once, before compiling) when the relaxed module does not validate as is.
+ */
+function relaxedSimdAvailable(bytes: Uint8Array): boolean {
+  if (WebAssembly.validate(bytes)) return true;
+  try {
+    v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+  } catch {
+    return false;
+  }
+  return WebAssembly.validate(bytes);
+}
 
 /**
  * The SIMD module of simd/kernels.c instantiated on tfjs's own WebAssembly.Memory (so it reads and
  * writes tensors in place): the single-threaded build exports its memory (`asm.memory`), the threaded
- * build imports a shared one (`wasmMemory`), for which the module is built with shared memory. Null
- * where neither is reachable or instantiation fails: then the JavaScript loops below run instead.
+ * build imports a shared one (`wasmMemory`), for which the module is built with shared memory. The
+ * relaxed-SIMD build (fused multiply-add in the products) where the runtime accepts it and
+ * `PSVIT_WASM_FMA` is not 0, the plain SIMD build otherwise. Null where neither memory is reachable or
+ * instantiation fails: then the JavaScript loops below run instead.
  */
 function simd(b: WasmBackend): Simd | null {
   if (!simdEnabled) return null;
   if (simdModule === undefined) {
     simdModule = null;
+    simdFlavour = null;
     try {
       const memory = b.wasm.asm?.memory ?? b.wasm.wasmMemory;
       if (memory instanceof WebAssembly.Memory) {
         const shared = b.wasm.HEAPU8.buffer instanceof SharedArrayBuffer;
-        const bytes = Buffer.from(shared ? KERNELS_WASM_SHARED_BASE64 : KERNELS_WASM_BASE64, "base64");
+        const relaxed = Buffer.from(
+          shared ? KERNELS_WASM_SHARED_RELAXED_BASE64 : KERNELS_WASM_RELAXED_BASE64,
+          "base64",
+        );
+        const useRelaxed = fmaEnabled && relaxedSimdAvailable(relaxed);
+        const bytes = useRelaxed
+          ? relaxed
+          : Buffer.from(shared ? KERNELS_WASM_SHARED_BASE64 : KERNELS_WASM_BASE64, "base64");
         const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
         simdModule = inst.exports as unknown as Simd;
+        simdFlavour = useRelaxed ? "relaxed" : "plain";
       }
     } catch {
       simdModule = null;
@@ -166,6 +201,20 @@ function simd(b: WasmBackend): Simd | null {
 export function setWasmSimdKernels(on: boolean): void {
   simdEnabled = on;
   if (!on) simdModule = undefined;
+}
+
+/**
+ * For tests and A/B: prefer the relaxed-SIMD build with fused multiply-adds (default, unless
+ * `PSVIT_WASM_FMA=0`) or the plain SIMD build. Takes effect at the next kernel call.
+ */
+export function setWasmFma(on: boolean): void {
+  if (on !== fmaEnabled) simdModule = undefined;
+  fmaEnabled = on;
+}
+
+/** Which build of the SIMD module runs: "relaxed" (fused multiply-add), "plain", or null (none loaded). */
+export function wasmSimdFlavour(): "relaxed" | "plain" | null {
+  return wasmSimdLoaded() ? simdFlavour : null;
 }
 
 /** Whether the SIMD module is in use on the current (wasm) backend (tests, logs). */
@@ -604,6 +653,22 @@ export function setWasmLinear(on: boolean): void {
 /** True when `linear` should issue its forward and input-gradient products as PsvitBmm. */
 export function wasmLinearAvailable(): boolean {
   return linearEnabled && wasmBmmAvailable();
+}
+
+let simdWeightGrad = true;
+
+/**
+ * For A/B measurements and tests: `linear`'s weight gradient Xᵀ·dY on the SIMD kernel (X read
+ * transposed with strides, K in blocks of 256) instead of transpose + XNNPACK (default on: 1.37× per
+ * training step with the relaxed-SIMD build, docs/ENGINE.md).
+ */
+export function setWasmSimdWeightGrad(on: boolean): void {
+  simdWeightGrad = on;
+}
+
+/** True when `linear`'s weight gradient should run as PsvitBmm with a transposed left operand. */
+export function wasmSimdWeightGrad(): boolean {
+  return simdWeightGrad && wasmLinearAvailable();
 }
 
 /** For A/B measurements and tests: the SIMD batched product for attention (default on). */

@@ -7,7 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bmm, setBmmStrategy, setWideWeightGrad } from "../../src/engine/bmm.js";
 import * as fast from "../../src/engine/ops.js";
 import * as ref from "../../src/engine/reference.js";
-import { setWasmBmm, setWasmFastKernels, setWasmSimdKernels } from "../../src/engine/wasm-kernels.js";
+import {
+  setWasmBmm,
+  setWasmFastKernels,
+  setWasmFma,
+  setWasmSimdKernels,
+  setWasmSimdWeightGrad,
+  wasmSimdFlavour,
+} from "../../src/engine/wasm-kernels.js";
 import { expectClose, type Input, type Result, randn, useBackend, valueAndGrads } from "./helpers.js";
 
 type F = (...xs: tf.Tensor[]) => tf.Tensor;
@@ -86,6 +93,15 @@ const cases: Case[] = [
     inputs: [randn([3, 11, 5], 39), randn([5, 13], 40), randn([13], 41)],
     fast: (x, w, b) => fast.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
     ref: (x, w, b) => ref.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
+  },
+  {
+    // weight gradient with K = 4·150 = 600 rows: three K blocks of the SIMD kernel (256, 256, 88) that
+    // accumulate into the output, and 4×8-tile tails in both of its dimensions (in 10, out 13)
+    name: "linear, long K (weight gradient over K blocks)",
+    inputs: [randn([4, 150, 10], 47), randn([10, 13], 48), randn([13], 49)],
+    fast: (x, w, b) => fast.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
+    ref: (x, w, b) => ref.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
+    atol: 3e-4,
   },
   {
     name: "selfAttention out (N=19, 3 heads, d=6: tile tails)",
@@ -214,15 +230,19 @@ afterAll(async () => {
 });
 
 /**
- * wasm runs three ways: the default (fused kernels in the SIMD module), "wasm-js" (the same kernels as
- * JavaScript loops, what runs where the SIMD module cannot load) and "wasm-plain" (no custom kernels:
- * the tfjs formulation, stock kernels, stock weight-gradient form).
+ * wasm runs five ways: the default (fused kernels in the relaxed-SIMD module: fused multiply-adds,
+ * weight gradients on the SIMD kernel), "wasm-nofma" (the plain SIMD build), "wasm-xnn-wgrad" (weight
+ * gradients on transpose + XNNPACK), "wasm-js" (the same kernels as JavaScript loops, what runs where
+ * the SIMD module cannot load) and "wasm-plain" (no custom kernels: the tfjs formulation, stock
+ * kernels, stock weight-gradient form).
  */
 const variants = [
-  { name: "cpu", backend: "cpu", simd: true, kernels: true },
-  { name: "wasm", backend: "wasm", simd: true, kernels: true },
-  { name: "wasm-js", backend: "wasm", simd: false, kernels: true },
-  { name: "wasm-plain", backend: "wasm", simd: true, kernels: false },
+  { name: "cpu", backend: "cpu", simd: true, kernels: true, fma: true, simdWgrad: true },
+  { name: "wasm", backend: "wasm", simd: true, kernels: true, fma: true, simdWgrad: true },
+  { name: "wasm-nofma", backend: "wasm", simd: true, kernels: true, fma: false, simdWgrad: true },
+  { name: "wasm-xnn-wgrad", backend: "wasm", simd: true, kernels: true, fma: true, simdWgrad: false },
+  { name: "wasm-js", backend: "wasm", simd: false, kernels: true, fma: true, simdWgrad: true },
+  { name: "wasm-plain", backend: "wasm", simd: true, kernels: false, fma: true, simdWgrad: true },
 ] as const;
 
 for (const variant of variants) {
@@ -233,12 +253,21 @@ for (const variant of variants) {
       setWasmSimdKernels(variant.simd);
       setWasmFastKernels(variant.kernels);
       setWideWeightGrad(variant.kernels);
+      setWasmFma(variant.fma);
+      setWasmSimdWeightGrad(variant.simdWgrad);
     });
     afterAll(() => {
       setWasmSimdKernels(true);
       setWasmFastKernels(true);
       setWideWeightGrad(true);
+      setWasmFma(true);
+      setWasmSimdWeightGrad(true);
     });
+    if (backend === "wasm" && variant.simd && variant.kernels) {
+      it("runs the SIMD build it asks for (Node 20: relaxed SIMD behind a V8 flag psvit sets)", () => {
+        expect(wasmSimdFlavour()).toBe(variant.fma ? "relaxed" : "plain");
+      });
+    }
     for (const c of cases) {
       it(c.name, () => {
         const want = refResults.get(c.name)!;

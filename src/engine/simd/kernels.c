@@ -2,7 +2,8 @@
  * psvit's fused kernels for the tfjs wasm backend, compiled to a WebAssembly SIMD module that imports
  * the tfjs module's memory (pointers are byte offsets into it). Build: src/engine/simd/build.sh.
  * Rules: no static data, no stack (every function is a leaf over scalars and pointers), so the module
- * never writes outside the tensors it is given. Float32 arithmetic, as tfjs's own kernels.
+ * never writes outside the tensors it is given. Float32 arithmetic, as tfjs's own kernels. Built twice:
+ * plain 128-bit SIMD, and with -mrelaxed-simd (the products' multiply-adds fused, FMA macro below).
  */
 #include <stdint.h>
 #include <wasm_simd128.h>
@@ -225,7 +226,13 @@ EXPORT(swap_axes) void swap_axes(const float *x, float *y, int A, int R, int C, 
   }
 }
 
+/* acc += x·y: one fused multiply-add in the relaxed-SIMD build (x64 vfmadd where the CPU has FMA3; the
+ * engine loads that build only where the runtime validates it), a multiply and an add otherwise */
+#ifdef __wasm_relaxed_simd__
+#define FMA(acc, x, y) acc = __builtin_wasm_relaxed_madd_f32x4(x, y, acc)
+#else
 #define FMA(acc, x, y) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(x, y))
+#endif
 
 /*
  * Batched product C[g] = A[g]·B[g]: A(m, k) = A[g·M·K + m·sam + k·sak] (sam = K, sak = 1: A as [M, K];
