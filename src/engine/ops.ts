@@ -26,9 +26,9 @@ function assertRank(op: string, x: tf.Tensor, rank: number, what = "x"): void {
   }
 }
 
-/** op(a) · op(b) on the SIMD kernel (ta: a given as [K, rows]; tb: b given as [P, K]). */
-function simdMatMul(a: tf.Tensor, b: tf.Tensor, tb: boolean, ta = false): tf.Tensor2D {
-  return runFused("PsvitBmm", { a, b }, { ta, tb }) as tf.Tensor2D;
+/** op(a) · op(b) (+ bias) on the SIMD kernel (ta: a given as [K, rows]; tb: b given as [P, K]). */
+function simdMatMul(a: tf.Tensor, b: tf.Tensor, tb: boolean, ta = false, bias?: tf.Tensor): tf.Tensor2D {
+  return runFused("PsvitBmm", bias ? { a, b, bias } : { a, b }, { ta, tb }) as tf.Tensor2D;
 }
 
 /**
@@ -37,18 +37,31 @@ function simdMatMul(a: tf.Tensor, b: tf.Tensor, tb: boolean, ta = false): tf.Ten
  * gradient Xᵀ·dY (K = rows, long) too, X read transposed in place (no transpose kernel, no packing);
  * with `setWasmSimdWeightGrad(false)` on XNNPACK via bmm.ts's weight-gradient form.
  */
+const linearSimdGrads = (x: tf.Tensor, w: tf.Tensor, dy: tf.Tensor) => {
+  const dc = dy as tf.Tensor2D;
+  const dw = wasmSimdWeightGrad() ? simdMatMul(x, dc, false, true) : weightGrad(x as tf.Tensor2D, dc);
+  return [simdMatMul(dc, w, true), dw];
+};
+
 const linearSimd = tf.customGrad((x, w, save) => {
   (save as tf.GradSaveFunc)([x as tf.Tensor, w as tf.Tensor]);
   return {
     value: simdMatMul(x as tf.Tensor, w as tf.Tensor, false),
-    gradFunc: (dy, saved) => {
-      const [sx, sw] = saved;
-      const dc = dy as tf.Tensor2D;
-      const dw = wasmSimdWeightGrad() ? simdMatMul(sx, dc, false, true) : weightGrad(sx as tf.Tensor2D, dc);
-      return [simdMatMul(dc, sw, true), dw];
-    },
+    gradFunc: (dy, saved) => linearSimdGrads(saved[0], saved[1], dy as tf.Tensor),
   };
 }) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
+
+/** The same with the bias added inside the product kernel; its gradient is dY's column sum. */
+const linearSimdBias = tf.customGrad((x, w, b, save) => {
+  (save as tf.GradSaveFunc)([x as tf.Tensor, w as tf.Tensor]);
+  return {
+    value: simdMatMul(x as tf.Tensor, w as tf.Tensor, false, false, b as tf.Tensor),
+    gradFunc: (dy, saved) => [
+      ...linearSimdGrads(saved[0], saved[1], dy as tf.Tensor),
+      (dy as tf.Tensor).sum(0),
+    ],
+  };
+}) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
 
 /** x [..., in] · w [in, out] (+ b [out]) → [..., out], issued as one 2D matMul. */
 export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor {
@@ -62,7 +75,10 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor
   return tf.tidy(() => {
     const rows = x.size / inDim;
     const x2 = x.reshape([rows, inDim]) as tf.Tensor2D;
-    let y: tf.Tensor = wasmLinearAvailable() && x.dtype === "float32" ? linearSimd(x2, w) : tf.matMul(x2, w);
+    if (wasmLinearAvailable() && x.dtype === "float32") {
+      return (b ? linearSimdBias(x2, w, b) : linearSimd(x2, w)).reshape([...lead, outDim]);
+    }
+    let y: tf.Tensor = tf.matMul(x2, w);
     if (b) y = y.add(b);
     return y.reshape([...lead, outDim]);
   });

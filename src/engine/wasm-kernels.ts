@@ -130,6 +130,8 @@ interface Simd {
     P: number,
     sam: number,
     sak: number,
+    bias: number,
+    hasBias: number,
   ): void;
 }
 
@@ -618,8 +620,12 @@ function adamwKernel(args: KernelArgs): tf.TensorInfo[] {
  * the SIMD module's 4×8-tiled loop; a transposed `a` is read with strides, a transposed `b` is first
  * turned into [G, K, P] (one swap, G·K·P copies against G·M·K·P multiply-adds).
  */
+/**
+ * `PsvitBmm`: op(a)·op(b) (+ bias [P], broadcast over rows, added where the accumulators start: the
+ * bias add of `linear` costs no pass of its own).
+ */
 function bmmKernel(args: KernelArgs): tf.TensorInfo {
-  const { a, b: bIn } = args.inputs;
+  const { a, b: bIn, bias } = args.inputs;
   const { ta, tb } = args.attrs as { ta: boolean; tb: boolean };
   const be = args.backend as WasmBackend;
   const sm = simd(be) as Simd; // callers check wasmBmmAvailable() first
@@ -637,7 +643,11 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
     bt = be.makeOutput([G, K, P], "float32");
     sm.swap_axes(ptr(be, bIn), ptr(be, bt), G, P, K, 1);
   }
-  sm.bmm(ptr(be, a), ptr(be, bt), ptr(be, out), G, M, K, P, ta ? 1 : K, ta ? M : 1);
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== P)) {
+    throw new Error(`PsvitBmm: expected a bias of shape [${P}], got [${bias.shape.join(", ")}]`);
+  }
+  const bp = bias ? ptr(be, bias) : 0;
+  sm.bmm(ptr(be, a), ptr(be, bt), ptr(be, out), G, M, K, P, ta ? 1 : K, ta ? M : 1, bp, bias ? 1 : 0);
   if (tb) be.disposeData(bt.dataId);
   return out;
 }

@@ -44,22 +44,28 @@ static inline float cdf_(float x, float *ez) {
 }
 
 #define SPL wasm_f32x4_splat
+/* a·b + c: fused in the relaxed-SIMD build */
+#ifdef __wasm_relaxed_simd__
+#define MADD(a, b, c) __builtin_wasm_relaxed_madd_f32x4(a, b, c)
+#else
+#define MADD(a, b, c) wasm_f32x4_add(wasm_f32x4_mul(a, b), c)
+#endif
 
 /* 4 lanes of expf_ for y ≤ 0: rounding by the 1.5·2^23 trick (no float→int conversion), pmax clamp */
 static inline v128_t vexp_(v128_t y) {
   const v128_t magic = SPL(12582912.0f);
   y = wasm_f32x4_pmax(y, SPL(-87.0f));
-  v128_t t = wasm_f32x4_add(wasm_f32x4_mul(y, SPL(1.44269504088896341f)), magic);
+  v128_t t = MADD(y, SPL(1.44269504088896341f), magic);
   v128_t n = wasm_f32x4_sub(t, magic);
-  v128_t r = wasm_f32x4_sub(y, wasm_f32x4_mul(n, SPL(0.693359375f)));
-  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, SPL(-2.12194440e-4f)));
+  v128_t r = MADD(n, SPL(-0.693359375f), y);
+  r = MADD(n, SPL(2.12194440e-4f), r);
   v128_t p = SPL(1.9875691500e-4f);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPL(1.3981999507e-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPL(8.3334519073e-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPL(4.1665795894e-2f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPL(1.6666665459e-1f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), SPL(5.0000001201e-1f));
-  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r), SPL(1.0f));
+  p = MADD(p, r, SPL(1.3981999507e-3f));
+  p = MADD(p, r, SPL(8.3334519073e-3f));
+  p = MADD(p, r, SPL(4.1665795894e-2f));
+  p = MADD(p, r, SPL(1.6666665459e-1f));
+  p = MADD(p, r, SPL(5.0000001201e-1f));
+  p = wasm_f32x4_add(MADD(wasm_f32x4_mul(p, r), r, r), SPL(1.0f));
   v128_t e = wasm_i32x4_shl(wasm_i32x4_add(t, wasm_i32x4_splat(127 - 0x4B400000)), 23);
   return wasm_f32x4_mul(p, e);
 }
@@ -67,12 +73,12 @@ static inline v128_t vexp_(v128_t y) {
 /* 4 lanes of cdf_: Φ(x), and e^{−x²/2} in *ez */
 static inline v128_t vcdf_(v128_t x, v128_t *ez) {
   v128_t z = wasm_f32x4_mul(wasm_f32x4_abs(x), SPL(0.70710678118654752f));
-  v128_t t = wasm_f32x4_div(SPL(1.0f), wasm_f32x4_add(SPL(1.0f), wasm_f32x4_mul(z, SPL(0.3275911f))));
+  v128_t t = wasm_f32x4_div(SPL(1.0f), MADD(z, SPL(0.3275911f), SPL(1.0f)));
   v128_t e = vexp_(wasm_f32x4_neg(wasm_f32x4_mul(z, z)));
-  v128_t q = wasm_f32x4_add(wasm_f32x4_mul(t, SPL(1.061405429f)), SPL(-1.453152027f));
-  q = wasm_f32x4_add(wasm_f32x4_mul(q, t), SPL(1.421413741f));
-  q = wasm_f32x4_add(wasm_f32x4_mul(q, t), SPL(-0.284496736f));
-  q = wasm_f32x4_add(wasm_f32x4_mul(q, t), SPL(0.254829592f));
+  v128_t q = MADD(t, SPL(1.061405429f), SPL(-1.453152027f));
+  q = MADD(q, t, SPL(1.421413741f));
+  q = MADD(q, t, SPL(-0.284496736f));
+  q = MADD(q, t, SPL(0.254829592f));
   v128_t h = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_mul(q, t), e), SPL(0.5f));
   *ez = e;
   return wasm_v128_bitselect(wasm_f32x4_sub(SPL(1.0f), h), h, wasm_f32x4_ge(x, SPL(0.0f)));
@@ -80,6 +86,13 @@ static inline v128_t vcdf_(v128_t x, v128_t *ez) {
 
 EXPORT(gelu) void gelu(const float *x, float *y, int n) {
   int i = 0;
+  for (; i + 8 <= n; i += 8) { /* two independent vectors per iteration: latency-bound chains overlap */
+    v128_t e0, e1;
+    v128_t v0 = wasm_v128_load(x + i), v1 = wasm_v128_load(x + i + 4);
+    v128_t c0 = vcdf_(v0, &e0), c1 = vcdf_(v1, &e1);
+    wasm_v128_store(y + i, wasm_f32x4_mul(v0, c0));
+    wasm_v128_store(y + i + 4, wasm_f32x4_mul(v1, c1));
+  }
   for (; i + 4 <= n; i += 4) {
     v128_t e;
     v128_t v = wasm_v128_load(x + i);
@@ -95,6 +108,15 @@ EXPORT(gelu) void gelu(const float *x, float *y, int n) {
 /* y = x·Φ(x) and its derivative d = Φ(x) + x·φ(x) (saved for backward: dx = dy·d) */
 EXPORT(gelu_with_deriv) void gelu_with_deriv(const float *x, float *y, float *d, int n) {
   int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    v128_t e0, e1;
+    v128_t v0 = wasm_v128_load(x + i), v1 = wasm_v128_load(x + i + 4);
+    v128_t c0 = vcdf_(v0, &e0), c1 = vcdf_(v1, &e1);
+    wasm_v128_store(y + i, wasm_f32x4_mul(v0, c0));
+    wasm_v128_store(y + i + 4, wasm_f32x4_mul(v1, c1));
+    wasm_v128_store(d + i, MADD(wasm_f32x4_mul(v0, SPL(0.39894228040143268f)), e0, c0));
+    wasm_v128_store(d + i + 4, MADD(wasm_f32x4_mul(v1, SPL(0.39894228040143268f)), e1, c1));
+  }
   for (; i + 4 <= n; i += 4) {
     v128_t e;
     v128_t v = wasm_v128_load(x + i);
@@ -238,10 +260,14 @@ EXPORT(swap_axes) void swap_axes(const float *x, float *y, int A, int R, int C, 
  * Batched product C[g] = A[g]·B[g]: A(m, k) = A[g·M·K + m·sam + k·sak] (sam = K, sak = 1: A as [M, K];
  * sam = 1, sak = M: A given transposed as [K, M]), B [G, K, P], C [G, M, P]. 4×8 register tiles; K in
  * blocks of KB rows so that the panels being reused stay in cache when K is long (weight gradients).
+ * has_bias: C[g] = A[g]·B[g] + bias (bias [P], broadcast over rows), added where the accumulators start.
  */
 #define KB 256
-#define LD(acc, ptr) acc = first ? wasm_f32x4_splat(0.0f) : wasm_v128_load(ptr)
-EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int K, int P, int sam, int sak) {
+#define LD(acc, ptr, col) \
+  acc = first ? (has_bias ? wasm_v128_load(bias + (col)) : wasm_f32x4_splat(0.0f)) : wasm_v128_load(ptr)
+#define LD1(ptr, col) (first ? (has_bias ? bias[col] : 0.0f) : *(ptr))
+EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int K, int P, int sam, int sak,
+                     const float *bias, int has_bias) {
   for (int g = 0; g < G; g++) {
     const float *ag = A + (long)g * M * K;
     const float *bg = B + (long)g * K * P;
@@ -261,14 +287,14 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
         for (; p + 8 <= P; p += 8) {
           float *cr = c + (long)m * P + p;
           v128_t c00, c01, c10, c11, c20, c21, c30, c31;
-          LD(c00, cr);
-          LD(c01, cr + 4);
-          LD(c10, cr + P);
-          LD(c11, cr + P + 4);
-          LD(c20, cr + 2 * P);
-          LD(c21, cr + 2 * P + 4);
-          LD(c30, cr + 3 * P);
-          LD(c31, cr + 3 * P + 4);
+          LD(c00, cr, p);
+          LD(c01, cr + 4, p + 4);
+          LD(c10, cr + P, p);
+          LD(c11, cr + P + 4, p + 4);
+          LD(c20, cr + 2 * P, p);
+          LD(c21, cr + 2 * P + 4, p + 4);
+          LD(c30, cr + 3 * P, p);
+          LD(c31, cr + 3 * P + 4, p + 4);
           for (int k = 0; k < kn; k++) {
             const float *bk = b + (long)k * P + p;
             v128_t b0 = wasm_v128_load(bk);
@@ -299,10 +325,10 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
         for (; p + 4 <= P; p += 4) {
           float *cr = c + (long)m * P + p;
           v128_t c0, c1, c2, c3;
-          LD(c0, cr);
-          LD(c1, cr + P);
-          LD(c2, cr + 2 * P);
-          LD(c3, cr + 3 * P);
+          LD(c0, cr, p);
+          LD(c1, cr + P, p);
+          LD(c2, cr + 2 * P, p);
+          LD(c3, cr + 3 * P, p);
           for (int k = 0; k < kn; k++) {
             v128_t b0 = wasm_v128_load(b + (long)k * P + p);
             long o = (long)k * sak;
@@ -318,8 +344,7 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
         }
         for (; p < P; p++) {
           float *cr = c + (long)m * P + p;
-          float s0 = first ? 0.0f : cr[0], s1 = first ? 0.0f : cr[P], s2 = first ? 0.0f : cr[2 * P],
-                s3 = first ? 0.0f : cr[3 * P];
+          float s0 = LD1(cr, p), s1 = LD1(cr + P, p), s2 = LD1(cr + 2 * P, p), s3 = LD1(cr + 3 * P, p);
           for (int k = 0; k < kn; k++) {
             float bv = b[(long)k * P + p];
             long o = (long)k * sak;
@@ -340,12 +365,12 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
         for (; p + 4 <= P; p += 4) {
           float *cr = c + (long)m * P + p;
           v128_t c0;
-          LD(c0, cr);
+          LD(c0, cr, p);
           for (int k = 0; k < kn; k++) FMA(c0, wasm_f32x4_splat(a0[(long)k * sak]), wasm_v128_load(b + (long)k * P + p));
           wasm_v128_store(cr, c0);
         }
         for (; p < P; p++) {
-          float s0 = first ? 0.0f : c[(long)m * P + p];
+          float s0 = LD1(c + (long)m * P + p, p);
           for (int k = 0; k < kn; k++) s0 += a0[(long)k * sak] * b[(long)k * P + p];
           c[(long)m * P + p] = s0;
         }
