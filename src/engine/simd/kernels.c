@@ -258,14 +258,119 @@ EXPORT(swap_axes) void swap_axes(const float *x, float *y, int A, int R, int C, 
 
 /*
  * Batched product C[g] = A[g]·B[g]: A(m, k) = A[g·M·K + m·sam + k·sak] (sam = K, sak = 1: A as [M, K];
- * sam = 1, sak = M: A given transposed as [K, M]), B [G, K, P], C [G, M, P]. 4×8 register tiles; K in
- * blocks of KB rows so that the panels being reused stay in cache when K is long (weight gradients).
+ * sam = 1, sak = M: A given transposed as [K, M]), B [G, K, P], C [G, M, P]. 4×8 register tiles.
+ * Blocking (GotoBLAS order): K in blocks of KB, rows in blocks of MC; within a block the 8-column panels
+ * of B are the outer loop and the row tiles the inner one, so one B panel (8 × KB floats, 8 KB) stays in
+ * L1 while it is used against all MC rows, and the A block (MC × KB) stays in L2. Without the row blocks
+ * a wide B (e.g. [192, 768]: 590 KB) was streamed from L3 once per 4 rows.
  * has_bias: C[g] = A[g]·B[g] + bias (bias [P], broadcast over rows), added where the accumulators start.
  */
 #define KB 256
+#define MC 64
 #define LD(acc, ptr, col) \
   acc = first ? (has_bias ? wasm_v128_load(bias + (col)) : wasm_f32x4_splat(0.0f)) : wasm_v128_load(ptr)
 #define LD1(ptr, col) (first ? (has_bias ? bias[col] : 0.0f) : *(ptr))
+
+/* rows m..m+3 (A rows a0 = a + m·sam, stride sam), columns p..p+7, k = 0..kn−1 of this K block */
+static inline void tile4x8(const float *a0, long sam, long sak, const float *b, float *cr, int P, int p, int kn,
+                           int first, const float *bias, int has_bias) {
+  const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
+  v128_t c00, c01, c10, c11, c20, c21, c30, c31;
+  LD(c00, cr, p);
+  LD(c01, cr + 4, p + 4);
+  LD(c10, cr + P, p);
+  LD(c11, cr + P + 4, p + 4);
+  LD(c20, cr + 2 * P, p);
+  LD(c21, cr + 2 * P + 4, p + 4);
+  LD(c30, cr + 3 * P, p);
+  LD(c31, cr + 3 * P + 4, p + 4);
+  for (int k = 0; k < kn; k++) {
+    const float *bk = b + (long)k * P + p;
+    v128_t b0 = wasm_v128_load(bk);
+    v128_t b1 = wasm_v128_load(bk + 4);
+    long o = (long)k * sak;
+    v128_t x0 = wasm_f32x4_splat(a0[o]);
+    v128_t x1 = wasm_f32x4_splat(a1[o]);
+    v128_t x2 = wasm_f32x4_splat(a2[o]);
+    v128_t x3 = wasm_f32x4_splat(a3[o]);
+    FMA(c00, x0, b0);
+    FMA(c01, x0, b1);
+    FMA(c10, x1, b0);
+    FMA(c11, x1, b1);
+    FMA(c20, x2, b0);
+    FMA(c21, x2, b1);
+    FMA(c30, x3, b0);
+    FMA(c31, x3, b1);
+  }
+  wasm_v128_store(cr, c00);
+  wasm_v128_store(cr + 4, c01);
+  wasm_v128_store(cr + P, c10);
+  wasm_v128_store(cr + P + 4, c11);
+  wasm_v128_store(cr + 2 * P, c20);
+  wasm_v128_store(cr + 2 * P + 4, c21);
+  wasm_v128_store(cr + 3 * P, c30);
+  wasm_v128_store(cr + 3 * P + 4, c31);
+}
+
+/* rows m..m+3, columns p..p+3 */
+static inline void tile4x4(const float *a0, long sam, long sak, const float *b, float *cr, int P, int p, int kn,
+                           int first, const float *bias, int has_bias) {
+  const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
+  v128_t c0, c1, c2, c3;
+  LD(c0, cr, p);
+  LD(c1, cr + P, p);
+  LD(c2, cr + 2 * P, p);
+  LD(c3, cr + 3 * P, p);
+  for (int k = 0; k < kn; k++) {
+    v128_t b0 = wasm_v128_load(b + (long)k * P + p);
+    long o = (long)k * sak;
+    FMA(c0, wasm_f32x4_splat(a0[o]), b0);
+    FMA(c1, wasm_f32x4_splat(a1[o]), b0);
+    FMA(c2, wasm_f32x4_splat(a2[o]), b0);
+    FMA(c3, wasm_f32x4_splat(a3[o]), b0);
+  }
+  wasm_v128_store(cr, c0);
+  wasm_v128_store(cr + P, c1);
+  wasm_v128_store(cr + 2 * P, c2);
+  wasm_v128_store(cr + 3 * P, c3);
+}
+
+/* rows m..m+3, column p */
+static inline void tile4x1(const float *a0, long sam, long sak, const float *b, float *cr, int P, int p, int kn,
+                           int first, const float *bias, int has_bias) {
+  const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
+  float s0 = LD1(cr, p), s1 = LD1(cr + P, p), s2 = LD1(cr + 2 * P, p), s3 = LD1(cr + 3 * P, p);
+  for (int k = 0; k < kn; k++) {
+    float bv = b[(long)k * P + p];
+    long o = (long)k * sak;
+    s0 += a0[o] * bv;
+    s1 += a1[o] * bv;
+    s2 += a2[o] * bv;
+    s3 += a3[o] * bv;
+  }
+  cr[0] = s0;
+  cr[P] = s1;
+  cr[2 * P] = s2;
+  cr[3 * P] = s3;
+}
+
+/* one row (the last M mod 4), all columns */
+static inline void row1(const float *a0, long sak, const float *b, float *cr, int P, int kn, int first,
+                        const float *bias, int has_bias) {
+  int p = 0;
+  for (; p + 4 <= P; p += 4) {
+    v128_t c0;
+    LD(c0, cr + p, p);
+    for (int k = 0; k < kn; k++) FMA(c0, wasm_f32x4_splat(a0[(long)k * sak]), wasm_v128_load(b + (long)k * P + p));
+    wasm_v128_store(cr + p, c0);
+  }
+  for (; p < P; p++) {
+    float s0 = LD1(cr + p, p);
+    for (int k = 0; k < kn; k++) s0 += a0[(long)k * sak] * b[(long)k * P + p];
+    cr[p] = s0;
+  }
+}
+
 EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int K, int P, int sam, int sak,
                      const float *bias, int has_bias) {
   for (int g = 0; g < G; g++) {
@@ -277,103 +382,20 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
       int first = k0 == 0;
       const float *a = ag + (long)k0 * sak;
       const float *b = bg + (long)k0 * P;
-      int m = 0;
-      for (; m + 4 <= M; m += 4) {
-        const float *a0 = a + (long)m * sam;
-        const float *a1 = a0 + sam;
-        const float *a2 = a1 + sam;
-        const float *a3 = a2 + sam;
+      for (int m0 = 0; m0 < M; m0 += MC) {
+        int m1 = M - m0 < MC ? M : m0 + MC;
+        int m4 = m0 + ((m1 - m0) & ~3);
         int p = 0;
-        for (; p + 8 <= P; p += 8) {
-          float *cr = c + (long)m * P + p;
-          v128_t c00, c01, c10, c11, c20, c21, c30, c31;
-          LD(c00, cr, p);
-          LD(c01, cr + 4, p + 4);
-          LD(c10, cr + P, p);
-          LD(c11, cr + P + 4, p + 4);
-          LD(c20, cr + 2 * P, p);
-          LD(c21, cr + 2 * P + 4, p + 4);
-          LD(c30, cr + 3 * P, p);
-          LD(c31, cr + 3 * P + 4, p + 4);
-          for (int k = 0; k < kn; k++) {
-            const float *bk = b + (long)k * P + p;
-            v128_t b0 = wasm_v128_load(bk);
-            v128_t b1 = wasm_v128_load(bk + 4);
-            long o = (long)k * sak;
-            v128_t x0 = wasm_f32x4_splat(a0[o]);
-            v128_t x1 = wasm_f32x4_splat(a1[o]);
-            v128_t x2 = wasm_f32x4_splat(a2[o]);
-            v128_t x3 = wasm_f32x4_splat(a3[o]);
-            FMA(c00, x0, b0);
-            FMA(c01, x0, b1);
-            FMA(c10, x1, b0);
-            FMA(c11, x1, b1);
-            FMA(c20, x2, b0);
-            FMA(c21, x2, b1);
-            FMA(c30, x3, b0);
-            FMA(c31, x3, b1);
-          }
-          wasm_v128_store(cr, c00);
-          wasm_v128_store(cr + 4, c01);
-          wasm_v128_store(cr + P, c10);
-          wasm_v128_store(cr + P + 4, c11);
-          wasm_v128_store(cr + 2 * P, c20);
-          wasm_v128_store(cr + 2 * P + 4, c21);
-          wasm_v128_store(cr + 3 * P, c30);
-          wasm_v128_store(cr + 3 * P + 4, c31);
-        }
-        for (; p + 4 <= P; p += 4) {
-          float *cr = c + (long)m * P + p;
-          v128_t c0, c1, c2, c3;
-          LD(c0, cr, p);
-          LD(c1, cr + P, p);
-          LD(c2, cr + 2 * P, p);
-          LD(c3, cr + 3 * P, p);
-          for (int k = 0; k < kn; k++) {
-            v128_t b0 = wasm_v128_load(b + (long)k * P + p);
-            long o = (long)k * sak;
-            FMA(c0, wasm_f32x4_splat(a0[o]), b0);
-            FMA(c1, wasm_f32x4_splat(a1[o]), b0);
-            FMA(c2, wasm_f32x4_splat(a2[o]), b0);
-            FMA(c3, wasm_f32x4_splat(a3[o]), b0);
-          }
-          wasm_v128_store(cr, c0);
-          wasm_v128_store(cr + P, c1);
-          wasm_v128_store(cr + 2 * P, c2);
-          wasm_v128_store(cr + 3 * P, c3);
-        }
-        for (; p < P; p++) {
-          float *cr = c + (long)m * P + p;
-          float s0 = LD1(cr, p), s1 = LD1(cr + P, p), s2 = LD1(cr + 2 * P, p), s3 = LD1(cr + 3 * P, p);
-          for (int k = 0; k < kn; k++) {
-            float bv = b[(long)k * P + p];
-            long o = (long)k * sak;
-            s0 += a0[o] * bv;
-            s1 += a1[o] * bv;
-            s2 += a2[o] * bv;
-            s3 += a3[o] * bv;
-          }
-          cr[0] = s0;
-          cr[P] = s1;
-          cr[2 * P] = s2;
-          cr[3 * P] = s3;
-        }
-      }
-      for (; m < M; m++) {
-        const float *a0 = a + (long)m * sam;
-        int p = 0;
-        for (; p + 4 <= P; p += 4) {
-          float *cr = c + (long)m * P + p;
-          v128_t c0;
-          LD(c0, cr, p);
-          for (int k = 0; k < kn; k++) FMA(c0, wasm_f32x4_splat(a0[(long)k * sak]), wasm_v128_load(b + (long)k * P + p));
-          wasm_v128_store(cr, c0);
-        }
-        for (; p < P; p++) {
-          float s0 = LD1(c + (long)m * P + p, p);
-          for (int k = 0; k < kn; k++) s0 += a0[(long)k * sak] * b[(long)k * P + p];
-          c[(long)m * P + p] = s0;
-        }
+        for (; p + 8 <= P; p += 8)
+          for (int m = m0; m < m4; m += 4)
+            tile4x8(a + (long)m * sam, sam, sak, b, c + (long)m * P + p, P, p, kn, first, bias, has_bias);
+        for (; p + 4 <= P; p += 4)
+          for (int m = m0; m < m4; m += 4)
+            tile4x4(a + (long)m * sam, sam, sak, b, c + (long)m * P + p, P, p, kn, first, bias, has_bias);
+        for (; p < P; p++)
+          for (int m = m0; m < m4; m += 4)
+            tile4x1(a + (long)m * sam, sam, sak, b, c + (long)m * P + p, P, p, kn, first, bias, has_bias);
+        for (int m = m4; m < m1; m++) row1(a + (long)m * sam, sak, b, c + (long)m * P, P, kn, first, bias, has_bias);
       }
     }
   }
