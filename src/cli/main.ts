@@ -71,7 +71,7 @@ export function buildProgram(io: Io): Command {
       .option("--out <dir>", "run directory (checkpoints, metrics, logs)")
       .option("--resume", "continue the run in --out from its last checkpoint")
       .option("--force", "replace the run already in --out")
-      .option("--seed <n>", "seed of initialisation, data order, augmentation and sampling", "0")
+      .option("--seed <n>", "seed of initialisation, data order, augmentation and sampling (default 0)")
       .option("--eval-images <n>", "validation images evaluated per path each epoch (default all)")
       .addOption(
         new Option("--stop-after <steps>", "stop as if interrupted after this many steps").hideHelp(),

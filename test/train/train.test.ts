@@ -96,6 +96,20 @@ describe("train-supernet end to end (cpu backend)", () => {
     expect(err.message).toContain("--resume");
   });
 
+  it("through the CLI: interrupted with --stop-after, continued with only --out and --resume", async () => {
+    const out = join(tempDir(), "cli-resume");
+    const common = ["--backend", "cpu"];
+    const first = captureIo();
+    const argv = ["node", "psvit", "train-supernet", ...common, "--space", setup.space, "--config", setup.recipe];
+    argv.push("--data", setup.data, "--out", out, "--stop-after", "2");
+    expect(await runCli(argv, first)).toBe(130);
+    const second = captureIo();
+    const code = await runCli(["node", "psvit", "train-supernet", ...common, "--out", out, "--resume"], second);
+    expect(second.stderr.join("")).not.toContain("drop --");
+    expect(code).toBe(0);
+    expect(RunDir.existing(out).readJson<any>("run.json").finished.steps).toBe(16);
+  });
+
   it("--resume refuses new settings; a fresh start refuses a non-empty directory", async () => {
     const out = join(tempDir(), "guard");
     await trainSupernetCommand({ ...base(out), stopAfterSteps: 1 }, captureIo()).catch(() => {});
