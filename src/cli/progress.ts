@@ -23,15 +23,17 @@ export function formatDuration(seconds: number): string {
 }
 
 /**
- * `total` units of work labelled `label`. On a TTY (stderr) a bar; else a line through `logger` at most
- * every `everySeconds`, and at the end.
+ * `total` units of work labelled `label`, `initial` of them already done before this process (a resumed
+ * run: the ETA is extrapolated from this process's rate only). On a TTY (stderr) a bar; else a line
+ * through `logger` at most every `everySeconds`, and at the end.
  */
 export function createProgress(
   label: string,
   total: number,
   logger: Logger,
-  opts: { tty?: boolean; everySeconds?: number; unit?: string } = {},
+  opts: { tty?: boolean; everySeconds?: number; unit?: string; initial?: number } = {},
 ): Progress {
+  const initial = opts.initial ?? 0;
   const tty = opts.tty ?? Boolean(process.stderr.isTTY);
   const unit = opts.unit ?? "steps";
   if (tty) {
@@ -45,7 +47,7 @@ export function createProgress(
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total, 0, { info: "" });
+    bar.start(total, initial, { info: "" });
     return {
       update: (done, info) =>
         bar.update(done, {
@@ -61,7 +63,7 @@ export function createProgress(
   const every = (opts.everySeconds ?? 15) * 1000;
   const line = (done: number, info: Record<string, string | number>) => {
     const elapsed = (performance.now() - start) / 1000;
-    const eta = done > 0 ? (elapsed / done) * (total - done) : Number.NaN;
+    const eta = done > initial ? (elapsed / (done - initial)) * (total - done) : Number.NaN;
     const extras = Object.entries(info)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ");

@@ -243,6 +243,7 @@ export async function runTraining(job: TrainingJob, io: Io): Promise<TrainResult
       onStep: (s) => {
         progress ??= createProgress(label, s.totalSteps, job.logger, {
           tty: io.isTTY && process.stderr.isTTY,
+          initial: s.step - 1,
         });
         progress.update(s.step, {
           epoch: s.epoch + 1,
