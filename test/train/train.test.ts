@@ -100,11 +100,23 @@ describe("train-supernet end to end (cpu backend)", () => {
     const out = join(tempDir(), "cli-resume");
     const common = ["--backend", "cpu"];
     const first = captureIo();
-    const argv = ["node", "psvit", "train-supernet", ...common, "--space", setup.space, "--config", setup.recipe];
+    const argv = [
+      "node",
+      "psvit",
+      "train-supernet",
+      ...common,
+      "--space",
+      setup.space,
+      "--config",
+      setup.recipe,
+    ];
     argv.push("--data", setup.data, "--out", out, "--stop-after", "2");
     expect(await runCli(argv, first)).toBe(130);
     const second = captureIo();
-    const code = await runCli(["node", "psvit", "train-supernet", ...common, "--out", out, "--resume"], second);
+    const code = await runCli(
+      ["node", "psvit", "train-supernet", ...common, "--out", out, "--resume"],
+      second,
+    );
     expect(second.stderr.join("")).not.toContain("drop --");
     expect(code).toBe(0);
     expect(RunDir.existing(out).readJson<any>("run.json").finished.steps).toBe(16);
@@ -265,6 +277,15 @@ describe("train a fixed model", () => {
     const run = RunDir.existing(out);
     const saved = run.readJson<any>(`${model.name}.model.json`);
     expect(saved.preprocess.mean).toHaveLength(1);
+    const evals = readFileSync(run.path("metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((m) => m.type === "eval");
+    expect(evals.at(-1).paths[0]).toMatchObject({
+      label: "model",
+      flops: archCost(space, parseArch("SB-BI")).flops,
+    });
     const { loadModelWeights } = await import("../../src/weights/io.js");
     const { model: loaded } = await loadModelWeights(run.path(`${model.name}.safetensors`));
     expect(loaded.paramCount()).toBeGreaterThan(0);

@@ -12,6 +12,7 @@ import { augmentOptions } from "../../data/augment.js";
 import { type ResolvedData, resolveData } from "../../data/resolve.js";
 import type { Preprocess } from "../../data/types.js";
 import { UsageError } from "../../errors.js";
+import { countModel } from "../../flops/count.js";
 import { formatArch } from "../../space/arch.js";
 import {
   checkSatisfiable,
@@ -176,7 +177,7 @@ async function prepareFresh(
   const preprocess = cfg.model?.preprocess ?? data.info.preprocess;
   const evalPaths = cfg.space
     ? representativeArchs(cfg.space, constraint ?? {}, seed).map((p) => ({ ...p, arch: formatArch(p.arch) }))
-    : [{ label: "model", arch: null, flops: 0 }];
+    : [{ label: "model", arch: null, flops: countModel(cfg.model!).flops }];
   const snapshot: RunSnapshot = {
     kind: "psvit.run",
     version: 1,
