@@ -32,6 +32,7 @@
  */
 import v8 from "node:v8";
 import * as tf from "@tensorflow/tfjs";
+import { BmmHelpers } from "./simd/helpers.js";
 import {
   KERNELS_WASM_BASE64,
   KERNELS_WASM_RELAXED_BASE64,
@@ -147,6 +148,10 @@ let simdModule: Simd | null | undefined;
 let simdEnabled = true;
 let fmaEnabled = process.env.PSVIT_WASM_FMA !== "0";
 let simdFlavour: "relaxed" | "plain" | null = null;
+/** Threads for psvit's products on the threaded build (set by initBackend); helpers = threads − 1. */
+let kernelThreads = 1;
+let bmmThreadsEnabled = true;
+let helpers: BmmHelpers | null = null;
 
 /**
  * Whether this runtime accepts relaxed SIMD (f32x4.relaxed_madd). Node ≥ 22 does by default; Node 20's
@@ -191,12 +196,39 @@ function simd(b: WasmBackend): Simd | null {
         const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
         simdModule = inst.exports as unknown as Simd;
         simdFlavour = useRelaxed ? "relaxed" : "plain";
+        void helpers?.close();
+        helpers = shared && kernelThreads > 1 ? new BmmHelpers(memory, bytes, kernelThreads) : null;
       }
     } catch {
       simdModule = null;
     }
   }
   return simdModule;
+}
+
+/**
+ * Threads for psvit's SIMD products when tfjs runs its threaded (shared-memory) build: `initBackend`
+ * passes its thread count; the products then split over the main thread and `threads − 1` helper
+ * workers (simd/helpers.ts). Takes effect when the module is next instantiated.
+ */
+export function setWasmKernelThreads(threads: number): void {
+  if (threads !== kernelThreads) simdModule = undefined;
+  kernelThreads = threads;
+}
+
+/** For A/B measurements and tests: split products over the helper threads (default on). */
+export function setWasmBmmThreads(on: boolean): void {
+  bmmThreadsEnabled = on;
+}
+
+/** Threads psvit's products run on now (1 unless the threaded build runs with helpers). */
+export function wasmBmmThreads(): number {
+  return wasmSimdLoaded() && helpers && bmmThreadsEnabled ? helpers.threads : 1;
+}
+
+/** Parts of products handed to helper threads so far (tests). */
+export function wasmBmmHelperJobs(): number {
+  return helpers?.posted ?? 0;
 }
 
 /** For tests and A/B: use (default) or skip the SIMD module (then the JavaScript loops run). */
@@ -647,7 +679,21 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
     throw new Error(`PsvitBmm: expected a bias of shape [${P}], got [${bias.shape.join(", ")}]`);
   }
   const bp = bias ? ptr(be, bias) : 0;
-  sm.bmm(ptr(be, a), ptr(be, bt), ptr(be, out), G, M, K, P, ta ? 1 : K, ta ? M : 1, bp, bias ? 1 : 0);
+  const call = [
+    ptr(be, a),
+    ptr(be, bt),
+    ptr(be, out),
+    G,
+    M,
+    K,
+    P,
+    ta ? 1 : K,
+    ta ? M : 1,
+    bp,
+    bias ? 1 : 0,
+  ] as const;
+  if (helpers && bmmThreadsEnabled) helpers.run(sm.bmm, ...call);
+  else sm.bmm(...call);
   if (tb) be.disposeData(bt.dataId);
   return out;
 }

@@ -8,7 +8,14 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../src/engine/backend.js";
 import * as ops from "../../src/engine/ops.js";
-import { wasmSimdLoaded } from "../../src/engine/wasm-kernels.js";
+import {
+  runFused,
+  setWasmBmmThreads,
+  wasmBmmHelperJobs,
+  wasmBmmThreads,
+  wasmSimdFlavour,
+  wasmSimdLoaded,
+} from "../../src/engine/wasm-kernels.js";
 import { removeWasmScriptFiles } from "../../src/engine/wasm-threads.js";
 import { expectClose, randn } from "./helpers.js";
 
@@ -47,5 +54,46 @@ describe.skipIf(os.cpus().length < 2)("wasm threads", () => {
     expect(wasmSimdLoaded()).toBe(true); // the shared-memory build of the SIMD module
     expectClose(got[2], want[2], 1e-3, 1e-3, "MLP grad x");
     expectClose(got[3], want[3], 1e-3, 1e-3, "MLP grad w");
+  });
+
+  it("splits psvit's products over a helper thread, bit-identical to one thread", async () => {
+    await initBackend("wasm", { threads: 2, log: false });
+    expect(wasmSimdFlavour()).not.toBeNull();
+    expect(wasmBmmThreads()).toBe(2);
+    // [G, M, K, P, ta, tb, bias]: batched (split by G), one matrix (split by rows, with tails of the
+    // 4-row tiles), transposed operands, a K longer than one block, the bias
+    const shapes: [number, number, number, number, boolean, boolean, boolean][] = [
+      [8, 64, 40, 64, false, false, false],
+      [3, 130, 40, 70, false, true, false],
+      [1, 1030, 96, 200, false, false, true],
+      [1, 97, 600, 45, true, false, false],
+      [1, 301, 70, 130, false, true, true],
+    ];
+    for (const [G, M, K, P, ta, tb, bias] of shapes) {
+      const a = randn(ta ? [G, K, M] : [G, M, K], M + K);
+      const b = randn(tb ? [G, P, K] : [G, K, P], K + P);
+      const c = randn([P], P);
+      const product = () =>
+        tf.tidy(() => {
+          const inputs: Record<string, tf.Tensor> = {
+            a: tf.tensor3d(a.data, a.shape as [number, number, number]),
+            b: tf.tensor3d(b.data, b.shape as [number, number, number]),
+          };
+          if (bias) inputs.bias = tf.tensor1d(c.data);
+          if (G === 1) {
+            inputs.a = inputs.a.squeeze([0]);
+            inputs.b = inputs.b.squeeze([0]);
+          }
+          return Float32Array.from((runFused("PsvitBmm", inputs, { ta, tb }) as tf.Tensor).dataSync());
+        });
+      setWasmBmmThreads(false);
+      const one = product();
+      setWasmBmmThreads(true);
+      const before = wasmBmmHelperJobs();
+      const two = product();
+      expect(wasmBmmHelperJobs()).toBeGreaterThan(before); // it was split
+      expect(two, `[${G}, ${M}, ${K}, ${P}] ta=${ta} tb=${tb} bias=${bias}`).toEqual(one);
+      expect(one.some((v) => v !== 0)).toBe(true);
+    }
   });
 });
