@@ -32,7 +32,7 @@
  */
 import v8 from "node:v8";
 import * as tf from "@tensorflow/tfjs";
-import { BmmHelpers } from "./simd/helpers.js";
+import { type BmmArgs, BmmHelpers } from "./simd/helpers.js";
 import {
   KERNELS_WASM_BASE64,
   KERNELS_WASM_RELAXED_BASE64,
@@ -121,19 +121,7 @@ interface Simd {
     eps: number,
   ): void;
   swap_axes(x: number, y: number, A: number, R: number, C: number, I: number): void;
-  bmm(
-    a: number,
-    b: number,
-    c: number,
-    G: number,
-    M: number,
-    K: number,
-    P: number,
-    sam: number,
-    sak: number,
-    bias: number,
-    hasBias: number,
-  ): void;
+  bmm(...args: BmmArgs): void;
 }
 
 /** The WebAssembly API (the project's TypeScript lib settings do not declare it). */
@@ -679,7 +667,7 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
     throw new Error(`PsvitBmm: expected a bias of shape [${P}], got [${bias.shape.join(", ")}]`);
   }
   const bp = bias ? ptr(be, bias) : 0;
-  const call = [
+  const call: BmmArgs = [
     ptr(be, a),
     ptr(be, bt),
     ptr(be, out),
@@ -691,8 +679,8 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
     ta ? M : 1,
     bp,
     bias ? 1 : 0,
-  ] as const;
-  if (helpers && bmmThreadsEnabled) helpers.run(sm.bmm, ...call);
+  ];
+  if (helpers && bmmThreadsEnabled) helpers.run(sm.bmm, call);
   else sm.bmm(...call);
   if (tb) be.disposeData(bt.dataId);
   return out;

@@ -35,7 +35,8 @@ for (;;) {
 }
 `;
 
-export type BmmFn = (
+/** The arguments of kernels.c's `bmm`: byte offsets a, b, c (and bias), sizes, A's element strides. */
+export type BmmArgs = [
   a: number,
   b: number,
   c: number,
@@ -47,7 +48,8 @@ export type BmmFn = (
   sak: number,
   bias: number,
   hasBias: number,
-) => void;
+];
+export type BmmFn = (...args: BmmArgs) => void;
 
 /** Products below this many multiply-adds run on the main thread alone (waking a helper costs ≈ 10–50 µs). */
 const MIN_SPLIT_MACS = 1 << 20;
@@ -80,111 +82,60 @@ export class BmmHelpers {
    * C = op(A)·B (+ bias) as `bmm` would compute it, split over the main thread and the helpers.
    * Pointers are byte offsets; sam/sak are A's element strides for rows and K (see kernels.c).
    */
-  run(
-    bmm: BmmFn,
-    a: number,
-    b: number,
-    c: number,
-    G: number,
-    M: number,
-    K: number,
-    P: number,
-    sam: number,
-    sak: number,
-    bias: number,
-    hasBias: number,
-  ): void {
+  run(bmm: BmmFn, args: BmmArgs): void {
+    const [a, b, c, G, M, K, P, sam] = args;
     const n = this.parts;
     if (n < 2 || G * M * K * P < MIN_SPLIT_MACS) {
-      bmm(a, b, c, G, M, K, P, sam, sak, bias, hasBias);
+      bmm(...args);
       return;
     }
-    const jobs: [number, number, number, number, number][] = []; // [a, b, c, G, M]
+    // each part: [a, b, c, G, M] of the whole call's args
+    const parts: BmmArgs[] = [];
+    const part = (pa: number, pb: number, pc: number, pG: number, pM: number): BmmArgs => {
+      const q = args.slice() as BmmArgs;
+      q[0] = pa;
+      q[1] = pb;
+      q[2] = pc;
+      q[3] = pG;
+      q[4] = pM;
+      return q;
+    };
     if (G >= n) {
       for (let i = 0; i < n; i++) {
         const g0 = Math.floor((G * i) / n);
         const g1 = Math.floor((G * (i + 1)) / n);
-        if (g1 > g0) jobs.push([a + 4 * g0 * M * K, b + 4 * g0 * K * P, c + 4 * g0 * M * P, g1 - g0, M]);
+        if (g1 > g0) parts.push(part(a + 4 * g0 * M * K, b + 4 * g0 * K * P, c + 4 * g0 * M * P, g1 - g0, M));
       }
-    } else {
-      // G < n: one matrix at a time, its rows split in multiples of 4 (the kernel's tile height)
-      for (let g = 0; g < G; g++)
-        this.runRows(
-          bmm,
-          a + 4 * g * M * K,
-          b + 4 * g * K * P,
-          c + 4 * g * M * P,
-          M,
-          K,
-          P,
-          sam,
-          sak,
-          bias,
-          hasBias,
-        );
+      this.dispatch(bmm, parts);
       return;
     }
-    this.dispatch(bmm, jobs, K, P, sam, sak, bias, hasBias);
-  }
-
-  private runRows(
-    bmm: BmmFn,
-    a: number,
-    b: number,
-    c: number,
-    M: number,
-    K: number,
-    P: number,
-    sam: number,
-    sak: number,
-    bias: number,
-    hasBias: number,
-  ): void {
-    const n = this.parts;
-    const jobs: [number, number, number, number, number][] = [];
+    // G < n: one matrix at a time, its rows split in multiples of 4 (the kernel's tile height)
     const quads = Math.ceil(M / 4);
-    for (let i = 0; i < n; i++) {
-      const m0 = Math.min(M, 4 * Math.floor((quads * i) / n));
-      const m1 = Math.min(M, 4 * Math.floor((quads * (i + 1)) / n));
-      if (m1 > m0) jobs.push([a + 4 * m0 * sam, b, c + 4 * m0 * P, 1, m1 - m0]);
+    for (let g = 0; g < G; g++) {
+      const [ga, gb, gc] = [a + 4 * g * M * K, b + 4 * g * K * P, c + 4 * g * M * P];
+      parts.length = 0;
+      for (let i = 0; i < n; i++) {
+        const m0 = Math.min(M, 4 * Math.floor((quads * i) / n));
+        const m1 = Math.min(M, 4 * Math.floor((quads * (i + 1)) / n));
+        if (m1 > m0) parts.push(part(ga + 4 * m0 * sam, gb, gc + 4 * m0 * P, 1, m1 - m0));
+      }
+      this.dispatch(bmm, parts);
     }
-    this.dispatch(bmm, jobs, K, P, sam, sak, bias, hasBias);
   }
 
-  private dispatch(
-    bmm: BmmFn,
-    jobs: [number, number, number, number, number][],
-    K: number,
-    P: number,
-    sam: number,
-    sak: number,
-    bias: number,
-    hasBias: number,
-  ): void {
+  /** Part 0 on this thread, the others posted to helpers 0, 1, …; returns when all are done. */
+  private dispatch(bmm: BmmFn, parts: BmmArgs[]): void {
     const c = this.ctrl;
-    const posted: number[] = [];
-    for (let j = 1; j < jobs.length; j++) {
+    for (let j = 1; j < parts.length; j++) {
       const o = (j - 1) * SLOTS;
-      const [ja, jb, jc, jG, jM] = jobs[j];
-      c[o + 1] = ja;
-      c[o + 2] = jb;
-      c[o + 3] = jc;
-      c[o + 4] = jG;
-      c[o + 5] = jM;
-      c[o + 6] = K;
-      c[o + 7] = P;
-      c[o + 8] = sam;
-      c[o + 9] = sak;
-      c[o + 10] = bias;
-      c[o + 11] = hasBias;
+      c.set(parts[j], o + 1);
       Atomics.store(c, o, 1);
       Atomics.notify(c, o);
-      posted.push(o);
       this.posted++;
     }
-    const [ja, jb, jc, jG, jM] = jobs[0];
-    bmm(ja, jb, jc, jG, jM, K, P, sam, sak, bias, hasBias);
-    for (const o of posted) {
+    bmm(...parts[0]);
+    for (let j = 1; j < parts.length; j++) {
+      const o = (j - 1) * SLOTS;
       while (Atomics.load(c, o) === 1) Atomics.wait(c, o, 1);
     }
   }
