@@ -133,22 +133,41 @@ EXPORT(gelu_with_deriv) void gelu_with_deriv(const float *x, float *y, float *d,
   }
 }
 
-/* y = (x − mean)·rstd·γ + β over rows of D; mean, rstd per row */
+static inline float hsum_(v128_t v) {
+  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) +
+         wasm_f32x4_extract_lane(v, 3);
+}
+
+/* y = (x − mean)·rstd·γ + β over rows of D; mean, rstd per row (4-lane sums, then the D mod 4 tail) */
 EXPORT(layer_norm) void layer_norm(const float *x, const float *g, const float *b, float *y, float *mean,
                                    float *rstd, int rows, int D, float eps) {
+  int D4 = D & ~3;
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (long)r * D;
     float *yr = y + (long)r * D;
-    float s = 0.0f;
-    for (int i = 0; i < D; i++) s += xr[i];
+    v128_t sv = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < D4; i += 4) sv = wasm_f32x4_add(sv, wasm_v128_load(xr + i));
+    float s = hsum_(sv);
+    for (int i = D4; i < D; i++) s += xr[i];
     float mu = s / (float)D;
-    float q = 0.0f;
-    for (int i = 0; i < D; i++) {
+    v128_t mv = wasm_f32x4_splat(mu);
+    v128_t qv = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < D4; i += 4) {
+      v128_t c = wasm_f32x4_sub(wasm_v128_load(xr + i), mv);
+      qv = MADD(c, c, qv);
+    }
+    float q = hsum_(qv);
+    for (int i = D4; i < D; i++) {
       float c = xr[i] - mu;
       q += c * c;
     }
     float rs = 1.0f / __builtin_sqrtf(q / (float)D + eps);
-    for (int i = 0; i < D; i++) yr[i] = (xr[i] - mu) * rs * g[i] + b[i];
+    v128_t rv = wasm_f32x4_splat(rs);
+    for (int i = 0; i < D4; i += 4) {
+      v128_t h = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + i), mv), rv);
+      wasm_v128_store(yr + i, MADD(h, wasm_v128_load(g + i), wasm_v128_load(b + i)));
+    }
+    for (int i = D4; i < D; i++) yr[i] = (xr[i] - mu) * rs * g[i] + b[i];
     mean[r] = mu;
     rstd[r] = rs;
   }
@@ -157,6 +176,7 @@ EXPORT(layer_norm) void layer_norm(const float *x, const float *g, const float *
 /* dx = rstd·(dy·γ − mean(dy·γ) − x̂·mean(dy·γ·x̂)); dγ = Σ dy·x̂, dβ = Σ dy (dg, db zeroed here) */
 EXPORT(layer_norm_grad) void layer_norm_grad(const float *dy, const float *x, const float *g, const float *mean,
                                              const float *rstd, float *dx, float *dg, float *db, int rows, int D) {
+  int D4 = D & ~3;
   for (int i = 0; i < D; i++) {
     dg[i] = 0.0f;
     db[i] = 0.0f;
@@ -166,8 +186,19 @@ EXPORT(layer_norm_grad) void layer_norm_grad(const float *dy, const float *x, co
     const float *dyr = dy + (long)r * D;
     float *dxr = dx + (long)r * D;
     float mu = mean[r], rs = rstd[r];
-    float sa = 0.0f, sb = 0.0f;
-    for (int i = 0; i < D; i++) {
+    v128_t mv = wasm_f32x4_splat(mu), rv = wasm_f32x4_splat(rs);
+    v128_t sav = wasm_f32x4_splat(0.0f), sbv = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < D4; i += 4) {
+      v128_t h = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + i), mv), rv);
+      v128_t d = wasm_v128_load(dyr + i);
+      v128_t gg = wasm_f32x4_mul(d, wasm_v128_load(g + i));
+      sav = wasm_f32x4_add(sav, gg);
+      sbv = MADD(gg, h, sbv);
+      wasm_v128_store(dg + i, MADD(d, h, wasm_v128_load(dg + i)));
+      wasm_v128_store(db + i, wasm_f32x4_add(wasm_v128_load(db + i), d));
+    }
+    float sa = hsum_(sav), sb = hsum_(sbv);
+    for (int i = D4; i < D; i++) {
       float h = (xr[i] - mu) * rs;
       float d = dyr[i];
       float gg = d * g[i];
@@ -177,7 +208,14 @@ EXPORT(layer_norm_grad) void layer_norm_grad(const float *dy, const float *x, co
       db[i] += d;
     }
     float a = sa / (float)D, c = sb / (float)D;
-    for (int i = 0; i < D; i++) {
+    v128_t av = wasm_f32x4_splat(a), cv = wasm_f32x4_splat(c);
+    for (int i = 0; i < D4; i += 4) {
+      v128_t h = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + i), mv), rv);
+      v128_t t = wasm_f32x4_sub(wasm_f32x4_sub(wasm_f32x4_mul(wasm_v128_load(dyr + i), wasm_v128_load(g + i)), av),
+                                wasm_f32x4_mul(h, cv));
+      wasm_v128_store(dxr + i, wasm_f32x4_mul(rv, t));
+    }
+    for (int i = D4; i < D; i++) {
       float h = (xr[i] - mu) * rs;
       dxr[i] = rs * (dyr[i] * g[i] - a - h * c);
     }
