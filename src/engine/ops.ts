@@ -199,6 +199,22 @@ export function gelu(x: tf.Tensor): tf.Tensor {
   return geluFn(x);
 }
 
+/** wasm: softmax over the last axis as one fused kernel forward and one backward (wasm-kernels.ts). */
+const softmaxFused = tf.customGrad((x, save) => {
+  const y = runFused("PsvitSoftmax", { x: x as tf.Tensor }) as tf.Tensor;
+  (save as tf.GradSaveFunc)([y]);
+  return {
+    value: y,
+    gradFunc: (dy, saved) => runFused("PsvitSoftmaxGrad", { dy: dy as tf.Tensor, y: saved[0] }) as tf.Tensor,
+  };
+}) as unknown as (x: tf.Tensor) => tf.Tensor;
+
+/** Softmax over the last axis. */
+export function softmax(x: tf.Tensor): tf.Tensor {
+  if (wasmFastKernels() && x.dtype === "float32") return softmaxFused(x);
+  return tf.softmax(x);
+}
+
 /** Attention probabilities of one layer: [B, heads, N, N] (the layout reuse layers receive). */
 export type AttentionMap = tf.Tensor4D;
 
@@ -225,7 +241,7 @@ export function selfAttention(qkv: tf.Tensor3D, heads: number): { out: tf.Tensor
       parts.slice([0, t, 0, 0], [B, 1, heads, N * d]).reshape([G, N, d]) as tf.Tensor3D;
     const [q0, k, v] = [take(0), take(1), take(2)];
     const q = q0.mul(1 / Math.sqrt(d)) as tf.Tensor3D;
-    const probs = tf.softmax(bmm(q, k, false, true)) as tf.Tensor3D; // [G, N, N]
+    const probs = softmax(bmm(q, k, false, true)) as tf.Tensor3D; // [G, N, N]
     const out = bmm(probs, v) // [G, N, d]
       .reshape([B, heads, N, d])
       .transpose([0, 2, 1, 3])

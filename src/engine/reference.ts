@@ -53,6 +53,11 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
 }
 
 /** Exact GELU: 0.5·x·(1 + erf(x/√2)). */
+/** Softmax over the last axis (stock). */
+export function softmax(x: tf.Tensor): tf.Tensor {
+  return tf.softmax(x);
+}
+
 export function gelu(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => x.mul(0.5).mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)));
 }

@@ -121,6 +121,8 @@ interface Simd {
     eps: number,
   ): void;
   swap_axes(x: number, y: number, A: number, R: number, C: number, I: number): void;
+  softmax(x: number, y: number, rows: number, N: number): void;
+  softmax_grad(dy: number, y: number, dx: number, rows: number, N: number): void;
   bmm(...args: BmmArgs): void;
 }
 
@@ -470,6 +472,61 @@ function geluTrainKernel(args: KernelArgs): tf.TensorInfo[] {
   return [y, d];
 }
 
+// ---------------------------------------------------------------- softmax
+
+/** Softmax over the last axis (attention probabilities): one pass per row instead of 5 kernels. */
+function softmaxKernel(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x;
+  const b = args.backend as WasmBackend;
+  const N = x.shape[x.shape.length - 1];
+  const rows = size(x.shape) / N;
+  const out = b.makeOutput(x.shape.slice(), "float32");
+  const sm = simd(b);
+  if (sm) {
+    sm.softmax(ptr(b, x), ptr(b, out), rows, N);
+    return out;
+  }
+  const xv = f32(b, x);
+  const yv = f32(b, out);
+  for (let r = 0; r < rows; r++) {
+    const o = r * N;
+    let mx = xv[o];
+    for (let i = 1; i < N; i++) mx = Math.max(mx, xv[o + i]);
+    let sum = 0;
+    for (let i = 0; i < N; i++) {
+      const e = Math.exp(xv[o + i] - mx);
+      yv[o + i] = e;
+      sum += e;
+    }
+    for (let i = 0; i < N; i++) yv[o + i] /= sum;
+  }
+  return out;
+}
+
+/** Softmax's gradient: dx = y·(dy − Σ dy·y) per row (one kernel instead of 4). */
+function softmaxGradKernel(args: KernelArgs): tf.TensorInfo {
+  const { dy, y } = args.inputs;
+  const b = args.backend as WasmBackend;
+  const N = y.shape[y.shape.length - 1];
+  const rows = size(y.shape) / N;
+  const out = b.makeOutput(y.shape.slice(), "float32");
+  const sm = simd(b);
+  if (sm) {
+    sm.softmax_grad(ptr(b, dy), ptr(b, y), ptr(b, out), rows, N);
+    return out;
+  }
+  const dv = f32(b, dy);
+  const yv = f32(b, y);
+  const ov = f32(b, out);
+  for (let r = 0; r < rows; r++) {
+    const o = r * N;
+    let sum = 0;
+    for (let i = 0; i < N; i++) sum += dv[o + i] * yv[o + i];
+    for (let i = 0; i < N; i++) ov[o + i] = yv[o + i] * (dv[o + i] - sum);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- LayerNorm
 
 function layerNormKernel(args: KernelArgs): tf.TensorInfo[] {
@@ -746,6 +803,12 @@ const FUSED: tf.KernelConfig[] = [
     kernelFunc: layerNormGradKernel as unknown as tf.KernelFunc,
   },
   { kernelName: "PsvitAdamW", backendName: BACKEND, kernelFunc: adamwKernel as unknown as tf.KernelFunc },
+  { kernelName: "PsvitSoftmax", backendName: BACKEND, kernelFunc: softmaxKernel as unknown as tf.KernelFunc },
+  {
+    kernelName: "PsvitSoftmaxGrad",
+    backendName: BACKEND,
+    kernelFunc: softmaxGradKernel as unknown as tf.KernelFunc,
+  },
   { kernelName: "PsvitBmm", backendName: BACKEND, kernelFunc: bmmKernel as unknown as tf.KernelFunc },
 ];
 

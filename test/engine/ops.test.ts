@@ -65,6 +65,19 @@ const cases: Case[] = [
     ref: (x, w, b) => ref.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
   },
   {
+    // rows of 19 (4-lane tails) and a wide range of scores; weighted so the gradient is not zero
+    name: "softmax (last axis), N=19",
+    inputs: [randn([3, 5, 19], 50, 4), randn([3, 5, 19], 51)],
+    fast: (x, w) => fast.softmax(x).mul(w),
+    ref: (x, w) => ref.softmax(x).mul(w),
+  },
+  {
+    name: "softmax (last axis), N=64",
+    inputs: [randn([2, 4, 64], 52, 2), randn([2, 4, 64], 53)],
+    fast: (x, w) => fast.softmax(x).mul(w),
+    ref: (x, w) => ref.softmax(x).mul(w),
+  },
+  {
     name: "layerNorm",
     inputs: [randn([2, 5, 8], 4, 3), randn([8], 5), randn([8], 6)],
     fast: (x, g, b) => fast.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-6),

@@ -222,6 +222,52 @@ EXPORT(layer_norm_grad) void layer_norm_grad(const float *dy, const float *x, co
   }
 }
 
+/* softmax over rows of N: y = e^(x − max) / Σ e^(x − max) (vexp_ of arguments ≤ 0) */
+EXPORT(softmax) void softmax(const float *x, float *y, int rows, int N) {
+  int N4 = N & ~3;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (long)r * N;
+    float *yr = y + (long)r * N;
+    float mx = xr[0];
+    for (int i = 1; i < N; i++) mx = xr[i] > mx ? xr[i] : mx;
+    v128_t mv = wasm_f32x4_splat(mx);
+    v128_t sv = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < N4; i += 4) {
+      v128_t e = vexp_(wasm_f32x4_sub(wasm_v128_load(xr + i), mv));
+      wasm_v128_store(yr + i, e);
+      sv = wasm_f32x4_add(sv, e);
+    }
+    float s = hsum_(sv);
+    for (int i = N4; i < N; i++) {
+      float e = expf_(xr[i] - mx);
+      yr[i] = e;
+      s += e;
+    }
+    float inv = 1.0f / s;
+    v128_t iv = wasm_f32x4_splat(inv);
+    for (int i = 0; i < N4; i += 4) wasm_v128_store(yr + i, wasm_f32x4_mul(wasm_v128_load(yr + i), iv));
+    for (int i = N4; i < N; i++) yr[i] *= inv;
+  }
+}
+
+/* softmax's gradient over rows of N: dx = y·(dy − Σ dy·y) */
+EXPORT(softmax_grad) void softmax_grad(const float *dy, const float *y, float *dx, int rows, int N) {
+  int N4 = N & ~3;
+  for (int r = 0; r < rows; r++) {
+    const float *dr = dy + (long)r * N;
+    const float *yr = y + (long)r * N;
+    float *xr = dx + (long)r * N;
+    v128_t sv = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < N4; i += 4) sv = MADD(wasm_v128_load(dr + i), wasm_v128_load(yr + i), sv);
+    float s = hsum_(sv);
+    for (int i = N4; i < N; i++) s += dr[i] * yr[i];
+    v128_t ss = wasm_f32x4_splat(s);
+    for (int i = 0; i < N4; i += 4)
+      wasm_v128_store(xr + i, wasm_f32x4_mul(wasm_v128_load(yr + i), wasm_f32x4_sub(wasm_v128_load(dr + i), ss)));
+    for (int i = N4; i < N; i++) xr[i] = yr[i] * (dr[i] - s);
+  }
+}
+
 /* out[j] = Σ_r x[r·cols + j] */
 EXPORT(col_sum) void col_sum(const float *x, float *out, int rows, int cols) {
   for (int j = 0; j < cols; j++) out[j] = 0.0f;
