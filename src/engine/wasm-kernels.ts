@@ -18,13 +18,16 @@
  *     attention layouts): 4×4 SIMD tiles. Other permutations: the stock kernel. OFF by default
  *     (`setWasmTransposeOverride`), see below.
  * - fused kernels the ops of ops.ts / bmm.ts / adamw.ts call through `tf.engine().runKernel`:
- *   - `PsvitBmm`: batched product op(a)·op(b) with 4×8 register tiles (attention products, and
- *     `linear`'s forward and input-gradient products, where it beats XNNPACK's per-call weight packing);
+ *   - `PsvitBmm`: batched product op(a)·op(b) (+ bias) with 4×8 register tiles (attention products,
+ *     and all of `linear`'s products, where it beats XNNPACK's per-call weight packing); on the
+ *     threaded build split over helper threads (simd/helpers.ts);
  *   - `PsvitGelu` (inference) and `PsvitGeluTrain` → [y, Φ(x) + x·φ(x)] (backward is one multiply);
  *     Φ from erf by Abramowitz–Stegun 7.1.26 (|error| < 1e-7) in SIMD, from erfc with relative error
  *     < 1.2e-7 in the JavaScript fallback;
  *   - `PsvitLayerNorm` → [y, mean, rstd] and `PsvitLayerNormGrad` → [dx, dγ, dβ];
  *   - `PsvitAdamW`: one decoupled-decay Adam update of one variable → [p, m, v].
+ *   - `PsvitSoftmax` / `PsvitSoftmaxGrad`: softmax over the last axis and its gradient.
+ * The SIMD module comes in a relaxed-SIMD build (fused multiply-adds) used where the runtime accepts it.
  *
  * `setWasmFastKernels(false)` puts the stock kernels back and makes the ops use their plain tfjs
  * formulation (A/B measurements, tests); `setWasmSimdKernels(false)` forces the JavaScript loops. On
