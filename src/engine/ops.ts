@@ -315,9 +315,25 @@ function selectionMatrix(H: number, W: number, k: number, s: number, p: number, 
 /** Grids up to this many pixels use the selection-matrix im2col (one XNNPACK matMul). */
 export const IM2COL_MATMUL_MAX_PIXELS = 256;
 
+const im2colCache = new Map<string, (x: tf.Tensor4D) => tf.Tensor4D>();
+
+/** wasm: one gather kernel forward, one scatter-add kernel backward (wasm-kernels.ts). */
+function im2colFusedFn(k: number, s: number, p: number, H: number, W: number) {
+  const key = `${k},${s},${p},${H},${W}`;
+  let f = im2colCache.get(key);
+  if (!f) {
+    f = tf.customGrad((x) => ({
+      value: runFused("PsvitIm2col", { x: x as tf.Tensor }, { k, s, p }) as tf.Tensor,
+      gradFunc: (dy) => runFused("PsvitCol2im", { dy: dy as tf.Tensor }, { k, s, p, H, W }) as tf.Tensor,
+    })) as unknown as (x: tf.Tensor4D) => tf.Tensor4D;
+    im2colCache.set(key, f);
+  }
+  return f;
+}
+
 /**
  * im2col: every k×k window (stride s, zero padding p) of NHWC x as a row in (kh, kw, c) order:
- * [B, Ho, Wo, k·k·C].
+ * [B, Ho, Wo, k·k·C]. On wasm one fused kernel; elsewhere a selection matMul (small grids) or slices.
  */
 export function im2col(x: tf.Tensor4D, k: number, s: number, p: number): tf.Tensor4D {
   assertRank("im2col", x, 4);
@@ -325,6 +341,7 @@ export function im2col(x: tf.Tensor4D, k: number, s: number, p: number): tf.Tens
   const Ho = Math.floor((H + 2 * p - k) / s) + 1;
   const Wo = Math.floor((W + 2 * p - k) / s) + 1;
   if (Ho < 1 || Wo < 1) throw new Error(`im2col: kernel ${k} on ${H}×${W} (padding ${p}) leaves no output`);
+  if (wasmFastKernels() && x.dtype === "float32") return im2colFusedFn(k, s, p, H, W)(x);
   if (H * W <= IM2COL_MATMUL_MAX_PIXELS) {
     // Small grids (the token grids of PSViT-2D pools): ONE plain matMul with a 0/1 selection matrix,
     // [k²·Ho·Wo, H·W] · [H·W, B·C] (padding = zero rows), whose gradient is one more plain matMul.

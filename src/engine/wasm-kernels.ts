@@ -26,7 +26,8 @@
  *     < 1.2e-7 in the JavaScript fallback;
  *   - `PsvitLayerNorm` → [y, mean, rstd] and `PsvitLayerNormGrad` → [dx, dγ, dβ];
  *   - `PsvitAdamW`: one decoupled-decay Adam update of one variable → [p, m, v].
- *   - `PsvitSoftmax` / `PsvitSoftmaxGrad`: softmax over the last axis and its gradient.
+ *   - `PsvitSoftmax` / `PsvitSoftmaxGrad`: softmax over the last axis and its gradient;
+ *   - `PsvitIm2col` / `PsvitCol2im`: conv2d pooling's windows as rows, and their gradient.
  * The SIMD module comes in a relaxed-SIMD build (fused multiply-adds) used where the runtime accepts it.
  *
  * `setWasmFastKernels(false)` puts the stock kernels back and makes the ops use their plain tfjs
@@ -125,9 +126,14 @@ interface Simd {
   ): void;
   swap_axes(x: number, y: number, A: number, R: number, C: number, I: number): void;
   softmax(x: number, y: number, rows: number, N: number): void;
+  im2col(x: number, out: number, ...geometry: Im2colGeometry): void;
+  col2im(dcol: number, dx: number, ...geometry: Im2colGeometry): void;
   softmax_grad(dy: number, y: number, dx: number, rows: number, N: number): void;
   bmm(...args: BmmArgs): void;
 }
+
+/** [B, H, W, C, k, s, p, Ho, Wo] of an im2col / col2im call. */
+type Im2colGeometry = [number, number, number, number, number, number, number, number, number];
 
 /** The WebAssembly API (the project's TypeScript lib settings do not declare it). */
 declare const WebAssembly: {
@@ -530,6 +536,76 @@ function softmaxGradKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+// ---------------------------------------------------------------- im2col
+
+function im2colGeometry(
+  B: number,
+  H: number,
+  W: number,
+  C: number,
+  attrs: Record<string, unknown> | undefined,
+): Im2colGeometry {
+  const { k, s, p } = attrs as { k: number; s: number; p: number };
+  const Ho = Math.floor((H + 2 * p - k) / s) + 1;
+  const Wo = Math.floor((W + 2 * p - k) / s) + 1;
+  return [B, H, W, C, k, s, p, Ho, Wo];
+}
+
+/** JavaScript fallback of kernels.c's im2col (scatter = false) and col2im (scatter = true). */
+function im2colJs(src: Float32Array, dst: Float32Array, g: Im2colGeometry, scatter: boolean): void {
+  const [B, H, W, C, k, s, p, Ho, Wo] = g;
+  const kkc = k * k * C;
+  if (scatter) dst.fill(0);
+  for (let b = 0; b < B; b++)
+    for (let oy = 0; oy < Ho; oy++)
+      for (let ox = 0; ox < Wo; ox++) {
+        const row = ((b * Ho + oy) * Wo + ox) * kkc;
+        for (let ky = 0; ky < k; ky++) {
+          const iy = oy * s - p + ky;
+          for (let kx = 0; kx < k; kx++) {
+            const ix = ox * s - p + kx;
+            const o = row + (ky * k + kx) * C;
+            const inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+            const px = ((b * H + iy) * W + ix) * C;
+            if (scatter) {
+              if (inside) for (let c = 0; c < C; c++) dst[px + c] += src[o + c];
+            } else {
+              for (let c = 0; c < C; c++) dst[o + c] = inside ? src[px + c] : 0;
+            }
+          }
+        }
+      }
+}
+
+/** NHWC x [B, H, W, C] → [B, Ho, Wo, k·k·C], windows in (kh, kw, c) order, zero padding. */
+function im2colKernel(args: KernelArgs): tf.TensorInfo {
+  const x = args.inputs.x;
+  const be = args.backend as WasmBackend;
+  const [B, H, W, C] = x.shape;
+  const g = im2colGeometry(B, H, W, C, args.attrs);
+  const [, , , , k, , , Ho, Wo] = g;
+  const out = be.makeOutput([B, Ho, Wo, k * k * C], "float32");
+  const sm = simd(be);
+  if (sm) sm.im2col(ptr(be, x), ptr(be, out), ...g);
+  else im2colJs(f32(be, x), f32(be, out), g, false);
+  return out;
+}
+
+/** im2col's gradient: dcol [B, Ho, Wo, k·k·C] summed back to [B, H, W, C] (attrs H, W: the input's). */
+function col2imKernel(args: KernelArgs): tf.TensorInfo {
+  const dcol = args.inputs.dy;
+  const be = args.backend as WasmBackend;
+  const { H, W } = args.attrs as { H: number; W: number };
+  const [B, , , kkc] = dcol.shape;
+  const { k } = args.attrs as { k: number };
+  const g = im2colGeometry(B, H, W, kkc / (k * k), args.attrs);
+  const out = be.makeOutput([B, H, W, g[3]], "float32");
+  const sm = simd(be);
+  if (sm) sm.col2im(ptr(be, dcol), ptr(be, out), ...g);
+  else im2colJs(f32(be, dcol), f32(be, out), g, true);
+  return out;
+}
+
 // ---------------------------------------------------------------- LayerNorm
 
 function layerNormKernel(args: KernelArgs): tf.TensorInfo[] {
@@ -807,6 +883,8 @@ const FUSED: tf.KernelConfig[] = [
   },
   { kernelName: "PsvitAdamW", backendName: BACKEND, kernelFunc: adamwKernel as unknown as tf.KernelFunc },
   { kernelName: "PsvitSoftmax", backendName: BACKEND, kernelFunc: softmaxKernel as unknown as tf.KernelFunc },
+  { kernelName: "PsvitIm2col", backendName: BACKEND, kernelFunc: im2colKernel as unknown as tf.KernelFunc },
+  { kernelName: "PsvitCol2im", backendName: BACKEND, kernelFunc: col2imKernel as unknown as tf.KernelFunc },
   {
     kernelName: "PsvitSoftmaxGrad",
     backendName: BACKEND,

@@ -268,6 +268,57 @@ EXPORT(softmax_grad) void softmax_grad(const float *dy, const float *y, float *d
   }
 }
 
+/*
+ * im2col of NHWC x [B, H, W, C]: every k×k window (stride s, zero padding p) as one row of
+ * out [B, Ho, Wo, k·k·C] in (kh, kw, c) order. col2im (its gradient): dx = the sum of every row's pieces
+ * back at their pixels (dx zeroed here).
+ */
+EXPORT(im2col) void im2col(const float *x, float *out, int B, int H, int W, int C, int k, int s, int p, int Ho,
+                           int Wo) {
+  long kkc = (long)k * k * C;
+  for (int b = 0; b < B; b++)
+    for (int oy = 0; oy < Ho; oy++)
+      for (int ox = 0; ox < Wo; ox++) {
+        float *row = out + (((long)b * Ho + oy) * Wo + ox) * kkc;
+        for (int ky = 0; ky < k; ky++) {
+          int iy = oy * s - p + ky;
+          for (int kx = 0; kx < k; kx++) {
+            int ix = ox * s - p + kx;
+            float *d = row + ((long)ky * k + kx) * C;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+              for (int c = 0; c < C; c++) d[c] = 0.0f;
+            } else {
+              const float *src = x + (((long)b * H + iy) * W + ix) * C;
+              for (int c = 0; c < C; c++) d[c] = src[c];
+            }
+          }
+        }
+      }
+}
+
+EXPORT(col2im) void col2im(const float *dcol, float *dx, int B, int H, int W, int C, int k, int s, int p, int Ho,
+                           int Wo) {
+  long kkc = (long)k * k * C;
+  long n = (long)B * H * W * C;
+  for (long i = 0; i < n; i++) dx[i] = 0.0f;
+  for (int b = 0; b < B; b++)
+    for (int oy = 0; oy < Ho; oy++)
+      for (int ox = 0; ox < Wo; ox++) {
+        const float *row = dcol + (((long)b * Ho + oy) * Wo + ox) * kkc;
+        for (int ky = 0; ky < k; ky++) {
+          int iy = oy * s - p + ky;
+          if (iy < 0 || iy >= H) continue;
+          for (int kx = 0; kx < k; kx++) {
+            int ix = ox * s - p + kx;
+            if (ix < 0 || ix >= W) continue;
+            const float *src = row + ((long)ky * k + kx) * C;
+            float *d = dx + (((long)b * H + iy) * W + ix) * C;
+            for (int c = 0; c < C; c++) d[c] += src[c];
+          }
+        }
+      }
+}
+
 /* out[j] = Σ_r x[r·cols + j] */
 EXPORT(col_sum) void col_sum(const float *x, float *out, int rows, int cols) {
   for (int j = 0; j < cols; j++) out[j] = 0.0f;
