@@ -257,7 +257,7 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
         run.appendJsonl("metrics.jsonl", { type: "eval", step, epoch, split: "val", paths: lastEval });
         logger.info(
           { epoch: epoch + 1, step },
-          `epoch ${epoch + 1}/${recipe.epochs}: val top-1 ${lastEval.map((e) => `${e.label} ${(e.top1 * 100).toFixed(1)}%`).join(", ")}`,
+          `epoch ${epoch + 1}/${Math.ceil(recipe.epochs)}: val top-1 ${lastEval.map((e) => `${e.label} ${(e.top1 * 100).toFixed(1)}%`).join(", ")}`,
         );
       }
       const every = recipe.checkpoint.everySteps;
