@@ -157,7 +157,8 @@ describe("psvit rank-corr", () => {
     const bad: [Partial<RankCorrOptions>, string][] = [
       [{ samples: 2 }, "--samples: expected an integer >= 3"],
       [{ samples: "x" }, "--samples"],
-      [{ epochs: 0 }, "--epochs: expected an integer >= 1"],
+      [{ epochs: 0 }, "--epochs: expected a number > 0"],
+      [{ epochs: "-0.5" }, "--epochs: expected a number > 0"],
       [{ valImages: "0" }, "--val-images"],
       [{ flops: "1K" }, "--flops 1K is below the smallest architecture of tiny"],
       [{ flops: "lots" }, "--flops"],
