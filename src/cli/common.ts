@@ -2,7 +2,9 @@
  * What the tensor commands share: package-relative defaults, option parsing, backend start-up, run
  * snapshots and signal handling. (Imports no tfjs at module load.)
  */
+
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "../errors.js";
 import type { StopFlag } from "../train/loop.js";
@@ -49,9 +51,22 @@ export function versions(): Record<string, string> {
 }
 
 /** Start the backend named by --backend / PSVIT_BACKEND (logs its choice once). */
-export async function startBackend(name?: string) {
+/**
+ * wasm threads for a command: the ones that train (train, train-supernet, rank-corr, pipeline) use 2
+ * where there are 2 cores or more — psvit's products split over a helper thread, 1.41× per BBSSII
+ * training step (forward only 1.11×, so the short commands keep the single-threaded build's faster
+ * start; docs/BENCHMARKS.md). PSVIT_WASM_THREADS, when set, decides for every command (undefined here).
+ */
+export function commandThreads(training: boolean, env: string | undefined, cpus: number): number | undefined {
+  if (env !== undefined && env !== "") return undefined;
+  return training ? Math.min(2, Math.max(1, cpus)) : undefined;
+}
+
+/** Start the engine for a command (see `commandThreads`). */
+export async function startBackend(name?: string, opts: { training?: boolean } = {}) {
   const { initBackend } = await import("../engine/backend.js");
-  return initBackend(name ?? process.env.PSVIT_BACKEND ?? "auto");
+  const threads = commandThreads(opts.training ?? false, process.env.PSVIT_WASM_THREADS, os.cpus().length);
+  return initBackend(name ?? process.env.PSVIT_BACKEND ?? "auto", threads === undefined ? {} : { threads });
 }
 
 /** SIGINT/SIGTERM set the flag (the loop finishes its step and checkpoints); a second signal exits at once. */

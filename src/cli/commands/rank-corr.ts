@@ -183,7 +183,7 @@ export async function rankCorrCommand(opts: RankCorrOptions, io: Io): Promise<Ra
   );
 
   if (pending.length > 0) {
-    const backend = await startBackend(opts.backend);
+    const backend = await startBackend(opts.backend, { training: true });
     const data = await loadRunData(snap);
     const { fitnessSet, pathAccuracy, supernetFromCheckpoint } = await import("../../eval/fitness.js");
     const set = fitnessSet(

@@ -173,7 +173,7 @@ async function prepareFresh(
   const data = await loadData(opts.data, opts.dataDir, seed, target);
   const run = RunDir.open(out, { force: opts.force });
   const logger = runLogger(run, opts);
-  const backend = await startBackend(opts.backend);
+  const backend = await startBackend(opts.backend, { training: true });
   const preprocess = cfg.model?.preprocess ?? data.info.preprocess;
   const evalPaths = cfg.space
     ? representativeArchs(cfg.space, constraint ?? {}, seed).map((p) => ({ ...p, arch: formatArch(p.arch) }))
@@ -213,7 +213,7 @@ async function prepareResume(
     );
   }
   const logger = runLogger(run, opts);
-  await startBackend(opts.backend);
+  await startBackend(opts.backend, { training: true });
   const data = await loadRunData(snapshot);
   return { run, snapshot, data, logger };
 }

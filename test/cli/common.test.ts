@@ -28,3 +28,15 @@ describe("progress lines", () => {
     expect(resumed.lines.at(-1)).toContain("train 701/1000 steps");
   });
 });
+
+describe("threads of a command", () => {
+  it("training commands take 2 wasm threads where there are 2 cores; PSVIT_WASM_THREADS decides when set", async () => {
+    const { commandThreads } = await import("../../src/cli/common.js");
+    expect(commandThreads(true, undefined, 2)).toBe(2);
+    expect(commandThreads(true, "", 16)).toBe(2);
+    expect(commandThreads(true, undefined, 1)).toBe(1);
+    expect(commandThreads(false, undefined, 2)).toBeUndefined(); // initBackend's default: 1 or the env
+    expect(commandThreads(true, "1", 2)).toBeUndefined();
+    expect(commandThreads(true, "3", 4)).toBeUndefined();
+  });
+});
