@@ -215,6 +215,42 @@ export function softmax(x: tf.Tensor): tf.Tensor {
   return tf.softmax(x);
 }
 
+/**
+ * x [B, N, T·h·d] → T tensors [B·h, N, d], the first multiplied by `scale`; on wasm one kernel
+ * (gradient: the merge kernel), elsewhere a rank-4 transpose and slices.
+ */
+function splitHeads(x: tf.Tensor3D, T: number, heads: number, scale: number): tf.Tensor3D[] {
+  const [B, N, W] = x.shape;
+  const d = W / (T * heads);
+  if (wasmFastKernels() && x.dtype === "float32") {
+    const out = runFused("PsvitHeadsSplit", { x }, { T, heads, scale }) as tf.Tensor3D | tf.Tensor3D[];
+    return Array.isArray(out) ? out : [out]; // tfjs returns a lone output unwrapped
+  }
+  const G = B * heads;
+  // [B, N, T·h, d] → [B, T·h, N, d] (rank 4: wasm's Transpose and Slice are slow above rank 4)
+  const parts = x
+    .reshape([B, N, T * heads, d])
+    .transpose([0, 2, 1, 3])
+    .reshape([B, T, heads, N * d]);
+  return Array.from({ length: T }, (_, t) => {
+    const p = parts.slice([0, t, 0, 0], [B, 1, heads, N * d]).reshape([G, N, d]) as tf.Tensor3D;
+    return t === 0 && scale !== 1 ? (p.mul(scale) as tf.Tensor3D) : p;
+  });
+}
+
+/** [B·h, N, d] → [B, N, h·d] (heads concatenated per token); on wasm one kernel. */
+function mergeHeads(x: tf.Tensor3D, heads: number): tf.Tensor3D {
+  const [G, N, d] = x.shape;
+  const B = G / heads;
+  if (wasmFastKernels() && x.dtype === "float32") {
+    return runFused("PsvitHeadsMerge", { x0: x }, { T: 1, heads, scale: 1 }) as tf.Tensor3D;
+  }
+  return x
+    .reshape([B, heads, N, d])
+    .transpose([0, 2, 1, 3])
+    .reshape([B, N, heads * d]) as tf.Tensor3D;
+}
+
 /** Attention probabilities of one layer: [B, heads, N, N] (the layout reuse layers receive). */
 export type AttentionMap = tf.Tensor4D;
 
@@ -230,22 +266,10 @@ export function selfAttention(qkv: tf.Tensor3D, heads: number): { out: tf.Tensor
   if (!Number.isInteger(d))
     throw new Error(`selfAttention: qkv width ${D3} does not split into 3 × ${heads} heads`);
   return tf.tidy(() => {
-    const G = B * heads;
-    // [B, N, 3h, d] → [B, 3h, N, d] (rank 4: wasm's Transpose and Slice are slow above rank 4), then
     // q, k, v as [B·h, N, d]; q pre-scaled by 1/√d (N·d multiplies instead of N·N)
-    const parts = qkv
-      .reshape([B, N, 3 * heads, d])
-      .transpose([0, 2, 1, 3])
-      .reshape([B, 3, heads, N * d]);
-    const take = (t: number) =>
-      parts.slice([0, t, 0, 0], [B, 1, heads, N * d]).reshape([G, N, d]) as tf.Tensor3D;
-    const [q0, k, v] = [take(0), take(1), take(2)];
-    const q = q0.mul(1 / Math.sqrt(d)) as tf.Tensor3D;
+    const [q, k, v] = splitHeads(qkv, 3, heads, 1 / Math.sqrt(d));
     const probs = softmax(bmm(q, k, false, true)) as tf.Tensor3D; // [G, N, N]
-    const out = bmm(probs, v) // [G, N, d]
-      .reshape([B, heads, N, d])
-      .transpose([0, 2, 1, 3])
-      .reshape([B, N, D]) as tf.Tensor3D;
+    const out = mergeHeads(bmm(probs, v), heads); // [B, N, D]
     return { out, attn: probs.reshape([B, heads, N, N]) as AttentionMap };
   });
 }
@@ -262,11 +286,8 @@ export function applyAttention(attn: AttentionMap, v: tf.Tensor3D, heads: number
   }
   return tf.tidy(() => {
     const G = B * heads;
-    const vh = v.reshape([B, N, heads, d]).transpose([0, 2, 1, 3]).reshape([G, N, d]) as tf.Tensor3D;
-    return bmm(attn.reshape([G, N, N]) as tf.Tensor3D, vh)
-      .reshape([B, heads, N, d])
-      .transpose([0, 2, 1, 3])
-      .reshape([B, N, D]) as tf.Tensor3D;
+    const [vh] = splitHeads(v, 1, heads, 1);
+    return mergeHeads(bmm(attn.reshape([G, N, N]) as tf.Tensor3D, vh), heads);
   });
 }
 

@@ -27,7 +27,9 @@
  *   - `PsvitLayerNorm` → [y, mean, rstd] and `PsvitLayerNormGrad` → [dx, dγ, dβ];
  *   - `PsvitAdamW`: one decoupled-decay Adam update of one variable → [p, m, v].
  *   - `PsvitSoftmax` / `PsvitSoftmaxGrad`: softmax over the last axis and its gradient;
- *   - `PsvitIm2col` / `PsvitCol2im`: conv2d pooling's windows as rows, and their gradient.
+ *   - `PsvitIm2col` / `PsvitCol2im`: conv2d pooling's windows as rows, and their gradient;
+ *   - `PsvitHeadsSplit` / `PsvitHeadsMerge`: attention's qkv → per-head q (scaled), k, v and back
+ *     (each the other's gradient, registered with tf.registerGradient).
  * The SIMD module comes in a relaxed-SIMD build (fused multiply-adds) used where the runtime accepts it.
  *
  * `setWasmFastKernels(false)` puts the stock kernels back and makes the ops use their plain tfjs
@@ -126,11 +128,16 @@ interface Simd {
   ): void;
   swap_axes(x: number, y: number, A: number, R: number, C: number, I: number): void;
   softmax(x: number, y: number, rows: number, N: number): void;
+  heads_split(x: number, o0: number, o1: number, o2: number, ...g: HeadsGeometry): void;
+  heads_merge(i0: number, i1: number, i2: number, x: number, ...g: HeadsGeometry): void;
   im2col(x: number, out: number, ...geometry: Im2colGeometry): void;
   col2im(dcol: number, dx: number, ...geometry: Im2colGeometry): void;
   softmax_grad(dy: number, y: number, dx: number, rows: number, N: number): void;
   bmm(...args: BmmArgs): void;
 }
+
+/** [B, N, T, h, d, scale0] of a heads_split / heads_merge call. */
+type HeadsGeometry = [number, number, number, number, number, number];
 
 /** [B, H, W, C, k, s, p, Ho, Wo] of an im2col / col2im call. */
 type Im2colGeometry = [number, number, number, number, number, number, number, number, number];
@@ -536,6 +543,100 @@ function softmaxGradKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+// ---------------------------------------------------------------- attention's head layout
+
+/** JavaScript fallback of heads_split (merge = false) and heads_merge (merge = true). */
+function headsJs(x: Float32Array, parts: Float32Array[], g: HeadsGeometry, merge: boolean): void {
+  const [B, N, T, h, d, scale0] = g;
+  for (let b = 0; b < B; b++)
+    for (let n = 0; n < N; n++)
+      for (let t = 0; t < T; t++) {
+        const sc = t === 0 ? scale0 : 1;
+        for (let hd = 0; hd < h; hd++) {
+          const xo = (((b * N + n) * T + t) * h + hd) * d;
+          const po = ((b * h + hd) * N + n) * d;
+          const part = parts[t];
+          if (merge) for (let j = 0; j < d; j++) x[xo + j] = part[po + j] * sc;
+          else for (let j = 0; j < d; j++) part[po + j] = x[xo + j] * sc;
+        }
+      }
+}
+
+/**
+ * `PsvitHeadsSplit`: x [B, N, T·h·d] → T tensors [B·h, N, d] (attrs T ≤ 3, heads, scale: group 0 is
+ * multiplied by it — q by 1/√d). Its gradient is `PsvitHeadsMerge` and vice versa.
+ */
+function headsSplitKernel(args: KernelArgs): tf.TensorInfo[] {
+  const x = args.inputs.x;
+  const { T, heads, scale } = args.attrs as { T: number; heads: number; scale: number };
+  const [B, N, W] = x.shape;
+  const d = W / (T * heads);
+  const be = args.backend as WasmBackend;
+  const outs = Array.from({ length: T }, () => be.makeOutput([B * heads, N, d], "float32"));
+  const g: HeadsGeometry = [B, N, T, heads, d, scale];
+  const sm = simd(be);
+  if (sm) {
+    const p = outs.map((o) => ptr(be, o));
+    sm.heads_split(ptr(be, x), p[0], p[1] ?? p[0], p[2] ?? p[0], ...g);
+  } else {
+    headsJs(
+      f32(be, x),
+      outs.map((o) => f32(be, o)),
+      g,
+      false,
+    );
+  }
+  return outs;
+}
+
+/** `PsvitHeadsMerge`: T tensors [B·h, N, d] (inputs x0, x1, x2) → [B, N, T·h·d] (attrs T, heads, scale). */
+function headsMergeKernel(args: KernelArgs): tf.TensorInfo {
+  const { T, heads, scale } = args.attrs as { T: number; heads: number; scale: number };
+  const ins = Array.from({ length: T }, (_, t) => args.inputs[`x${t}`]);
+  const [G, N, d] = ins[0].shape;
+  const B = G / heads;
+  const be = args.backend as WasmBackend;
+  const out = be.makeOutput([B, N, T * heads * d], "float32");
+  const g: HeadsGeometry = [B, N, T, heads, d, scale];
+  const sm = simd(be);
+  if (sm) {
+    const p = ins.map((i) => ptr(be, i));
+    sm.heads_merge(p[0], p[1] ?? p[0], p[2] ?? p[0], ptr(be, out), ...g);
+  } else {
+    headsJs(
+      f32(be, out),
+      ins.map((i) => f32(be, i)),
+      g,
+      true,
+    );
+  }
+  return out;
+}
+
+let headsGradsRegistered = false;
+
+/** The two layout kernels are each other's gradient (registered once, backend-independent names). */
+function registerHeadsGradients(): void {
+  if (headsGradsRegistered) return;
+  headsGradsRegistered = true;
+  tf.registerGradient({
+    kernelName: "PsvitHeadsSplit",
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], _saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+      const dys = Array.isArray(dy) ? dy : [dy]; // one output (T = 1): a single tensor
+      const inputs = Object.fromEntries(dys.map((t, i) => [`x${i}`, t]));
+      return { x: () => runFused("PsvitHeadsMerge", inputs, attrs) as tf.Tensor };
+    },
+  });
+  tf.registerGradient({
+    kernelName: "PsvitHeadsMerge",
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], _saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+      const out = runFused("PsvitHeadsSplit", { x: dy as tf.Tensor }, attrs) as tf.Tensor | tf.Tensor[];
+      const parts = Array.isArray(out) ? out : [out];
+      return Object.fromEntries(parts.map((p, i) => [`x${i}`, () => p]));
+    },
+  });
+}
+
 // ---------------------------------------------------------------- im2col
 
 function im2colGeometry(
@@ -884,6 +985,16 @@ const FUSED: tf.KernelConfig[] = [
   { kernelName: "PsvitAdamW", backendName: BACKEND, kernelFunc: adamwKernel as unknown as tf.KernelFunc },
   { kernelName: "PsvitSoftmax", backendName: BACKEND, kernelFunc: softmaxKernel as unknown as tf.KernelFunc },
   { kernelName: "PsvitIm2col", backendName: BACKEND, kernelFunc: im2colKernel as unknown as tf.KernelFunc },
+  {
+    kernelName: "PsvitHeadsSplit",
+    backendName: BACKEND,
+    kernelFunc: headsSplitKernel as unknown as tf.KernelFunc,
+  },
+  {
+    kernelName: "PsvitHeadsMerge",
+    backendName: BACKEND,
+    kernelFunc: headsMergeKernel as unknown as tf.KernelFunc,
+  },
   { kernelName: "PsvitCol2im", backendName: BACKEND, kernelFunc: col2imKernel as unknown as tf.KernelFunc },
   {
     kernelName: "PsvitSoftmaxGrad",
@@ -915,6 +1026,7 @@ function install(): void {
   }
   if (stock.size === 0) return;
   for (const cfg of FUSED) if (!tf.getKernel(cfg.kernelName, BACKEND)) tf.registerKernel(cfg);
+  registerHeadsGradients();
   installed = true;
   applyOverrides();
 }

@@ -319,6 +319,42 @@ EXPORT(col2im) void col2im(const float *dcol, float *dx, int B, int H, int W, in
       }
 }
 
+/*
+ * Attention's head layout. x [B, N, T, h, d] (T groups of h heads: the fused qkv has T = 3) →
+ * out_t [B·h, N, d] for t < T, group 0 multiplied by scale0 (q by 1/√d); heads_merge is the inverse
+ * (T inputs [B·h, N, d] → [B, N, T, h, d], group 0 multiplied by scale0), so each is the other's gradient.
+ * T ≤ 3: the outputs (inputs) are o0, o1, o2.
+ */
+EXPORT(heads_split) void heads_split(const float *x, float *o0, float *o1, float *o2, int B, int N, int T, int h,
+                                     int d, float scale0) {
+  for (int b = 0; b < B; b++)
+    for (int n = 0; n < N; n++)
+      for (int t = 0; t < T; t++) {
+        float sc = t == 0 ? scale0 : 1.0f;
+        for (int hd = 0; hd < h; hd++) {
+          const float *src = x + ((((long)b * N + n) * T + t) * h + hd) * d;
+          float *ot = t == 0 ? o0 : t == 1 ? o1 : o2; /* no arrays: this module must not use a stack */
+          float *dst = ot + (((long)b * h + hd) * N + n) * d;
+          for (int j = 0; j < d; j++) dst[j] = src[j] * sc;
+        }
+      }
+}
+
+EXPORT(heads_merge) void heads_merge(const float *i0, const float *i1, const float *i2, float *x, int B, int N,
+                                     int T, int h, int d, float scale0) {
+  for (int b = 0; b < B; b++)
+    for (int n = 0; n < N; n++)
+      for (int t = 0; t < T; t++) {
+        float sc = t == 0 ? scale0 : 1.0f;
+        for (int hd = 0; hd < h; hd++) {
+          float *dst = x + ((((long)b * N + n) * T + t) * h + hd) * d;
+          const float *it = t == 0 ? i0 : t == 1 ? i1 : i2;
+          const float *src = it + (((long)b * h + hd) * N + n) * d;
+          for (int j = 0; j < d; j++) dst[j] = src[j] * sc;
+        }
+      }
+}
+
 /* out[j] = Σ_r x[r·cols + j] */
 EXPORT(col_sum) void col_sum(const float *x, float *out, int rows, int cols) {
   for (int j = 0; j < cols; j++) out[j] = 0.0f;
