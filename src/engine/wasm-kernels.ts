@@ -965,44 +965,27 @@ export function wasmBmmAvailable(): boolean {
 
 // ---------------------------------------------------------------- registration
 
-const FUSED: tf.KernelConfig[] = [
-  {
-    kernelName: "PsvitGeluTrain",
-    backendName: BACKEND,
-    kernelFunc: geluTrainKernel as unknown as tf.KernelFunc,
-  },
-  { kernelName: "PsvitGelu", backendName: BACKEND, kernelFunc: geluKernel as unknown as tf.KernelFunc },
-  {
-    kernelName: "PsvitLayerNorm",
-    backendName: BACKEND,
-    kernelFunc: layerNormKernel as unknown as tf.KernelFunc,
-  },
-  {
-    kernelName: "PsvitLayerNormGrad",
-    backendName: BACKEND,
-    kernelFunc: layerNormGradKernel as unknown as tf.KernelFunc,
-  },
-  { kernelName: "PsvitAdamW", backendName: BACKEND, kernelFunc: adamwKernel as unknown as tf.KernelFunc },
-  { kernelName: "PsvitSoftmax", backendName: BACKEND, kernelFunc: softmaxKernel as unknown as tf.KernelFunc },
-  { kernelName: "PsvitIm2col", backendName: BACKEND, kernelFunc: im2colKernel as unknown as tf.KernelFunc },
-  {
-    kernelName: "PsvitHeadsSplit",
-    backendName: BACKEND,
-    kernelFunc: headsSplitKernel as unknown as tf.KernelFunc,
-  },
-  {
-    kernelName: "PsvitHeadsMerge",
-    backendName: BACKEND,
-    kernelFunc: headsMergeKernel as unknown as tf.KernelFunc,
-  },
-  { kernelName: "PsvitCol2im", backendName: BACKEND, kernelFunc: col2imKernel as unknown as tf.KernelFunc },
-  {
-    kernelName: "PsvitSoftmaxGrad",
-    backendName: BACKEND,
-    kernelFunc: softmaxGradKernel as unknown as tf.KernelFunc,
-  },
-  { kernelName: "PsvitBmm", backendName: BACKEND, kernelFunc: bmmKernel as unknown as tf.KernelFunc },
+/** psvit's own kernels on wasm: name → kernel function. */
+const FUSED_KERNELS: [string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]][] = [
+  ["PsvitGeluTrain", geluTrainKernel],
+  ["PsvitGelu", geluKernel],
+  ["PsvitLayerNorm", layerNormKernel],
+  ["PsvitLayerNormGrad", layerNormGradKernel],
+  ["PsvitAdamW", adamwKernel],
+  ["PsvitSoftmax", softmaxKernel],
+  ["PsvitIm2col", im2colKernel],
+  ["PsvitHeadsSplit", headsSplitKernel],
+  ["PsvitHeadsMerge", headsMergeKernel],
+  ["PsvitCol2im", col2imKernel],
+  ["PsvitSoftmaxGrad", softmaxGradKernel],
+  ["PsvitBmm", bmmKernel],
 ];
+
+const FUSED: tf.KernelConfig[] = FUSED_KERNELS.map(([kernelName, f]) => ({
+  kernelName,
+  backendName: BACKEND,
+  kernelFunc: f as unknown as tf.KernelFunc,
+}));
 
 const OVERRIDES: [string, (a: KernelArgs) => tf.TensorInfo][] = [
   ["Identity", identity],
