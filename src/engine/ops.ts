@@ -277,7 +277,7 @@ export function selfAttention(qkv: tf.Tensor3D, heads: number): { out: tf.Tensor
 /** A `reuse` layer's attention: the given probabilities applied to v [B, N, D] → [B, N, D]. */
 export function applyAttention(attn: AttentionMap, v: tf.Tensor3D, heads: number): tf.Tensor3D {
   const [B, N, D] = v.shape;
-  const d = D / heads;
+  if (D % heads !== 0) throw new Error(`applyAttention: v width ${D} does not split into ${heads} heads`);
   const [Ba, h, Na] = attn.shape;
   if (Ba !== B || h !== heads || Na !== N) {
     throw new Error(
