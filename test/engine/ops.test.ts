@@ -243,6 +243,38 @@ afterAll(async () => {
 });
 
 /**
+ * bmm(a, b, ta, tb) for [G, M, K]·[G, K, P] with each operand given plain or transposed equals
+ * tf.matMul in value, and its gradients are the (transposed) gradients of tf.matMul.
+ */
+function expectBmmLikeMatMul([G, M, K, P]: number[], seed: number, label: string): void {
+  const a = randn([G, M, K], seed);
+  const b = randn([G, K, P], seed + 1);
+  const T = (x: Input, s: number[]) => ({
+    shape: s,
+    data: tf.tidy(() => tf.tensor(x.data, x.shape).transpose([0, 2, 1]).dataSync() as Float32Array),
+  });
+  const aT = T(a, [G, K, M]);
+  const bT = T(b, [G, P, K]);
+  const stock = valueAndGrads((x, y) => tf.matMul(x, y), [a, b]);
+  const runs: [boolean, boolean, Input, Input][] = [
+    [false, false, a, b],
+    [false, true, a, bT],
+    [true, false, aT, b],
+    [true, true, aT, bT],
+  ];
+  for (const [ta, tb, x, y] of runs) {
+    const got = valueAndGrads((p, q) => bmm(p as tf.Tensor3D, q as tf.Tensor3D, ta, tb), [x, y]);
+    const what = `${label} ${ta}/${tb}`;
+    expectClose(got.value, stock.value, 1e-4, 1e-4, `${what} value`);
+    // gradients w.r.t. the transposed operand are the transposed gradients
+    const ga = ta ? T({ shape: [G, M, K], data: stock.grads[0] }, [G, K, M]).data : stock.grads[0];
+    const gb = tb ? T({ shape: [G, K, P], data: stock.grads[1] }, [G, P, K]).data : stock.grads[1];
+    expectClose(got.grads[0], ga, 1e-4, 1e-4, `${what} grad a`);
+    expectClose(got.grads[1], gb, 1e-4, 1e-4, `${what} grad b`);
+  }
+}
+
+/**
  * wasm runs five ways: the default (fused kernels in the relaxed-SIMD module: fused multiply-adds,
  * weight gradients on the SIMD kernel), "wasm-nofma" (the plain SIMD build), "wasm-xnn-wgrad" (weight
  * gradients on transpose + XNNPACK), "wasm-js" (the same kernels as JavaScript loops, what runs where
@@ -325,64 +357,17 @@ for (const variant of variants) {
     });
 
     it("bmm: both formulations, every transpose combination, value and gradient", () => {
-      const a = randn([3, 16, 5], 30);
-      const b = randn([3, 5, 7], 31);
-      const T = (x: Input, s: number[]) => ({
-        shape: s,
-        data: tf.tidy(() => tf.tensor(x.data, x.shape).transpose([0, 2, 1]).dataSync() as Float32Array),
-      });
-      const aT = T(a, [3, 5, 16]);
-      const bT = T(b, [3, 7, 5]);
-      const stock = valueAndGrads((x, y) => tf.matMul(x, y), [a, b]);
       for (const strategy of ["matmul", "depthwise", "simd"] as const) {
         setBmmStrategy(strategy);
-        const runs: [boolean, boolean, Input, Input][] = [
-          [false, false, a, b],
-          [false, true, a, bT],
-          [true, false, aT, b],
-          [true, true, aT, bT],
-        ];
-        for (const [ta, tb, x, y] of runs) {
-          const got = valueAndGrads((p, q) => bmm(p as tf.Tensor3D, q as tf.Tensor3D, ta, tb), [x, y]);
-          const what = `${strategy} ${ta}/${tb}`;
-          expectClose(got.value, stock.value, 1e-4, 1e-4, `${what} value`);
-          // gradients w.r.t. the transposed operand are the transposed gradients
-          const ga = ta ? T({ shape: [3, 16, 5], data: stock.grads[0] }, [3, 5, 16]).data : stock.grads[0];
-          const gb = tb ? T({ shape: [3, 5, 7], data: stock.grads[1] }, [3, 7, 5]).data : stock.grads[1];
-          expectClose(got.grads[0], ga, 1e-4, 1e-4, `${what} grad a`);
-          expectClose(got.grads[1], gb, 1e-4, 1e-4, `${what} grad b`);
-        }
+        expectBmmLikeMatMul([3, 16, 5, 7], 30, strategy);
       }
       setBmmStrategy(undefined);
     });
 
     it("bmm: odd sizes (4×8 tile tails), every transpose combination, SIMD kernel on and off", () => {
-      const a = randn([2, 7, 9], 45);
-      const b = randn([2, 9, 13], 46);
-      const T = (x: Input, s: number[]) => ({
-        shape: s,
-        data: tf.tidy(() => tf.tensor(x.data, x.shape).transpose([0, 2, 1]).dataSync() as Float32Array),
-      });
-      const aT = T(a, [2, 9, 7]);
-      const bT = T(b, [2, 13, 9]);
-      const stock = valueAndGrads((x, y) => tf.matMul(x, y), [a, b]);
       for (const on of [true, false]) {
         setWasmBmm(on);
-        const runs: [boolean, boolean, Input, Input][] = [
-          [false, false, a, b],
-          [false, true, a, bT],
-          [true, false, aT, b],
-          [true, true, aT, bT],
-        ];
-        for (const [ta, tb, x, y] of runs) {
-          const got = valueAndGrads((p, q) => bmm(p as tf.Tensor3D, q as tf.Tensor3D, ta, tb), [x, y]);
-          const what = `${on ? "simd" : "stock"} ${ta}/${tb}`;
-          expectClose(got.value, stock.value, 1e-4, 1e-4, `${what} value`);
-          const ga = ta ? T({ shape: [2, 7, 9], data: stock.grads[0] }, [2, 9, 7]).data : stock.grads[0];
-          const gb = tb ? T({ shape: [2, 9, 13], data: stock.grads[1] }, [2, 13, 9]).data : stock.grads[1];
-          expectClose(got.grads[0], ga, 1e-4, 1e-4, `${what} grad a`);
-          expectClose(got.grads[1], gb, 1e-4, 1e-4, `${what} grad b`);
-        }
+        expectBmmLikeMatMul([2, 7, 9, 13], 45, on ? "simd" : "stock");
       }
       setWasmBmm(true);
     });
