@@ -2,7 +2,7 @@
 // Kernels of one training step (tf.profile: counts are deterministic, times are load-dependent), by
 // kernel name; then the wall time of a few steps.
 //   npm run build && node bench/kernels.mjs [ARCH=BBSSII-BBSSII-BBSSII]
-//   env DETAIL=BatchMatMul,Transpose (per-shape breakdown of those kernels), STEPS=3,
+//   env FWD=1 (a forward pass instead of a training step), DETAIL=BatchMatMul,Transpose (per-shape breakdown of those kernels), STEPS=3,
 //   PSVIT_FAST=0 (the engine's fast paths off: the plain tfjs formulation, for before/after counts)
 // Note: "unnamed scope" is a tf.customGrad wrapper; its time includes the kernels inside it.
 import { stepSetup } from "./step-setup.mjs";
@@ -16,10 +16,13 @@ const { tf, trainStep, model, x, labels, opt, vars } = await stepSetup(arch, ({ 
     bmm.setWideWeightGrad(false);
   }
 });
-for (let i = 0; i < 2; i++) trainStep(model, opt, x, labels, 1e-4, vars);
-const prof = await tf.profile(() => {
-  trainStep(model, opt, x, labels, 1e-4, vars);
-});
+const fwd = process.env.FWD === "1";
+const step = () => {
+  if (fwd) tf.tidy(() => void model.forward(x).dataSync());
+  else trainStep(model, opt, x, labels, 1e-4, vars);
+};
+for (let i = 0; i < 2; i++) step();
+const prof = await tf.profile(step);
 const by = new Map();
 let total = 0;
 for (const k of prof.kernels) {
@@ -55,7 +58,7 @@ if (process.env.DETAIL) {
 const ts = [];
 for (let i = 0; i < Number(process.env.STEPS ?? 3); i++) {
   const t0 = performance.now();
-  trainStep(model, opt, x, labels, 1e-4, vars);
+  step();
   ts.push(performance.now() - t0);
 }
-console.log("step ms", ts.map((t) => t.toFixed(0)).join(" "));
+console.log(fwd ? "forward ms" : "step ms", ts.map((t) => t.toFixed(0)).join(" "));

@@ -134,6 +134,7 @@ interface Simd {
   col2im(dcol: number, dx: number, ...geometry: Im2colGeometry): void;
   softmax_grad(dy: number, y: number, dx: number, rows: number, N: number): void;
   bmm(...args: BmmArgs): void;
+  pack_b(b: number, bp: number, G: number, K: number, P: number, tb: number): void;
 }
 
 /** [B, N, T, h, d, scale0] of a heads_split / heads_merge call. */
@@ -895,18 +896,31 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
   const P = tb ? b1 : b2;
   const out = be.makeOutput(r2 ? [M, P] : [G, M, P], "float32");
   if (G * M * P === 0) return out;
-  let bt = bIn;
-  if (tb) {
-    bt = be.makeOutput([G, K, P], "float32");
-    sm.swap_axes(ptr(be, bIn), ptr(be, bt), G, P, K, 1);
-  }
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== P)) {
     throw new Error(`PsvitBmm: expected a bias of shape [${P}], got [${bias.shape.join(", ")}]`);
   }
-  const bp = bias ? ptr(be, bias) : 0;
+  const P8 = P & ~7;
+  const pack = packBEnabled && P8 > 0 && M >= PACK_MIN_M && K * P >= PACK_MIN_KP;
+  // a transposed b: packed straight from [G, P, K] when it has no column tail, else swapped to [G, K, P]
+  const temps: tf.TensorInfo[] = [];
+  let bt: tf.TensorInfo | null = bIn;
+  if (tb && !(pack && P8 === P)) {
+    bt = be.makeOutput([G, K, P], "float32");
+    temps.push(bt);
+    sm.swap_axes(ptr(be, bIn), ptr(be, bt), G, P, K, 1);
+  }
+  let bp = 0;
+  if (pack) {
+    const packed = be.makeOutput([G, K, P8], "float32");
+    temps.push(packed);
+    bp = ptr(be, packed);
+    const fromT = tb && bt === bIn; // not swapped: packed from [G, P, K]
+    sm.pack_b(ptr(be, bt as tf.TensorInfo), bp, G, K, P, fromT ? 1 : 0);
+    if (fromT) bt = null; // every column is in the packed panels (P8 = P)
+  }
   const call: BmmArgs = [
     ptr(be, a),
-    ptr(be, bt),
+    bt ? ptr(be, bt) : 0,
     ptr(be, out),
     G,
     M,
@@ -914,13 +928,27 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
     P,
     ta ? 1 : K,
     ta ? M : 1,
-    bp,
+    bias ? ptr(be, bias) : 0,
     bias ? 1 : 0,
+    bp,
   ];
   if (helpers && bmmThreadsEnabled) helpers.run(sm.bmm, call);
   else sm.bmm(...call);
-  if (tb) be.disposeData(bt.dataId);
+  for (const t of temps) be.disposeData(t.dataId);
   return out;
+}
+
+/**
+ * Pack B's 8-column panels before the product (kernels.c `pack_b`) when the product is big enough to
+ * repay the copy: M ≥ 32 rows use each panel, and B (K·P ≥ 4096 floats) does not sit in L1 anyway.
+ */
+const PACK_MIN_M = 32;
+const PACK_MIN_KP = 4096;
+let packBEnabled = true;
+
+/** For A/B measurements and tests: pack B's panels for large products (default on). */
+export function setWasmPackB(on: boolean): void {
+  packBEnabled = on;
 }
 
 let bmmEnabled = true;

@@ -9,6 +9,7 @@ import * as fast from "../../src/engine/ops.js";
 import * as ref from "../../src/engine/reference.js";
 import {
   setWasmBmm,
+  setWasmPackB,
   setWasmFastKernels,
   setWasmFma,
   setWasmSimdKernels,
@@ -370,6 +371,17 @@ for (const variant of variants) {
         expectBmmLikeMatMul([2, 7, 9, 13], 45, on ? "simd" : "stock");
       }
       setWasmBmm(true);
+    });
+
+    it("bmm: B's panels packed (large products: tails of rows, columns and K blocks), packing on and off", () => {
+      for (const on of [true, false]) {
+        setWasmPackB(on);
+        // M = 37 rows (a 1-row tail), K = 300 (two K blocks), P = 27 (3 columns past the 8-panels)
+        expectBmmLikeMatMul([2, 37, 300, 27], 47, on ? "packed" : "in place");
+        // P = 64: a transposed b is packed straight from [G, P, K]
+        expectBmmLikeMatMul([2, 36, 70, 64], 48, on ? "packed" : "in place");
+      }
+      setWasmPackB(true);
     });
   });
 }

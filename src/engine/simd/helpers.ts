@@ -6,7 +6,7 @@
  * `PSVIT_WASM_THREADS` says.
  *
  * Protocol: one Int32Array slot block per helper in a SharedArrayBuffer: [state, a, b, c, G, M, K, P,
- * sam, sak, bias, hasBias]; state 0 = idle, 1 = work posted, 2 = quit. The main thread posts a part to
+ * sam, sak, bias, hasBias, bp]; state 0 = idle, 1 = work posted, 2 = quit. The main thread posts a part to
  * every helper, computes part 0 itself, then `Atomics.wait`s until every helper is idle again. Helpers
  * are `unref()`ed (they never keep the process alive) and only run while the main thread waits inside a
  * kernel. A product is split by G (batched products) when G ≥ parts, else by rows in multiples of 4;
@@ -15,7 +15,7 @@
  */
 import { Worker } from "node:worker_threads";
 
-const SLOTS = 12;
+const SLOTS = 13;
 
 /** The worker's code (CommonJS, run with `eval: true`: no file to find next to the bundle). */
 const WORKER_SOURCE = `
@@ -29,7 +29,7 @@ for (;;) {
   const s = Atomics.load(c, 0);
   if (s === 2) break;
   if (s !== 1) continue;
-  bmm(c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]);
+  bmm(c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12]);
   Atomics.store(c, 0, 0);
   Atomics.notify(c, 0);
 }
@@ -48,6 +48,7 @@ export type BmmArgs = [
   sak: number,
   bias: number,
   hasBias: number,
+  bp: number,
 ];
 export type BmmFn = (...args: BmmArgs) => void;
 
@@ -84,27 +85,37 @@ export class BmmHelpers {
    */
   run(bmm: BmmFn, args: BmmArgs): void {
     const [a, b, c, G, M, K, P, sam] = args;
+    const bp = args[11];
+    const P8 = P & ~7;
+    // offsets of matrix g in a, b (0 stays 0: no unpacked B), c and the packed panels bp (0: none)
+    const at = (g: number): [number, number, number, number] => [
+      a + 4 * g * M * K,
+      b && b + 4 * g * K * P,
+      c + 4 * g * M * P,
+      bp && bp + 4 * g * K * P8,
+    ];
     const n = this.parts;
     if (n < 2 || G * M * K * P < MIN_SPLIT_MACS) {
       bmm(...args);
       return;
     }
-    // each part: [a, b, c, G, M] of the whole call's args
+    // each part: [a, b, c, G, M, …, bp] of the whole call's args
     const parts: BmmArgs[] = [];
-    const part = (pa: number, pb: number, pc: number, pG: number, pM: number): BmmArgs => {
+    const part = ([pa, pb, pc, pbp]: [number, number, number, number], pG: number, pM: number): BmmArgs => {
       const q = args.slice() as BmmArgs;
       q[0] = pa;
       q[1] = pb;
       q[2] = pc;
       q[3] = pG;
       q[4] = pM;
+      q[11] = pbp;
       return q;
     };
     if (G >= n) {
       for (let i = 0; i < n; i++) {
         const g0 = Math.floor((G * i) / n);
         const g1 = Math.floor((G * (i + 1)) / n);
-        if (g1 > g0) parts.push(part(a + 4 * g0 * M * K, b + 4 * g0 * K * P, c + 4 * g0 * M * P, g1 - g0, M));
+        if (g1 > g0) parts.push(part(at(g0), g1 - g0, M));
       }
       this.dispatch(bmm, parts);
       return;
@@ -112,12 +123,12 @@ export class BmmHelpers {
     // G < n: one matrix at a time, its rows split in multiples of 4 (the kernel's tile height)
     const quads = Math.ceil(M / 4);
     for (let g = 0; g < G; g++) {
-      const [ga, gb, gc] = [a + 4 * g * M * K, b + 4 * g * K * P, c + 4 * g * M * P];
+      const [ga, gb, gc, gbp] = at(g);
       parts.length = 0;
       for (let i = 0; i < n; i++) {
         const m0 = Math.min(M, 4 * Math.floor((quads * i) / n));
         const m1 = Math.min(M, 4 * Math.floor((quads * (i + 1)) / n));
-        if (m1 > m0) parts.push(part(ga + 4 * m0 * sam, gb, gc + 4 * m0 * P, 1, m1 - m0));
+        if (m1 > m0) parts.push(part([ga + 4 * m0 * sam, gb, gc + 4 * m0 * P, gbp], 1, m1 - m0));
       }
       this.dispatch(bmm, parts);
     }

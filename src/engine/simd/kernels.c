@@ -434,31 +434,39 @@ EXPORT(swap_axes) void swap_axes(const float *x, float *y, int A, int R, int C, 
  * of B are the outer loop and the row tiles the inner one, so one B panel (8 × KB floats, 8 KB) stays in
  * L1 while it is used against all MC rows, and the A block (MC × KB) stays in L2. Without the row blocks
  * a wide B (e.g. [192, 768]: 590 KB) was streamed from L3 once per 4 rows.
+ * Packed B (bp ≠ 0, filled by pack_b): the full 8-column panels of B[g] as [P8/8][K][8] at bp + g·K·P8, so
+ * a panel is read contiguously. Read in place, a panel's rows lie P floats apart, and for P a multiple of
+ * 64 (768 floats = 3 KB) they fall into a handful of L1 sets: 256 rows competed for 4 sets × 8 ways.
+ * The columns past P8 (P mod 8) always come from B itself, which may then be 0 when P8 = P.
  * has_bias: C[g] = A[g]·B[g] + bias (bias [P], broadcast over rows), added where the accumulators start.
  */
 #define KB 256
 #define MC 64
+/* accumulator start: the bias (first K block), zero, or C's partial sum */
 #define LD(acc, ptr, col) \
   acc = first ? (has_bias ? wasm_v128_load(bias + (col)) : wasm_f32x4_splat(0.0f)) : wasm_v128_load(ptr)
 #define LD1(ptr, col) (first ? (has_bias ? bias[col] : 0.0f) : *(ptr))
 
-/* rows m..m+3 (A rows a0 = a + m·sam, stride sam), columns p..p+7, k = 0..kn−1 of this K block */
-static inline void tile4x8(const float *a0, long sam, long sak, const float *b, float *cr, int P, int p, int kn,
-                           int first, const float *bias, int has_bias) {
+/*
+ * rows a0.. (stride sam) × 8 columns: bk = B's column 0 of this tile at row 0 of the K block, ldb its row
+ * stride (P in place, 8 packed); cr = C at the tile's corner (row stride P); bias already offset to p
+ */
+static inline void tile4x8(const float *a0, long sam, long sak, const float *bk, long ldb, float *cr, int P,
+                           int kn, int first, const float *bias, int has_bias) {
   const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
   v128_t c00, c01, c10, c11, c20, c21, c30, c31;
-  LD(c00, cr, p);
-  LD(c01, cr + 4, p + 4);
-  LD(c10, cr + P, p);
-  LD(c11, cr + P + 4, p + 4);
-  LD(c20, cr + 2 * P, p);
-  LD(c21, cr + 2 * P + 4, p + 4);
-  LD(c30, cr + 3 * P, p);
-  LD(c31, cr + 3 * P + 4, p + 4);
+  LD(c00, cr, 0);
+  LD(c01, cr + 4, 4);
+  LD(c10, cr + P, 0);
+  LD(c11, cr + P + 4, 4);
+  LD(c20, cr + 2 * P, 0);
+  LD(c21, cr + 2 * P + 4, 4);
+  LD(c30, cr + 3 * P, 0);
+  LD(c31, cr + 3 * P + 4, 4);
   for (int k = 0; k < kn; k++) {
-    const float *bk = b + (long)k * P + p;
-    v128_t b0 = wasm_v128_load(bk);
-    v128_t b1 = wasm_v128_load(bk + 4);
+    const float *b = bk + (long)k * ldb;
+    v128_t b0 = wasm_v128_load(b);
+    v128_t b1 = wasm_v128_load(b + 4);
     long o = (long)k * sak;
     v128_t x0 = wasm_f32x4_splat(a0[o]);
     v128_t x1 = wasm_f32x4_splat(a1[o]);
@@ -483,17 +491,17 @@ static inline void tile4x8(const float *a0, long sam, long sak, const float *b, 
   wasm_v128_store(cr + 3 * P + 4, c31);
 }
 
-/* rows m..m+3, columns p..p+3 */
-static inline void tile4x4(const float *a0, long sam, long sak, const float *b, float *cr, int P, int p, int kn,
+/* rows m..m+3, 4 columns (B in place, row stride P) */
+static inline void tile4x4(const float *a0, long sam, long sak, const float *bk, float *cr, int P, int kn,
                            int first, const float *bias, int has_bias) {
   const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
   v128_t c0, c1, c2, c3;
-  LD(c0, cr, p);
-  LD(c1, cr + P, p);
-  LD(c2, cr + 2 * P, p);
-  LD(c3, cr + 3 * P, p);
+  LD(c0, cr, 0);
+  LD(c1, cr + P, 0);
+  LD(c2, cr + 2 * P, 0);
+  LD(c3, cr + 3 * P, 0);
   for (int k = 0; k < kn; k++) {
-    v128_t b0 = wasm_v128_load(b + (long)k * P + p);
+    v128_t b0 = wasm_v128_load(bk + (long)k * P);
     long o = (long)k * sak;
     FMA(c0, wasm_f32x4_splat(a0[o]), b0);
     FMA(c1, wasm_f32x4_splat(a1[o]), b0);
@@ -506,13 +514,13 @@ static inline void tile4x4(const float *a0, long sam, long sak, const float *b, 
   wasm_v128_store(cr + 3 * P, c3);
 }
 
-/* rows m..m+3, column p */
-static inline void tile4x1(const float *a0, long sam, long sak, const float *b, float *cr, int P, int p, int kn,
+/* rows m..m+3, one column (B in place) */
+static inline void tile4x1(const float *a0, long sam, long sak, const float *bk, float *cr, int P, int kn,
                            int first, const float *bias, int has_bias) {
   const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
-  float s0 = LD1(cr, p), s1 = LD1(cr + P, p), s2 = LD1(cr + 2 * P, p), s3 = LD1(cr + 3 * P, p);
+  float s0 = LD1(cr, 0), s1 = LD1(cr + P, 0), s2 = LD1(cr + 2 * P, 0), s3 = LD1(cr + 3 * P, 0);
   for (int k = 0; k < kn; k++) {
-    float bv = b[(long)k * P + p];
+    float bv = bk[(long)k * P];
     long o = (long)k * sak;
     s0 += a0[o] * bv;
     s1 += a1[o] * bv;
@@ -525,10 +533,25 @@ static inline void tile4x1(const float *a0, long sam, long sak, const float *b, 
   cr[3 * P] = s3;
 }
 
-/* one row (the last M mod 4), all columns */
-static inline void row1(const float *a0, long sak, const float *b, float *cr, int P, int kn, int first,
-                        const float *bias, int has_bias) {
+/* one row (the last M mod 4), all columns: the first P8 from the packed panels when bq ≠ 0 */
+static inline void row1(const float *a0, long sak, const float *b, const float *bq, long K, float *cr, int P,
+                        int kn, int first, const float *bias, int has_bias) {
   int p = 0;
+  if (bq) {
+    for (; p + 8 <= P; p += 8) {
+      const float *bk = bq + (long)p * K;
+      v128_t c0, c1;
+      LD(c0, cr + p, p);
+      LD(c1, cr + p + 4, p + 4);
+      for (int k = 0; k < kn; k++) {
+        v128_t x = wasm_f32x4_splat(a0[(long)k * sak]);
+        FMA(c0, x, wasm_v128_load(bk + 8 * k));
+        FMA(c1, x, wasm_v128_load(bk + 8 * k + 4));
+      }
+      wasm_v128_store(cr + p, c0);
+      wasm_v128_store(cr + p + 4, c1);
+    }
+  }
   for (; p + 4 <= P; p += 4) {
     v128_t c0;
     LD(c0, cr + p, p);
@@ -542,31 +565,67 @@ static inline void row1(const float *a0, long sak, const float *b, float *cr, in
   }
 }
 
+/*
+ * B's full 8-column panels → bp [G][P8/8][K][8] (P8 = P rounded down to 8), for bmm. tb = 0: B [G, K, P];
+ * tb = 1: B given transposed as [G, P, K] (4×4 transposes; the product needs no swap_axes pass then).
+ */
+EXPORT(pack_b) void pack_b(const float *B, float *bp, int G, int K, int P, int tb) {
+  int P8 = P & ~7, K4 = K & ~3;
+  for (int g = 0; g < G; g++) {
+    const float *bg = B + (long)g * K * P;
+    float *dg = bp + (long)g * K * P8;
+    for (int p = 0; p < P8; p += 8) {
+      float *d = dg + (long)p * K;
+      if (!tb) {
+        for (int k = 0; k < K; k++) {
+          wasm_v128_store(d + 8 * k, wasm_v128_load(bg + (long)k * P + p));
+          wasm_v128_store(d + 8 * k + 4, wasm_v128_load(bg + (long)k * P + p + 4));
+        }
+      } else {
+        const float *s = bg + (long)p * K; /* rows p..p+7 of [P, K] */
+        for (int k = 0; k < K4; k += 4) {
+          t4x4(s + k, K, d + 8 * k, 8);
+          t4x4(s + 4 * (long)K + k, K, d + 8 * k + 4, 8);
+        }
+        for (int k = K4; k < K; k++)
+          for (int j = 0; j < 8; j++) d[8 * k + j] = s[(long)j * K + k];
+      }
+    }
+  }
+}
+
 EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int K, int P, int sam, int sak,
-                     const float *bias, int has_bias) {
+                     const float *bias, int has_bias, const float *bp) {
+  int P8 = P & ~7;
   for (int g = 0; g < G; g++) {
     const float *ag = A + (long)g * M * K;
     const float *bg = B + (long)g * K * P;
+    const float *bqg = bp ? bp + (long)g * K * P8 : 0;
     float *c = C + (long)g * M * P;
     for (int k0 = 0; k0 < K; k0 += KB) {
       int kn = K - k0 < KB ? K - k0 : KB;
       int first = k0 == 0;
       const float *a = ag + (long)k0 * sak;
       const float *b = bg + (long)k0 * P;
+      const float *bq = bqg ? bqg + 8 * k0 : 0;
       for (int m0 = 0; m0 < M; m0 += MC) {
         int m1 = M - m0 < MC ? M : m0 + MC;
         int m4 = m0 + ((m1 - m0) & ~3);
         int p = 0;
-        for (; p + 8 <= P; p += 8)
+        for (; p < P8; p += 8) {
+          const float *bk = bq ? bq + (long)p * K : b + p;
+          long ldb = bq ? 8 : P;
           for (int m = m0; m < m4; m += 4)
-            tile4x8(a + (long)m * sam, sam, sak, b, c + (long)m * P + p, P, p, kn, first, bias, has_bias);
+            tile4x8(a + (long)m * sam, sam, sak, bk, ldb, c + (long)m * P + p, P, kn, first, bias + p, has_bias);
+        }
         for (; p + 4 <= P; p += 4)
           for (int m = m0; m < m4; m += 4)
-            tile4x4(a + (long)m * sam, sam, sak, b, c + (long)m * P + p, P, p, kn, first, bias, has_bias);
+            tile4x4(a + (long)m * sam, sam, sak, b + p, c + (long)m * P + p, P, kn, first, bias + p, has_bias);
         for (; p < P; p++)
           for (int m = m0; m < m4; m += 4)
-            tile4x1(a + (long)m * sam, sam, sak, b, c + (long)m * P + p, P, p, kn, first, bias, has_bias);
-        for (int m = m4; m < m1; m++) row1(a + (long)m * sam, sak, b, c + (long)m * P, P, kn, first, bias, has_bias);
+            tile4x1(a + (long)m * sam, sam, sak, b + p, c + (long)m * P + p, P, kn, first, bias + p, has_bias);
+        for (int m = m4; m < m1; m++)
+          row1(a + (long)m * sam, sak, b, bq, K, c + (long)m * P, P, kn, first, bias, has_bias);
       }
     }
   }
