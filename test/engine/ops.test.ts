@@ -9,9 +9,9 @@ import * as fast from "../../src/engine/ops.js";
 import * as ref from "../../src/engine/reference.js";
 import {
   setWasmBmm,
-  setWasmPackB,
   setWasmFastKernels,
   setWasmFma,
+  setWasmPackB,
   setWasmSimdKernels,
   setWasmSimdWeightGrad,
   wasmSimdFlavour,
