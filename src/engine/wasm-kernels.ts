@@ -38,7 +38,7 @@
  */
 import v8 from "node:v8";
 import * as tf from "@tensorflow/tfjs";
-import { type BmmArgs, BmmHelpers } from "./simd/helpers.js";
+import { type BmmArgs, BmmHelpers, PACK_A_FLOATS } from "./simd/helpers.js";
 import {
   KERNELS_WASM_BASE64,
   KERNELS_WASM_RELAXED_BASE64,
@@ -918,6 +918,13 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
     sm.pack_b(ptr(be, bt as tf.TensorInfo), bp, G, K, P, fromT ? 1 : 0);
     if (fromT) bt = null; // every column is in the packed panels (P8 = P)
   }
+  // with packed panels, each thread also packs A's row blocks: a scratch of MC·KB floats per thread
+  let aq = 0;
+  if (pack && packAEnabled) {
+    const scratch = be.makeOutput([helpers ? helpers.threads : 1, PACK_A_FLOATS], "float32");
+    temps.push(scratch);
+    aq = ptr(be, scratch);
+  }
   const call: BmmArgs = [
     ptr(be, a),
     bt ? ptr(be, bt) : 0,
@@ -931,6 +938,7 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
     bias ? ptr(be, bias) : 0,
     bias ? 1 : 0,
     bp,
+    aq,
   ];
   if (helpers && bmmThreadsEnabled) helpers.run(sm.bmm, call);
   else sm.bmm(...call);
@@ -946,9 +954,16 @@ const PACK_MIN_M = 32;
 const PACK_MIN_KP = 4096;
 let packBEnabled = true;
 
+let packAEnabled = true;
+
 /** For A/B measurements and tests: pack B's panels for large products (default on). */
 export function setWasmPackB(on: boolean): void {
   packBEnabled = on;
+}
+
+/** For A/B measurements and tests: with B packed, pack A's row blocks too (default on). */
+export function setWasmPackA(on: boolean): void {
+  packAEnabled = on;
 }
 
 let bmmEnabled = true;

@@ -11,6 +11,7 @@ import {
   setWasmBmm,
   setWasmFastKernels,
   setWasmFma,
+  setWasmPackA,
   setWasmPackB,
   setWasmSimdKernels,
   setWasmSimdWeightGrad,
@@ -373,15 +374,22 @@ for (const variant of variants) {
       setWasmBmm(true);
     });
 
-    it("bmm: B's panels packed (large products: tails of rows, columns and K blocks), packing on and off", () => {
-      for (const on of [true, false]) {
-        setWasmPackB(on);
+    it("bmm: B's panels and A's row blocks packed (large products: tails of rows, columns, K blocks), on and off", () => {
+      for (const [packB, packA] of [
+        [true, true],
+        [true, false],
+        [false, false],
+      ]) {
+        setWasmPackB(packB);
+        setWasmPackA(packA);
+        const label = packB ? (packA ? "A and B packed" : "B packed") : "in place";
         // M = 37 rows (a 1-row tail), K = 300 (two K blocks), P = 27 (3 columns past the 8-panels)
-        expectBmmLikeMatMul([2, 37, 300, 27], 47, on ? "packed" : "in place");
+        expectBmmLikeMatMul([2, 37, 300, 27], 47, label);
         // P = 64: a transposed b is packed straight from [G, P, K]
-        expectBmmLikeMatMul([2, 36, 70, 64], 48, on ? "packed" : "in place");
+        expectBmmLikeMatMul([2, 36, 70, 64], 48, label);
       }
       setWasmPackB(true);
+      setWasmPackA(true);
     });
   });
 }

@@ -6,7 +6,7 @@
  * `PSVIT_WASM_THREADS` says.
  *
  * Protocol: one Int32Array slot block per helper in a SharedArrayBuffer: [state, a, b, c, G, M, K, P,
- * sam, sak, bias, hasBias, bp]; state 0 = idle, 1 = work posted, 2 = quit. The main thread posts a part to
+ * sam, sak, bias, hasBias, bp, aq]; state 0 = idle, 1 = work posted, 2 = quit. The main thread posts a part to
  * every helper, computes part 0 itself, then `Atomics.wait`s until every helper is idle again. Helpers
  * are `unref()`ed (they never keep the process alive) and only run while the main thread waits inside a
  * kernel. A product is split by G (batched products) when G ≥ parts, else by rows in multiples of 4;
@@ -15,7 +15,9 @@
  */
 import { Worker } from "node:worker_threads";
 
-const SLOTS = 13;
+const SLOTS = 14;
+/** kernels.c's MC · KB: the scratch floats one thread packs A into (the caller gives one block per thread). */
+export const PACK_A_FLOATS = 64 * 256;
 
 /** The worker's code (CommonJS, run with `eval: true`: no file to find next to the bundle). */
 const WORKER_SOURCE = `
@@ -29,7 +31,7 @@ for (;;) {
   const s = Atomics.load(c, 0);
   if (s === 2) break;
   if (s !== 1) continue;
-  bmm(c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12]);
+  bmm(c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13]);
   Atomics.store(c, 0, 0);
   Atomics.notify(c, 0);
 }
@@ -49,6 +51,7 @@ export type BmmArgs = [
   bias: number,
   hasBias: number,
   bp: number,
+  aq: number,
 ];
 export type BmmFn = (...args: BmmArgs) => void;
 
@@ -109,6 +112,8 @@ export class BmmHelpers {
       q[3] = pG;
       q[4] = pM;
       q[11] = pbp;
+      // packed A: part j packs into its own scratch block (aq holds one block per thread)
+      if (q[12]) q[12] = args[12] + 4 * PACK_A_FLOATS * parts.length;
       return q;
     };
     if (G >= n) {

@@ -478,6 +478,8 @@ EXPORT(swap_axes) void swap_axes(const float *x, float *y, int A, int R, int C, 
  * a panel is read contiguously. Read in place, a panel's rows lie P floats apart, and for P a multiple of
  * 64 (768 floats = 3 KB) they fall into a handful of L1 sets: 256 rows competed for 4 sets × 8 ways.
  * The columns past P8 (P mod 8) always come from B itself, which may then be 0 when P8 = P.
+ * Packed A (aq ≠ 0, with bp; scratch of MC·KB floats per thread): each row block's 4-row groups are copied
+ * to [kn][4] once and used against every panel (tile4x8q).
  * has_bias: C[g] = A[g]·B[g] + bias (bias [P], broadcast over rows), added where the accumulators start.
  */
 #define KB 256
@@ -606,6 +608,66 @@ static inline void row1(const float *a0, long sak, const float *b, const float *
 }
 
 /*
+ * rows m..m+3 × 8 columns, both operands packed: aq = the 4 rows as [kn][4] (pack_a), bq = B's panel as
+ * [kn][8]. One pointer per operand, advanced by a constant: the loop carries no per-row address
+ * arithmetic (V8 computes each i32 address with its own lea; in place, 4 row pointers cost 4 of them).
+ */
+static inline void tile4x8q(const float *aq, const float *bq, float *cr, int P, int kn, int first,
+                            const float *bias, int has_bias) {
+  v128_t c00, c01, c10, c11, c20, c21, c30, c31;
+  LD(c00, cr, 0);
+  LD(c01, cr + 4, 4);
+  LD(c10, cr + P, 0);
+  LD(c11, cr + P + 4, 4);
+  LD(c20, cr + 2 * P, 0);
+  LD(c21, cr + 2 * P + 4, 4);
+  LD(c30, cr + 3 * P, 0);
+  LD(c31, cr + 3 * P + 4, 4);
+  for (int k = 0; k < kn; k++) {
+    v128_t b0 = wasm_v128_load(bq);
+    v128_t b1 = wasm_v128_load(bq + 4);
+    v128_t x0 = wasm_v128_load32_splat(aq);
+    v128_t x1 = wasm_v128_load32_splat(aq + 1);
+    v128_t x2 = wasm_v128_load32_splat(aq + 2);
+    v128_t x3 = wasm_v128_load32_splat(aq + 3);
+    FMA(c00, x0, b0);
+    FMA(c01, x0, b1);
+    FMA(c10, x1, b0);
+    FMA(c11, x1, b1);
+    FMA(c20, x2, b0);
+    FMA(c21, x2, b1);
+    FMA(c30, x3, b0);
+    FMA(c31, x3, b1);
+    aq += 4;
+    bq += 8;
+  }
+  wasm_v128_store(cr, c00);
+  wasm_v128_store(cr + 4, c01);
+  wasm_v128_store(cr + P, c10);
+  wasm_v128_store(cr + P + 4, c11);
+  wasm_v128_store(cr + 2 * P, c20);
+  wasm_v128_store(cr + 2 * P + 4, c21);
+  wasm_v128_store(cr + 3 * P, c30);
+  wasm_v128_store(cr + 3 * P + 4, c31);
+}
+
+/* A's rows a.. (mn of them, a multiple of 4; strides sam, sak), kn values of K → aq [mn/4][kn][4] */
+static inline void pack_a(const float *a, long sam, long sak, float *aq, int mn, int kn) {
+  for (int m = 0; m < mn; m += 4) {
+    const float *a0 = a + (long)m * sam;
+    float *d = aq + (long)m * kn;
+    if (sam == 1) { /* A given transposed: the 4 rows at one k are 4 consecutive floats */
+      for (int k = 0; k < kn; k++) wasm_v128_store(d + 4 * k, wasm_v128_load(a0 + (long)k * sak));
+    } else {
+      int k = 0;
+      for (; k + 4 <= kn; k += 4) t4x4(a0 + k, sam, d + 4 * k, 4);
+      for (; k < kn; k++)
+        for (int j = 0; j < 4; j++) d[4 * k + j] = a0[(long)j * sam + k];
+    }
+  }
+}
+
+/*
  * B's full 8-column panels → bp [G][P8/8][K][8] (P8 = P rounded down to 8), for bmm. tb = 0: B [G, K, P];
  * tb = 1: B given transposed as [G, P, K] (4×4 transposes; the product needs no swap_axes pass then).
  */
@@ -635,7 +697,7 @@ EXPORT(pack_b) void pack_b(const float *B, float *bp, int G, int K, int P, int t
 }
 
 EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int K, int P, int sam, int sak,
-                     const float *bias, int has_bias, const float *bp) {
+                     const float *bias, int has_bias, const float *bp, float *aq) {
   int P8 = P & ~7;
   for (int g = 0; g < G; g++) {
     const float *ag = A + (long)g * M * K;
@@ -652,6 +714,13 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
         int m1 = M - m0 < MC ? M : m0 + MC;
         int m4 = m0 + ((m1 - m0) & ~3);
         int p = 0;
+        if (bq && aq) {
+          pack_a(a + (long)m0 * sam, sam, sak, aq, m4 - m0, kn);
+          for (; p < P8; p += 8)
+            for (int m = m0; m < m4; m += 4)
+              tile4x8q(aq + (long)(m - m0) * kn, bq + (long)p * K, c + (long)m * P + p, P, kn, first, bias + p,
+                       has_bias);
+        }
         for (; p < P8; p += 8) {
           const float *bk = bq ? bq + (long)p * K : b + p;
           long ldb = bq ? 8 : P;
