@@ -16,7 +16,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { bmm, registerFastMatMulGrad, weightGrad } from "./bmm.js";
-import { runFused, wasmFastKernels, wasmLinearAvailable, wasmSimdWeightGrad } from "./wasm-kernels.js";
+import {
+  runFused,
+  wasmFastKernels,
+  wasmFusedResidual,
+  wasmLinearAvailable,
+  wasmSimdWeightGrad,
+} from "./wasm-kernels.js";
 
 registerFastMatMulGrad();
 
@@ -26,9 +32,22 @@ function assertRank(op: string, x: tf.Tensor, rank: number, what = "x"): void {
   }
 }
 
-/** op(a) · op(b) (+ bias) on the SIMD kernel (ta: a given as [K, rows]; tb: b given as [P, K]). */
-function simdMatMul(a: tf.Tensor, b: tf.Tensor, tb: boolean, ta = false, bias?: tf.Tensor): tf.Tensor2D {
-  return runFused("PsvitBmm", bias ? { a, b, bias } : { a, b }, { ta, tb }) as tf.Tensor2D;
+/**
+ * op(a) · op(b) (+ bias) (+ res, a residual of the output's size) on the SIMD kernel (ta: a given as
+ * [K, rows]; tb: b given as [P, K]).
+ */
+function simdMatMul(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  tb: boolean,
+  ta = false,
+  bias?: tf.Tensor,
+  res?: tf.Tensor,
+): tf.Tensor2D {
+  const inputs: Record<string, tf.Tensor> = { a, b };
+  if (bias) inputs.bias = bias;
+  if (res) inputs.res = res;
+  return runFused("PsvitBmm", inputs, { ta, tb }) as tf.Tensor2D;
 }
 
 /**
@@ -63,8 +82,26 @@ const linearSimdBias = tf.customGrad((x, w, b, save) => {
   };
 }) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
 
-/** x [..., in] · w [in, out] (+ b [out]) → [..., out], issued as one 2D matMul. */
-export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor {
+/**
+ * r + x·w + b with the residual added as the product's last K block is stored (no Add kernel, no
+ * extra pass over the output); r's gradient is dY itself.
+ */
+const linearSimdBiasRes = tf.customGrad((x, w, b, r, save) => {
+  (save as tf.GradSaveFunc)([x as tf.Tensor, w as tf.Tensor]);
+  return {
+    value: simdMatMul(x as tf.Tensor, w as tf.Tensor, false, false, b as tf.Tensor, r as tf.Tensor),
+    gradFunc: (dy, saved) => {
+      const d = dy as tf.Tensor;
+      return [...linearSimdGrads(saved[0], saved[1], d), d.sum(0), d.clone()];
+    },
+  };
+}) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, r: tf.Tensor2D) => tf.Tensor2D;
+
+/**
+ * x [..., in] · w [in, out] (+ b [out]) → [..., out], issued as one 2D matMul; with `residual`
+ * ([..., out]) the result is residual + x·w + b (a pre-norm layer's skip connection: on wasm one kernel).
+ */
+export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, residual?: tf.Tensor): tf.Tensor {
   const [inDim, outDim] = w.shape;
   const lead = x.shape.slice(0, -1);
   if (x.shape[x.rank - 1] !== inDim) {
@@ -72,15 +109,26 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor
       `linear: x has ${x.shape[x.rank - 1]} features (shape [${x.shape}]), weight expects ${inDim}`,
     );
   }
+  const outShape = [...lead, outDim];
+  if (residual && (residual.rank !== outShape.length || residual.shape.some((n, i) => n !== outShape[i]))) {
+    throw new Error(
+      `linear: expected a residual of shape [${outShape}] (the output's), got [${residual.shape}]`,
+    );
+  }
   return tf.tidy(() => {
     const rows = x.size / inDim;
     const x2 = x.reshape([rows, inDim]) as tf.Tensor2D;
     if (wasmLinearAvailable() && x.dtype === "float32") {
-      return (b ? linearSimdBias(x2, w, b) : linearSimd(x2, w)).reshape([...lead, outDim]);
+      if (b && residual && residual.dtype === "float32" && wasmFusedResidual()) {
+        return linearSimdBiasRes(x2, w, b, residual.reshape([rows, outDim]) as tf.Tensor2D).reshape(outShape);
+      }
+      const y = (b ? linearSimdBias(x2, w, b) : linearSimd(x2, w)).reshape(outShape);
+      return residual ? tf.add(residual, y) : y;
     }
     let y: tf.Tensor = tf.matMul(x2, w);
     if (b) y = y.add(b);
-    return y.reshape([...lead, outDim]);
+    y = y.reshape(outShape);
+    return residual ? tf.add(residual, y) : y;
   });
 }
 

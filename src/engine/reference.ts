@@ -24,7 +24,7 @@ function assertRank(op: string, x: tf.Tensor, rank: number, what = "x"): void {
 }
 
 /** x [..., in] · w [in, out] (+ b [out]) → [..., out], issued as one 2D matMul. */
-export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor {
+export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, residual?: tf.Tensor): tf.Tensor {
   const [inDim, outDim] = w.shape;
   const lead = x.shape.slice(0, -1);
   if (x.shape[x.rank - 1] !== inDim) {
@@ -36,7 +36,8 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor
     const rows = x.size / inDim;
     let y: tf.Tensor = tf.matMul(x.reshape([rows, inDim]), w);
     if (b) y = y.add(b);
-    return y.reshape([...lead, outDim]);
+    y = y.reshape([...lead, outDim]);
+    return residual ? tf.add(residual, y) : y;
   });
 }
 

@@ -883,7 +883,7 @@ function adamwKernel(args: KernelArgs): tf.TensorInfo[] {
  * bias add of `linear` costs no pass of its own).
  */
 function bmmKernel(args: KernelArgs): tf.TensorInfo {
-  const { a, b: bIn, bias } = args.inputs;
+  const { a, b: bIn, bias, res } = args.inputs;
   const { ta, tb } = args.attrs as { ta: boolean; tb: boolean };
   const be = args.backend as WasmBackend;
   const sm = simd(be) as Simd; // callers check wasmBmmAvailable() first
@@ -898,6 +898,9 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
   if (G * M * P === 0) return out;
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== P)) {
     throw new Error(`PsvitBmm: expected a bias of shape [${P}], got [${bias.shape.join(", ")}]`);
+  }
+  if (res && size(res.shape) !== G * M * P) {
+    throw new Error(`PsvitBmm: expected a residual of ${G * M * P} elements, got [${res.shape.join(", ")}]`);
   }
   const P8 = P & ~7;
   const pack = packBEnabled && P8 > 0 && M >= PACK_MIN_M && K * P >= PACK_MIN_KP;
@@ -939,6 +942,8 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
     bias ? 1 : 0,
     bp,
     aq,
+    res ? 1 : 0,
+    res ? (ptr(be, res) - ptr(be, out)) / 4 : 0,
   ];
   if (helpers && bmmThreadsEnabled) helpers.run(sm.bmm, call);
   else sm.bmm(...call);
@@ -955,6 +960,17 @@ const PACK_MIN_KP = 4096;
 let packBEnabled = true;
 
 let packAEnabled = true;
+let residualEnabled = true;
+
+/** For A/B measurements and tests: `linear`'s residual added inside the product (default on). */
+export function setWasmFusedResidual(on: boolean): void {
+  residualEnabled = on;
+}
+
+/** Whether `linear(x, w, b, residual)` adds the residual inside the SIMD product. */
+export function wasmFusedResidual(): boolean {
+  return residualEnabled;
+}
 
 /** For A/B measurements and tests: pack B's panels for large products (default on). */
 export function setWasmPackB(on: boolean): void {

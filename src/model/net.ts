@@ -161,8 +161,9 @@ export function blockForward(
   ops: Ops,
 ): { x: tf.Tensor3D; attn: engine.AttentionMap } {
   const p = ref.prefix;
-  const lin = (name: string, t: tf.Tensor) =>
-    ops.linear(t, P(`${p}${name}.weight`) as tf.Tensor2D, P(`${p}${name}.bias`) as tf.Tensor1D);
+  // residual: the skip connection, added inside the product (residual + t·W + b)
+  const lin = (name: string, t: tf.Tensor, residual?: tf.Tensor3D) =>
+    ops.linear(t, P(`${p}${name}.weight`) as tf.Tensor2D, P(`${p}${name}.bias`) as tf.Tensor1D, residual);
   const norm = (name: string, t: tf.Tensor) =>
     ops.layerNorm(t, P(`${p}${name}.weight`) as tf.Tensor1D, P(`${p}${name}.bias`) as tf.Tensor1D, LN_EPS);
 
@@ -176,8 +177,8 @@ export function blockForward(
     attn = prevAttn;
     mixed = ops.applyAttention(attn, lin("attn.v", h) as tf.Tensor3D, heads);
   }
-  let y = tf.add(x, lin("attn.proj", mixed)) as tf.Tensor3D;
-  y = tf.add(y, lin("mlp.fc2", ops.gelu(lin("mlp.fc1", norm("norm2", y))))) as tf.Tensor3D;
+  let y = lin("attn.proj", mixed, x) as tf.Tensor3D;
+  y = lin("mlp.fc2", ops.gelu(lin("mlp.fc1", norm("norm2", y))), y) as tf.Tensor3D;
   return { x: y, attn };
 }
 

@@ -25,9 +25,9 @@ export function countingOps(trace: FlopsTrace, base: Ops = engineOps): Ops {
   };
   return {
     // [rows, in] · [in, out]
-    linear: (x, w, b) => {
+    linear: (x, w, b, residual) => {
       add("linear", (x.size / w.shape[0]) * w.shape[0] * w.shape[1]);
-      return base.linear(x, w, b);
+      return base.linear(x, w, b, residual);
     },
     // one output pixel = a (k·k·Cin)-long dot product per output channel
     conv2d: (x, w, b, k, s, p) => {

@@ -104,6 +104,21 @@ const cases: Case[] = [
     ref: (x, g, b) => ref.layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-6),
   },
   {
+    name: "linear + residual",
+    inputs: [randn([2, 5, 7], 54), randn([7, 3], 55), randn([3], 56), randn([2, 5, 3], 57)],
+    fast: (x, w, b, r) => fast.linear(x, w as tf.Tensor2D, b as tf.Tensor1D, r),
+    ref: (x, w, b, r) => ref.linear(x, w as tf.Tensor2D, b as tf.Tensor1D, r),
+  },
+  {
+    // 40 rows · K = 300 · P = 27: packed operands, two K blocks (the residual joins the last one's
+    // store), column and row tails
+    name: "linear + residual, long K, packed",
+    inputs: [randn([2, 20, 300], 58), randn([300, 27], 59), randn([27], 60), randn([2, 20, 27], 61)],
+    fast: (x, w, b, r) => fast.linear(x, w as tf.Tensor2D, b as tf.Tensor1D, r),
+    ref: (x, w, b, r) => ref.linear(x, w as tf.Tensor2D, b as tf.Tensor1D, r),
+    atol: 3e-4,
+  },
+  {
     name: "linear, in < out (narrow weight gradient form)",
     inputs: [randn([3, 11, 5], 39), randn([5, 13], 40), randn([13], 41)],
     fast: (x, w, b) => fast.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),

@@ -62,8 +62,9 @@ describe.skipIf(os.cpus().length < 2)("wasm threads", () => {
     expect(wasmBmmThreads()).toBe(2);
     // [G, M, K, P, ta, tb, bias]: batched (split by G), one matrix (split by rows, with tails of the
     // 4-row tiles), transposed operands, a K longer than one block, the bias; B's panels packed where
-    // the product is large (M ≥ 32, K·P ≥ 4096: the last five), from a transposed b too (P = 64, 96)
-    const shapes: [number, number, number, number, boolean, boolean, boolean][] = [
+    // the product is large (M ≥ 32, K·P ≥ 4096), from a transposed b too (P = 64, 96); a residual added
+    // (the last two: split by rows over two K blocks, and by matrices)
+    const shapes: [number, number, number, number, boolean, boolean, boolean, boolean?][] = [
       [8, 64, 40, 64, false, false, false],
       [3, 130, 40, 70, false, true, false],
       [1, 1030, 96, 200, false, false, true],
@@ -71,11 +72,14 @@ describe.skipIf(os.cpus().length < 2)("wasm threads", () => {
       [1, 301, 70, 130, false, true, true],
       [4, 64, 72, 64, false, true, true],
       [1, 130, 96, 96, true, true, false],
+      [1, 258, 300, 48, false, false, true, true],
+      [3, 64, 80, 72, false, false, true, true],
     ];
-    for (const [G, M, K, P, ta, tb, bias] of shapes) {
+    for (const [G, M, K, P, ta, tb, bias, residual] of shapes) {
       const a = randn(ta ? [G, K, M] : [G, M, K], M + K);
       const b = randn(tb ? [G, P, K] : [G, K, P], K + P);
       const c = randn([P], P);
+      const r = randn([G * M * P], M + P);
       const product = () =>
         tf.tidy(() => {
           const inputs: Record<string, tf.Tensor> = {
@@ -83,6 +87,7 @@ describe.skipIf(os.cpus().length < 2)("wasm threads", () => {
             b: tf.tensor3d(b.data, b.shape as [number, number, number]),
           };
           if (bias) inputs.bias = tf.tensor1d(c.data);
+          if (residual) inputs.res = tf.tensor(r.data, G === 1 ? [M, P] : [G, M, P]);
           if (G === 1) {
             inputs.a = inputs.a.squeeze([0]);
             inputs.b = inputs.b.squeeze([0]);
@@ -95,7 +100,9 @@ describe.skipIf(os.cpus().length < 2)("wasm threads", () => {
       const before = wasmBmmHelperJobs();
       const two = product();
       expect(wasmBmmHelperJobs()).toBeGreaterThan(before); // it was split
-      expect(two, `[${G}, ${M}, ${K}, ${P}] ta=${ta} tb=${tb} bias=${bias}`).toEqual(one);
+      expect(two, `[${G}, ${M}, ${K}, ${P}] ta=${ta} tb=${tb} bias=${bias} residual=${residual}`).toEqual(
+        one,
+      );
       expect(one.some((v) => v !== 0)).toBe(true);
     }
   });

@@ -5,9 +5,8 @@
  * these helpers psvit's products — most of a training step — would use one core whatever
  * `PSVIT_WASM_THREADS` says.
  *
- * Protocol: one Int32Array slot block per helper in a SharedArrayBuffer: [state, a, b, c, G, M, K, P,
- * sam, sak, bias, hasBias, bp, aq]; state 0 = idle, 1 = work posted, 2 = quit. The main thread posts a part to
- * every helper, computes part 0 itself, then `Atomics.wait`s until every helper is idle again. Helpers
+ * Protocol: one Int32Array slot block per helper in a SharedArrayBuffer: [state, ...BmmArgs]; state
+ * 0 = idle, 1 = work posted, 2 = quit. The main thread posts a part to every helper, computes part 0 itself, then `Atomics.wait`s until every helper is idle again. Helpers
  * are `unref()`ed (they never keep the process alive) and only run while the main thread waits inside a
  * kernel. A product is split by G (batched products) when G ≥ parts, else by rows in multiples of 4;
  * each output element is computed by exactly one thread in the same order as single-threaded, so the
@@ -15,7 +14,7 @@
  */
 import { Worker } from "node:worker_threads";
 
-const SLOTS = 14;
+const SLOTS = 16;
 /** kernels.c's MC · KB: the scratch floats one thread packs A into (the caller gives one block per thread). */
 export const PACK_A_FLOATS = 64 * 256;
 
@@ -31,13 +30,16 @@ for (;;) {
   const s = Atomics.load(c, 0);
   if (s === 2) break;
   if (s !== 1) continue;
-  bmm(c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13]);
+  bmm(c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]);
   Atomics.store(c, 0, 0);
   Atomics.notify(c, 0);
 }
 `;
 
-/** The arguments of kernels.c's `bmm`: byte offsets a, b, c (and bias), sizes, A's element strides. */
+/**
+ * The arguments of kernels.c's `bmm`: byte offsets a, b, c (and bias), sizes, A's element strides, the
+ * packed B panels and A scratch (0: not packed), the residual flag and R − C in floats.
+ */
 export type BmmArgs = [
   a: number,
   b: number,
@@ -52,6 +54,8 @@ export type BmmArgs = [
   hasBias: number,
   bp: number,
   aq: number,
+  hasRes: number,
+  resDelta: number,
 ];
 export type BmmFn = (...args: BmmArgs) => void;
 

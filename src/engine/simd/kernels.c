@@ -481,6 +481,9 @@ EXPORT(swap_axes) void swap_axes(const float *x, float *y, int A, int R, int C, 
  * Packed A (aq ≠ 0, with bp; scratch of MC·KB floats per thread): each row block's 4-row groups are copied
  * to [kn][4] once and used against every panel (tile4x8q).
  * has_bias: C[g] = A[g]·B[g] + bias (bias [P], broadcast over rows), added where the accumulators start.
+ * has_res: C = R + (A·B + bias) for a residual R laid out like C, rd floats after it (R − C, any sign: the
+ * helpers' row and matrix splits move C and R together); added as the last K block is stored, in the
+ * order of tf.add(R, A·B + bias).
  */
 #define KB 256
 #define MC 64
@@ -488,13 +491,15 @@ EXPORT(swap_axes) void swap_axes(const float *x, float *y, int A, int R, int C, 
 #define LD(acc, ptr, col) \
   acc = first ? (has_bias ? wasm_v128_load(bias + (col)) : wasm_f32x4_splat(0.0f)) : wasm_v128_load(ptr)
 #define LD1(ptr, col) (first ? (has_bias ? bias[col] : 0.0f) : *(ptr))
+/* store to C; fin (last K block of a product with a residual R): C = R + sum, R at ptr + rd */
+#define ST(ptr, acc) wasm_v128_store(ptr, fin ? wasm_f32x4_add(wasm_v128_load((ptr) + rd), acc) : acc)
 
 /*
  * rows a0.. (stride sam) × 8 columns: bk = B's column 0 of this tile at row 0 of the K block, ldb its row
  * stride (P in place, 8 packed); cr = C at the tile's corner (row stride P); bias already offset to p
  */
 static inline void tile4x8(const float *a0, long sam, long sak, const float *bk, long ldb, float *cr, int P,
-                           int kn, int first, const float *bias, int has_bias) {
+                           int kn, int first, const float *bias, int has_bias, int fin, long rd) {
   const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
   v128_t c00, c01, c10, c11, c20, c21, c30, c31;
   LD(c00, cr, 0);
@@ -523,19 +528,19 @@ static inline void tile4x8(const float *a0, long sam, long sak, const float *bk,
     FMA(c30, x3, b0);
     FMA(c31, x3, b1);
   }
-  wasm_v128_store(cr, c00);
-  wasm_v128_store(cr + 4, c01);
-  wasm_v128_store(cr + P, c10);
-  wasm_v128_store(cr + P + 4, c11);
-  wasm_v128_store(cr + 2 * P, c20);
-  wasm_v128_store(cr + 2 * P + 4, c21);
-  wasm_v128_store(cr + 3 * P, c30);
-  wasm_v128_store(cr + 3 * P + 4, c31);
+  ST(cr, c00);
+  ST(cr + 4, c01);
+  ST(cr + P, c10);
+  ST(cr + P + 4, c11);
+  ST(cr + 2 * P, c20);
+  ST(cr + 2 * P + 4, c21);
+  ST(cr + 3 * P, c30);
+  ST(cr + 3 * P + 4, c31);
 }
 
 /* rows m..m+3, 4 columns (B in place, row stride P) */
 static inline void tile4x4(const float *a0, long sam, long sak, const float *bk, float *cr, int P, int kn,
-                           int first, const float *bias, int has_bias) {
+                           int first, const float *bias, int has_bias, int fin, long rd) {
   const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
   v128_t c0, c1, c2, c3;
   LD(c0, cr, 0);
@@ -550,15 +555,15 @@ static inline void tile4x4(const float *a0, long sam, long sak, const float *bk,
     FMA(c2, wasm_f32x4_splat(a2[o]), b0);
     FMA(c3, wasm_f32x4_splat(a3[o]), b0);
   }
-  wasm_v128_store(cr, c0);
-  wasm_v128_store(cr + P, c1);
-  wasm_v128_store(cr + 2 * P, c2);
-  wasm_v128_store(cr + 3 * P, c3);
+  ST(cr, c0);
+  ST(cr + P, c1);
+  ST(cr + 2 * P, c2);
+  ST(cr + 3 * P, c3);
 }
 
 /* rows m..m+3, one column (B in place) */
 static inline void tile4x1(const float *a0, long sam, long sak, const float *bk, float *cr, int P, int kn,
-                           int first, const float *bias, int has_bias) {
+                           int first, const float *bias, int has_bias, int fin, long rd) {
   const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
   float s0 = LD1(cr, 0), s1 = LD1(cr + P, 0), s2 = LD1(cr + 2 * P, 0), s3 = LD1(cr + 3 * P, 0);
   for (int k = 0; k < kn; k++) {
@@ -569,15 +574,15 @@ static inline void tile4x1(const float *a0, long sam, long sak, const float *bk,
     s2 += a2[o] * bv;
     s3 += a3[o] * bv;
   }
-  cr[0] = s0;
-  cr[P] = s1;
-  cr[2 * P] = s2;
-  cr[3 * P] = s3;
+  cr[0] = fin ? s0 + cr[0 + rd] : s0;
+  cr[P] = fin ? s1 + cr[P + rd] : s1;
+  cr[2 * P] = fin ? s2 + cr[2 * P + rd] : s2;
+  cr[3 * P] = fin ? s3 + cr[3 * P + rd] : s3;
 }
 
 /* one row (the last M mod 4), all columns: the first P8 from the packed panels when bq ≠ 0 */
 static inline void row1(const float *a0, long sak, const float *b, const float *bq, long K, float *cr, int P,
-                        int kn, int first, const float *bias, int has_bias) {
+                        int kn, int first, const float *bias, int has_bias, int fin, long rd) {
   int p = 0;
   if (bq) {
     for (; p + 8 <= P; p += 8) {
@@ -590,20 +595,20 @@ static inline void row1(const float *a0, long sak, const float *b, const float *
         FMA(c0, x, wasm_v128_load(bk + 8 * k));
         FMA(c1, x, wasm_v128_load(bk + 8 * k + 4));
       }
-      wasm_v128_store(cr + p, c0);
-      wasm_v128_store(cr + p + 4, c1);
+      ST(cr + p, c0);
+      ST(cr + p + 4, c1);
     }
   }
   for (; p + 4 <= P; p += 4) {
     v128_t c0;
     LD(c0, cr + p, p);
     for (int k = 0; k < kn; k++) FMA(c0, wasm_f32x4_splat(a0[(long)k * sak]), wasm_v128_load(b + (long)k * P + p));
-    wasm_v128_store(cr + p, c0);
+    ST(cr + p, c0);
   }
   for (; p < P; p++) {
     float s0 = LD1(cr + p, p);
     for (int k = 0; k < kn; k++) s0 += a0[(long)k * sak] * b[(long)k * P + p];
-    cr[p] = s0;
+    cr[p] = fin ? s0 + cr[p + rd] : s0;
   }
 }
 
@@ -613,7 +618,7 @@ static inline void row1(const float *a0, long sak, const float *b, const float *
  * arithmetic (V8 computes each i32 address with its own lea; in place, 4 row pointers cost 4 of them).
  */
 static inline void tile4x8q(const float *aq, const float *bq, float *cr, int P, int kn, int first,
-                            const float *bias, int has_bias) {
+                            const float *bias, int has_bias, int fin, long rd) {
   v128_t c00, c01, c10, c11, c20, c21, c30, c31;
   LD(c00, cr, 0);
   LD(c01, cr + 4, 4);
@@ -641,14 +646,14 @@ static inline void tile4x8q(const float *aq, const float *bq, float *cr, int P, 
     aq += 4;
     bq += 8;
   }
-  wasm_v128_store(cr, c00);
-  wasm_v128_store(cr + 4, c01);
-  wasm_v128_store(cr + P, c10);
-  wasm_v128_store(cr + P + 4, c11);
-  wasm_v128_store(cr + 2 * P, c20);
-  wasm_v128_store(cr + 2 * P + 4, c21);
-  wasm_v128_store(cr + 3 * P, c30);
-  wasm_v128_store(cr + 3 * P + 4, c31);
+  ST(cr, c00);
+  ST(cr + 4, c01);
+  ST(cr + P, c10);
+  ST(cr + P + 4, c11);
+  ST(cr + 2 * P, c20);
+  ST(cr + 2 * P + 4, c21);
+  ST(cr + 3 * P, c30);
+  ST(cr + 3 * P + 4, c31);
 }
 
 /* A's rows a.. (mn of them, a multiple of 4; strides sam, sak), kn values of K → aq [mn/4][kn][4] */
@@ -697,7 +702,7 @@ EXPORT(pack_b) void pack_b(const float *B, float *bp, int G, int K, int P, int t
 }
 
 EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int K, int P, int sam, int sak,
-                     const float *bias, int has_bias, const float *bp, float *aq) {
+                     const float *bias, int has_bias, const float *bp, float *aq, int has_res, long rd) {
   int P8 = P & ~7;
   for (int g = 0; g < G; g++) {
     const float *ag = A + (long)g * M * K;
@@ -707,6 +712,7 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
     for (int k0 = 0; k0 < K; k0 += KB) {
       int kn = K - k0 < KB ? K - k0 : KB;
       int first = k0 == 0;
+      int fin = has_res && k0 + KB >= K;
       const float *a = ag + (long)k0 * sak;
       const float *b = bg + (long)k0 * P;
       const float *bq = bqg ? bqg + 8 * k0 : 0;
@@ -719,22 +725,22 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
           for (; p < P8; p += 8)
             for (int m = m0; m < m4; m += 4)
               tile4x8q(aq + (long)(m - m0) * kn, bq + (long)p * K, c + (long)m * P + p, P, kn, first, bias + p,
-                       has_bias);
+                       has_bias, fin, rd);
         }
         for (; p < P8; p += 8) {
           const float *bk = bq ? bq + (long)p * K : b + p;
           long ldb = bq ? 8 : P;
           for (int m = m0; m < m4; m += 4)
-            tile4x8(a + (long)m * sam, sam, sak, bk, ldb, c + (long)m * P + p, P, kn, first, bias + p, has_bias);
+            tile4x8(a + (long)m * sam, sam, sak, bk, ldb, c + (long)m * P + p, P, kn, first, bias + p, has_bias, fin, rd);
         }
         for (; p + 4 <= P; p += 4)
           for (int m = m0; m < m4; m += 4)
-            tile4x4(a + (long)m * sam, sam, sak, b + p, c + (long)m * P + p, P, kn, first, bias + p, has_bias);
+            tile4x4(a + (long)m * sam, sam, sak, b + p, c + (long)m * P + p, P, kn, first, bias + p, has_bias, fin, rd);
         for (; p < P; p++)
           for (int m = m0; m < m4; m += 4)
-            tile4x1(a + (long)m * sam, sam, sak, b + p, c + (long)m * P + p, P, kn, first, bias + p, has_bias);
+            tile4x1(a + (long)m * sam, sam, sak, b + p, c + (long)m * P + p, P, kn, first, bias + p, has_bias, fin, rd);
         for (int m = m4; m < m1; m++)
-          row1(a + (long)m * sam, sak, b, bq, K, c + (long)m * P, P, kn, first, bias, has_bias);
+          row1(a + (long)m * sam, sak, b, bq, K, c + (long)m * P, P, kn, first, bias, has_bias, fin, rd);
       }
     }
   }
