@@ -17,7 +17,7 @@
  *   depthwise-conv backprop kernels exist in wasm).
  */
 import * as tf from "@tensorflow/tfjs";
-import { runFused, wasmBmmAvailable } from "./wasm-kernels.js";
+import { customGradNeeded, runFused, wasmBmmAvailable } from "./wasm-kernels.js";
 
 /** Smallest M (rows of the product) for which the depthwise formulation is used on wasm. */
 export const DW_MIN_ROWS = 16;
@@ -91,6 +91,7 @@ export function bmm(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, transpos
   const K = transposeA ? a.shape[1] : a.shape[2];
   const Kb = transposeB ? b.shape[2] : b.shape[1];
   if (K !== Kb) throw new Error(`bmm: inner sizes differ: [${a.shape}] and [${b.shape}]`);
+  if (!customGradNeeded()) return bmmRaw(a, b, transposeA, transposeB);
   return differentiable(transposeA, transposeB)(a, b);
 }
 

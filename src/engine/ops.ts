@@ -17,6 +17,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { bmm, registerFastMatMulGrad, weightGrad } from "./bmm.js";
 import {
+  customGradNeeded,
   runFused,
   wasmFastKernels,
   wasmFusedResidual,
@@ -119,7 +120,12 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, residual?:
     const rows = x.size / inDim;
     const x2 = x.reshape([rows, inDim]) as tf.Tensor2D;
     if (wasmLinearAvailable() && x.dtype === "float32") {
-      if (b && residual && residual.dtype === "float32" && wasmFusedResidual()) {
+      const fuseRes = residual !== undefined && residual.dtype === "float32" && wasmFusedResidual();
+      if (!customGradNeeded()) {
+        const y = simdMatMul(x2, w, false, false, b, fuseRes ? residual.reshape([rows, outDim]) : undefined);
+        return residual && !fuseRes ? tf.add(residual, y.reshape(outShape)) : y.reshape(outShape);
+      }
+      if (b && residual && fuseRes) {
         return linearSimdBiasRes(x2, w, b, residual.reshape([rows, outDim]) as tf.Tensor2D).reshape(outShape);
       }
       const y = (b ? linearSimdBias(x2, w, b) : linearSimd(x2, w)).reshape(outShape);
@@ -200,7 +206,15 @@ function layerNormFusedFn(eps: number): LnFn {
 
 /** LayerNorm over the last axis with scale and shift (biased variance, as PyTorch). */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps = 1e-6): tf.Tensor {
-  if (wasmFastKernels() && x.dtype === "float32") return layerNormFusedFn(eps)(x, gamma, beta);
+  if (wasmFastKernels() && x.dtype === "float32") {
+    if (!customGradNeeded()) {
+      const [y, mean, rstd] = runFused("PsvitLayerNorm", { x, gamma, beta }, { eps }) as tf.Tensor[];
+      mean.dispose();
+      rstd.dispose();
+      return y;
+    }
+    return layerNormFusedFn(eps)(x, gamma, beta);
+  }
   return layerNormFn(eps)(x, gamma, beta);
 }
 
@@ -235,14 +249,11 @@ const geluFusedFn = tf.customGrad((x, save) => {
 }) as unknown as (x: tf.Tensor) => tf.Tensor;
 
 /** Gradients are being recorded (inside tf.grads / variableGrads). */
-function recordingGradients(): boolean {
-  return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
-}
 
 /** Exact GELU: 0.5·x·(1 + erf(x/√2)) (erf, not tanh: wasm's tanh is slow; no tf.pow). */
 export function gelu(x: tf.Tensor): tf.Tensor {
   if (wasmFastKernels() && x.dtype === "float32") {
-    return recordingGradients() ? geluFusedFn(x) : (runFused("PsvitGelu", { x }) as tf.Tensor);
+    return customGradNeeded() ? geluFusedFn(x) : (runFused("PsvitGelu", { x }) as tf.Tensor);
   }
   return geluFn(x);
 }
@@ -259,7 +270,9 @@ const softmaxFused = tf.customGrad((x, save) => {
 
 /** Softmax over the last axis. */
 export function softmax(x: tf.Tensor): tf.Tensor {
-  if (wasmFastKernels() && x.dtype === "float32") return softmaxFused(x);
+  if (wasmFastKernels() && x.dtype === "float32") {
+    return customGradNeeded() ? softmaxFused(x) : (runFused("PsvitSoftmax", { x }) as tf.Tensor);
+  }
   return tf.softmax(x);
 }
 

@@ -960,6 +960,24 @@ const PACK_MIN_KP = 4096;
 let packBEnabled = true;
 
 let packAEnabled = true;
+let inferenceBypass = true;
+
+/**
+ * For A/B measurements and tests: outside gradient recording, run the fused kernels without their
+ * tf.customGrad wrappers (default on).
+ */
+export function setInferenceBypass(on: boolean): void {
+  inferenceBypass = on;
+}
+
+/**
+ * Whether a fused op must go through its tf.customGrad wrapper: only while gradients are recorded.
+ * Outside (inference: eval, search, predict) the wrapper's scope and saved tensors are pure overhead —
+ * ≈ 300 wrappers per forward pass of the largest fmnist-2d path.
+ */
+export function customGradNeeded(): boolean {
+  return !inferenceBypass || (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+}
 let residualEnabled = true;
 
 /** For A/B measurements and tests: `linear`'s residual added inside the product (default on). */
