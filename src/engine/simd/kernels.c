@@ -269,7 +269,16 @@ EXPORT(softmax) void softmax(const float *x, float *y, int rows, int N) {
     const float *xr = x + (long)r * N;
     float *yr = y + (long)r * N;
     float mx = xr[0];
-    for (int i = 1; i < N; i++) mx = xr[i] > mx ? xr[i] : mx;
+    if (N4 >= 8) { /* 4-lane running max, then across lanes (N ≥ 8: fewer lanes cost more than they save) */
+      v128_t m4 = wasm_v128_load(xr);
+      for (int i = 4; i < N4; i += 4) m4 = wasm_f32x4_pmax(m4, wasm_v128_load(xr + i));
+      float l0 = wasm_f32x4_extract_lane(m4, 0), l1 = wasm_f32x4_extract_lane(m4, 1);
+      float l2 = wasm_f32x4_extract_lane(m4, 2), l3 = wasm_f32x4_extract_lane(m4, 3);
+      l0 = l1 > l0 ? l1 : l0;
+      l2 = l3 > l2 ? l3 : l2;
+      mx = l2 > l0 ? l2 : l0;
+    }
+    for (int i = N4; i < N; i++) mx = xr[i] > mx ? xr[i] : mx;
     v128_t mv = wasm_f32x4_splat(mx);
     v128_t sv = wasm_f32x4_splat(0.0f);
     for (int i = 0; i < N4; i += 4) {
