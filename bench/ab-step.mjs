@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Interleaved A/B of one training step (or forward pass) in ONE process: the engine's fast paths off
 // (A) and on (B), alternating, medians. Machine load hits both sides alike.
-//   npm run build && node bench/ab-step.mjs [all|kernels|simd|bmm|linear|wgrad|fma|simd-wgrad|bmm-threads|pack|pack-a|residual|bypass] [rounds=9]
+//   npm run build && node bench/ab-step.mjs [all|kernels|simd|bmm|linear|wgrad|fma|simd-wgrad|bmm-threads|pack|pack-a|residual|bypass|attention] [rounds=9]
 //   env ARCH=BBSSII-BBSSII-BBSSII (fmnist-2d path), FWD=1 (forward pass instead of a training step)
 // what: all = everything below; kernels = wasm-kernels.ts (overrides + fused kernels); simd = SIMD
 // module vs its JavaScript fallback; bmm = SIMD batched product vs depthwise formulation; linear =
@@ -11,7 +11,8 @@
 // vs the main thread alone (run with PSVIT_WASM_THREADS=2; wall time, not CPU=1); pack = B's 8-column
 // panels (and A's row blocks) packed contiguously before large products vs read in place; pack-a = A's
 // row blocks packed too vs B's panels alone; residual = the skip connection added inside linear's product
-// vs a separate Add; bypass = inference (FWD=1) calls the fused kernels without tf.customGrad wrappers.
+// vs a separate Add; bypass = inference (FWD=1) calls the fused kernels without tf.customGrad wrappers;
+// attention = inference attention as one kernel per layer vs split, products, softmax, merge.
 import { stepSetup } from "./step-setup.mjs";
 
 const what = process.argv[2] ?? "all";
@@ -33,6 +34,7 @@ const set = (on) => {
   if (what === "pack-a") wk.setWasmPackA(on);
   if (what === "residual") wk.setWasmFusedResidual(on);
   if (what === "bypass") wk.setInferenceBypass(on);
+  if (what === "attention") wk.setWasmFusedAttention(on);
 };
 // CPU=1: time by this process's CPU time instead of the wall clock (robust to other jobs on the machine)
 const cpu = process.env.CPU === "1";

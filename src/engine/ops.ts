@@ -19,6 +19,7 @@ import { bmm, registerFastMatMulGrad, weightGrad } from "./bmm.js";
 import {
   customGradNeeded,
   runFused,
+  wasmAttentionAvailable,
   wasmFastKernels,
   wasmFusedResidual,
   wasmLinearAvailable,
@@ -326,6 +327,10 @@ export function selfAttention(qkv: tf.Tensor3D, heads: number): { out: tf.Tensor
   const d = D / heads;
   if (!Number.isInteger(d))
     throw new Error(`selfAttention: qkv width ${D3} does not split into 3 × ${heads} heads`);
+  if (!customGradNeeded() && wasmAttentionAvailable()) {
+    const [out, probs] = runFused("PsvitAttention", { x: qkv }, { heads }) as tf.Tensor[];
+    return { out: out as tf.Tensor3D, attn: probs as AttentionMap };
+  }
   return tf.tidy(() => {
     // q, k, v as [B·h, N, d]; q pre-scaled by 1/√d (N·d multiplies instead of N·N)
     const [q, k, v] = splitHeads(qkv, 3, heads, 1 / Math.sqrt(d));
@@ -344,6 +349,9 @@ export function applyAttention(attn: AttentionMap, v: tf.Tensor3D, heads: number
     throw new Error(
       `applyAttention: attention map [${attn.shape}] does not fit v [${v.shape}] with ${heads} heads`,
     );
+  }
+  if (!customGradNeeded() && wasmAttentionAvailable()) {
+    return runFused("PsvitAttention", { x: v, probs: attn }, { heads }) as tf.Tensor3D;
   }
   return tf.tidy(() => {
     const G = B * heads;

@@ -134,6 +134,18 @@ interface Simd {
   col2im(dcol: number, dx: number, ...geometry: Im2colGeometry): void;
   softmax_grad(dy: number, y: number, dx: number, rows: number, N: number): void;
   bmm(...args: BmmArgs): void;
+  attention(
+    x: number,
+    probs: number,
+    out: number,
+    scratch: number,
+    B: number,
+    N: number,
+    h: number,
+    d: number,
+    scale: number,
+    compute: number,
+  ): void;
   pack_b(b: number, bp: number, G: number, K: number, P: number, tb: number): void;
 }
 
@@ -1040,6 +1052,60 @@ export function wasmBmmAvailable(): boolean {
   return simd(tf.backend() as unknown as WasmBackend) !== null;
 }
 
+// ---------------------------------------------------------------- fused attention (inference)
+
+/**
+ * `PsvitAttention` (inference only: no gradient): inputs { x: qkv [B, N, 3·D] } → [out [B, N, D],
+ * probs [B, h, N, N]] (softmax(q·kᵀ/√d), then ·v), or { x: v [B, N, D], probs } → out (a reuse layer).
+ * attrs: heads. One kernel per layer (kernels.c `attention`): q, k, v read in place, heads merged on the
+ * way out; the SIMD module only (callers check wasmAttentionAvailable()).
+ */
+function attentionKernel(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x, probs: given } = args.inputs;
+  const { heads } = args.attrs as { heads: number };
+  const be = args.backend as WasmBackend;
+  const sm = simd(be) as Simd;
+  const compute = !given;
+  const [B, N, W] = x.shape;
+  const D = compute ? W / 3 : W;
+  const d = D / heads;
+  if (!Number.isInteger(d)) {
+    throw new Error(`PsvitAttention: width ${W} does not split into ${compute ? "3 × " : ""}${heads} heads`);
+  }
+  if (given && (given.shape.length !== 4 || given.shape.join() !== [B, heads, N, N].join())) {
+    throw new Error(`PsvitAttention: expected probs [${[B, heads, N, N]}], got [${given.shape}]`);
+  }
+  const out = be.makeOutput([B, N, D], "float32");
+  const probs = given ?? be.makeOutput([B, heads, N, N], "float32");
+  const scratch = be.makeOutput([3 * N * d], "float32");
+  sm.attention(
+    ptr(be, x),
+    ptr(be, probs),
+    ptr(be, out),
+    ptr(be, scratch),
+    B,
+    N,
+    heads,
+    d,
+    1 / Math.sqrt(d),
+    compute ? 1 : 0,
+  );
+  be.disposeData(scratch.dataId);
+  return compute ? [out, probs] : out;
+}
+
+let attentionEnabled = true;
+
+/** For A/B measurements and tests: inference attention as one fused kernel (default on). */
+export function setWasmFusedAttention(on: boolean): void {
+  attentionEnabled = on;
+}
+
+/** True when inference attention can run as the PsvitAttention kernel (wasm, SIMD module loaded). */
+export function wasmAttentionAvailable(): boolean {
+  return attentionEnabled && wasmBmmAvailable();
+}
+
 // ---------------------------------------------------------------- registration
 
 /** psvit's own kernels on wasm: name → kernel function. */
@@ -1056,6 +1122,7 @@ const FUSED_KERNELS: [string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInf
   ["PsvitCol2im", col2imKernel],
   ["PsvitSoftmaxGrad", softmaxGradKernel],
   ["PsvitBmm", bmmKernel],
+  ["PsvitAttention", attentionKernel],
 ];
 
 const FUSED: tf.KernelConfig[] = FUSED_KERNELS.map(([kernelName, f]) => ({

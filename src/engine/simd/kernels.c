@@ -754,3 +754,54 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
     }
   }
 }
+
+/*
+ * Attention for inference, one kernel per layer: for each batch element b and head j (h heads of d),
+ * P = softmax(scale·q·kᵀ) (compute = 1, written to probs [B, h, N, N]) or P = probs (compute = 0, a
+ * reuse layer), then out [B, N, h·d] = P·v with the heads merged. q, k, v are read in place from x:
+ * compute = 1: x = the qkv projection [B, N, 3, h, d] (token stride 3·h·d); compute = 0: x = v [B, N, h, d].
+ * No head split or merge pass, no transposed copy of k: kᵀ (scaled), v and one head's output go through
+ * the scratch (3·N·d floats); the two products are bmm's.
+ */
+EXPORT(attention) void attention(const float *x, float *probs, float *out, float *scr, int B, int N, int h, int d,
+                                 float scale, int compute) {
+  int D = h * d;
+  long sx = compute ? 3L * D : D; /* token stride of x */
+  float *kt = scr, *vp = scr + (long)d * N, *o = vp + (long)N * d;
+  int N4 = N & ~3, d4 = d & ~3;
+  for (int b = 0; b < B; b++)
+    for (int j = 0; j < h; j++) {
+      const float *xb = x + (long)b * N * sx + (long)j * d;
+      float *P = probs + ((long)b * h + j) * N * N;
+      if (compute) {
+        const float *kb = xb + D;
+        /* kᵀ [d, N] = scale · k: 4×4 transposes, then one scaling pass */
+        for (int t = 0; t < N4; t += 4)
+          for (int c = 0; c < d4; c += 4) t4x4(kb + (long)t * sx + c, sx, kt + (long)c * N + t, N);
+        for (int t = 0; t < N; t++)
+          for (int c = t < N4 ? d4 : 0; c < d; c++) kt[(long)c * N + t] = kb[(long)t * sx + c];
+        v128_t sv = wasm_f32x4_splat(scale);
+        long n = (long)d * N, i = 0;
+        for (; i + 4 <= n; i += 4) wasm_v128_store(kt + i, wasm_f32x4_mul(wasm_v128_load(kt + i), sv));
+        for (; i < n; i++) kt[i] *= scale;
+        bmm(xb, kt, P, 1, N, d, N, sx, 1, 0, 0, 0, 0, 0, 0);
+        softmax(P, P, N, N);
+      }
+      const float *vb = compute ? xb + 2 * D : xb;
+      for (int t = 0; t < N; t++) {
+        const float *s = vb + (long)t * sx;
+        float *dst = vp + (long)t * d;
+        int c = 0;
+        for (; c < d4; c += 4) wasm_v128_store(dst + c, wasm_v128_load(s + c));
+        for (; c < d; c++) dst[c] = s[c];
+      }
+      bmm(P, vp, o, 1, N, N, d, N, 1, 0, 0, 0, 0, 0, 0);
+      for (int t = 0; t < N; t++) {
+        const float *s = o + (long)t * d;
+        float *dst = out + ((long)b * N + t) * D + (long)j * d;
+        int c = 0;
+        for (; c < d4; c += 4) wasm_v128_store(dst + c, wasm_v128_load(s + c));
+        for (; c < d; c++) dst[c] = s[c];
+      }
+    }
+}
