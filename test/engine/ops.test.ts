@@ -110,10 +110,10 @@ const cases: Case[] = [
     ref: (x, w, b, r) => ref.linear(x, w as tf.Tensor2D, b as tf.Tensor1D, r),
   },
   {
-    // 40 rows · K = 300 · P = 27: packed operands, two K blocks (the residual joins the last one's
+    // 40 rows · K = 600 · P = 27: packed operands, two K blocks (the residual joins the last one's
     // store), column and row tails
     name: "linear + residual, long K, packed",
-    inputs: [randn([2, 20, 300], 58), randn([300, 27], 59), randn([27], 60), randn([2, 20, 27], 61)],
+    inputs: [randn([2, 20, 600], 58), randn([600, 27], 59), randn([27], 60), randn([2, 20, 27], 61)],
     fast: (x, w, b, r) => fast.linear(x, w as tf.Tensor2D, b as tf.Tensor1D, r),
     ref: (x, w, b, r) => ref.linear(x, w as tf.Tensor2D, b as tf.Tensor1D, r),
     atol: 3e-4,
@@ -125,7 +125,7 @@ const cases: Case[] = [
     ref: (x, w, b) => ref.linear(x, w as tf.Tensor2D, b as tf.Tensor1D),
   },
   {
-    // weight gradient with K = 4·150 = 600 rows: three K blocks of the SIMD kernel (256, 256, 88) that
+    // weight gradient with K = 4·150 = 600 rows: two K blocks of the SIMD kernel (512, 88) that
     // accumulate into the output, and 4×8-tile tails in both of its dimensions (in 10, out 13)
     name: "linear, long K (weight gradient over K blocks)",
     inputs: [randn([4, 150, 10], 47), randn([10, 13], 48), randn([13], 49)],
@@ -398,8 +398,8 @@ for (const variant of variants) {
         setWasmPackB(packB);
         setWasmPackA(packA);
         const label = packB ? (packA ? "A and B packed" : "B packed") : "in place";
-        // M = 37 rows (a 1-row tail), K = 300 (two K blocks), P = 27 (3 columns past the 8-panels)
-        expectBmmLikeMatMul([2, 37, 300, 27], 47, label);
+        // M = 37 rows (a 1-row tail), K = 600 (two K blocks), P = 27 (3 columns past the 8-panels)
+        expectBmmLikeMatMul([2, 37, 600, 27], 47, label);
         // P = 64: a transposed b is packed straight from [G, P, K]
         expectBmmLikeMatMul([2, 36, 70, 64], 48, label);
       }

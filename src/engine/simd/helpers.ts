@@ -16,7 +16,7 @@ import { Worker } from "node:worker_threads";
 
 const SLOTS = 16;
 /** kernels.c's MC · KB: the scratch floats one thread packs A into (the caller gives one block per thread). */
-export const PACK_A_FLOATS = 64 * 256;
+export const PACK_A_FLOATS = 64 * 512;
 
 /** The worker's code (CommonJS, run with `eval: true`: no file to find next to the bundle). */
 const WORKER_SOURCE = `
