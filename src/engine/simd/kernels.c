@@ -185,18 +185,30 @@ EXPORT(layer_norm) void layer_norm(const float *x, const float *g, const float *
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (long)r * D;
     float *yr = y + (long)r * D;
-    v128_t sv = wasm_f32x4_splat(0.0f);
-    for (int i = 0; i < D4; i += 4) sv = wasm_f32x4_add(sv, wasm_v128_load(xr + i));
-    float s = hsum_(sv);
+    /* two accumulators per sum (even and odd vectors): the add / FMA chains are latency-bound */
+    v128_t sv = wasm_f32x4_splat(0.0f), sw = sv;
+    int i8 = 0;
+    for (; i8 + 8 <= D4; i8 += 8) {
+      sv = wasm_f32x4_add(sv, wasm_v128_load(xr + i8));
+      sw = wasm_f32x4_add(sw, wasm_v128_load(xr + i8 + 4));
+    }
+    if (i8 < D4) sv = wasm_f32x4_add(sv, wasm_v128_load(xr + i8));
+    float s = hsum_(wasm_f32x4_add(sv, sw));
     for (int i = D4; i < D; i++) s += xr[i];
     float mu = s / (float)D;
     v128_t mv = wasm_f32x4_splat(mu);
-    v128_t qv = wasm_f32x4_splat(0.0f);
-    for (int i = 0; i < D4; i += 4) {
-      v128_t c = wasm_f32x4_sub(wasm_v128_load(xr + i), mv);
+    v128_t qv = wasm_f32x4_splat(0.0f), qw = qv;
+    for (i8 = 0; i8 + 8 <= D4; i8 += 8) {
+      v128_t c = wasm_f32x4_sub(wasm_v128_load(xr + i8), mv);
+      v128_t e = wasm_f32x4_sub(wasm_v128_load(xr + i8 + 4), mv);
+      qv = MADD(c, c, qv);
+      qw = MADD(e, e, qw);
+    }
+    if (i8 < D4) {
+      v128_t c = wasm_f32x4_sub(wasm_v128_load(xr + i8), mv);
       qv = MADD(c, c, qv);
     }
-    float q = hsum_(qv);
+    float q = hsum_(wasm_f32x4_add(qv, qw));
     for (int i = D4; i < D; i++) {
       float c = xr[i] - mu;
       q += c * c;
