@@ -8,7 +8,8 @@
  *                          [--steps 10] [--threads 1] [--backend wasm] [--rounds 1] [--json]
  *
  * Every measurement is a fresh process (so peak RSS is per run); psvit and torch alternate per arch
- * (and per round) so that both see the same machine load. Prints a table with the ratios psvit/torch.
+ * and per round (which goes first alternates too) so that both see the same machine load. Prints a
+ * table with the ratios psvit/torch: per round, then their median (with --rounds > 1, the range too).
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -94,9 +95,20 @@ for (const arch of archs) {
   const ps = [];
   const ts = [];
   for (let r = 0; r < rounds; r++) {
-    ps.push(runPsvit(file));
-    ts.push(runTorch(file));
+    // alternate which goes first, so that neither always runs in the other's wake
+    if (r % 2 === 0) {
+      ps.push(runPsvit(file));
+      ts.push(runTorch(file));
+    } else {
+      ts.push(runTorch(file));
+      ps.push(runPsvit(file));
+    }
   }
+  // ratios paired by round (the two runs of a round are seconds apart; the machine's speed drifts over
+  // minutes), then their median: steadier than the ratio of the two medians
+  const paired = (key) => ps.map((x, i) => x[key] / ts[i][key]);
+  const trainRatios = paired("train_img_s");
+  const fwdRatios = paired("fwd_img_s");
   const p = {
     train: median(ps.map((x) => x.train_img_s)),
     fwd: median(ps.map((x) => x.fwd_img_s)),
@@ -110,7 +122,7 @@ for (const arch of archs) {
     version: ts[0].torch,
   };
   const cost = countModel(cfg);
-  rows.push({ arch, mflops: cost.flops / 1e6, params: cost.params / 1e6, p, t });
+  rows.push({ arch, mflops: cost.flops / 1e6, params: cost.params / 1e6, p, t, trainRatios, fwdRatios });
   process.stderr.write(`${arch}: psvit ${JSON.stringify(p)} torch ${JSON.stringify(t)}\n`);
 }
 
@@ -127,8 +139,14 @@ const head = [
   "psvit peak MB",
   "torch peak MB",
 ];
+// "0.78" for one round; "0.78 (0.56–0.82)" = median of the per-round ratios (range) for several
+const ratioCell = (rs) => {
+  const m = median(rs).toFixed(2);
+  return rs.length > 1 ? `${m} (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})` : m;
+};
 const lines = [
-  `batch ${batch}, ${steps} timed steps (medians), psvit backend ${rows[0]?.p.backend} ${threads} thread(s), ` +
+  `batch ${batch}, ${steps} timed steps (medians), ${rounds} round(s) (img/s: medians; ratios: median of the ` +
+    `rounds' paired ratios, range in brackets), psvit backend ${rows[0]?.p.backend} ${threads} thread(s), ` +
     `torch ${rows[0]?.t.version} ${threads} thread(s), ${os.cpus().length} cores (${os.cpus()[0]?.model}), ` +
     `${new Date().toISOString().slice(0, 10)}`,
   "",
@@ -143,10 +161,10 @@ for (const r of rows) {
       r.params.toFixed(2),
       r.p.train.toFixed(1),
       r.t.train.toFixed(1),
-      (r.p.train / r.t.train).toFixed(2),
+      ratioCell(r.trainRatios),
       r.p.fwd.toFixed(1),
       r.t.fwd.toFixed(1),
-      (r.p.fwd / r.t.fwd).toFixed(2),
+      ratioCell(r.fwdRatios),
       r.p.rss.toFixed(0),
       r.t.rss.toFixed(0),
     ].join(" | ")} |`,
@@ -162,8 +180,10 @@ if (args.includes("--json")) {
         params_m: r.params,
         psvit: { backend: r.p.backend, train_img_s: r.p.train, fwd_img_s: r.p.fwd, peak_rss_mb: r.p.rss },
         torch: { version: r.t.version, train_img_s: r.t.train, fwd_img_s: r.t.fwd, peak_rss_mb: r.t.rss },
-        train_ratio: r.p.train / r.t.train,
-        fwd_ratio: r.p.fwd / r.t.fwd,
+        train_ratio: median(r.trainRatios),
+        fwd_ratio: median(r.fwdRatios),
+        train_ratios: r.trainRatios,
+        fwd_ratios: r.fwdRatios,
       })),
     }),
   );

@@ -7,7 +7,7 @@
  *   2. search throughput: candidates per minute with 1 and 2 worker threads;
  *   3. wall time of the default pipeline (train-supernet, search, export on the embedded data).
  *
- *   node bench/suite.mjs [--json] [--skip compare,search,pipeline] [--steps 7] [--threads 1]
+ *   node bench/suite.mjs [--json] [--skip compare,search,pipeline] [--steps 7] [--threads 1] [--rounds 3]
  *
  * A table on stdout; with --json, one JSON object as the last line.
  */
@@ -50,6 +50,8 @@ if (!skip.has("compare")) {
     opt("steps", "7"),
     "--threads",
     opt("threads", "1"),
+    "--rounds",
+    opt("rounds", "3"),
     "--json",
   ]);
   result.compare = lastJson(out);
