@@ -249,8 +249,6 @@ const geluFusedFn = tf.customGrad((x, save) => {
   };
 }) as unknown as (x: tf.Tensor) => tf.Tensor;
 
-/** Gradients are being recorded (inside tf.grads / variableGrads). */
-
 /** Exact GELU: 0.5·x·(1 + erf(x/√2)) (erf, not tanh: wasm's tanh is slow; no tf.pow). */
 export function gelu(x: tf.Tensor): tf.Tensor {
   if (wasmFastKernels() && x.dtype === "float32") {

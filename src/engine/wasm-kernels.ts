@@ -882,17 +882,16 @@ function adamwKernel(args: KernelArgs): tf.TensorInfo[] {
   return [po, mo, vo];
 }
 
-// ---------------------------------------------------------------- batched product (attention)
+// ---------------------------------------------------------------- batched product
 
 /**
- * op(a)·op(b) for a [G, M, K] (or [G, K, M] with ta), b [G, K, P] (or [G, P, K] with tb) → [G, M, P]
- * (rank-2 operands: one product, → [M, P]):
- * the SIMD module's 4×8-tiled loop; a transposed `a` is read with strides, a transposed `b` is first
- * turned into [G, K, P] (one swap, G·K·P copies against G·M·K·P multiply-adds).
- */
-/**
- * `PsvitBmm`: op(a)·op(b) (+ bias [P], broadcast over rows, added where the accumulators start: the
- * bias add of `linear` costs no pass of its own).
+ * `PsvitBmm`: op(a)·op(b) for a [G, M, K] (or [G, K, M] with ta), b [G, K, P] (or [G, P, K] with tb) →
+ * [G, M, P] (rank-2 operands: one product, → [M, P]), on the SIMD module's 4×8-tiled loop. Optional
+ * inputs: `bias` [P] (broadcast over rows, loaded where the accumulators start: `linear`'s bias add costs
+ * no pass of its own) and `res` (a residual of the output's size, added as the last K block is stored).
+ * A transposed `a` is read with strides; large products (M ≥ 32, K·P ≥ 4096) get b's 8-column panels
+ * packed first (from a transposed b directly) and a's row blocks packed per thread; otherwise a
+ * transposed `b` is first turned into [G, K, P] (one swap, G·K·P copies against G·M·K·P multiply-adds).
  */
 function bmmKernel(args: KernelArgs): tf.TensorInfo {
   const { a, b: bIn, bias, res } = args.inputs;
