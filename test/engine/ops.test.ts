@@ -8,6 +8,7 @@ import { bmm, setBmmStrategy, setWideWeightGrad } from "../../src/engine/bmm.js"
 import * as fast from "../../src/engine/ops.js";
 import * as ref from "../../src/engine/reference.js";
 import {
+  setInferenceBypass,
   setWasmBmm,
   setWasmFastKernels,
   setWasmFma,
@@ -340,6 +341,14 @@ for (const variant of variants) {
         got.grads.forEach((g, i) => {
           expectClose(g, want.grads[i], atol, 1e-4, `${c.name} grad ${i}`);
         });
+        // the value through the training path too (customGrad wrappers: A&S GELU, split attention)
+        setInferenceBypass(false);
+        try {
+          const trainPath = valueAndGrads(c.fast, c.inputs, false);
+          expectClose(trainPath.value, want.value, atol, 1e-4, `${c.name} value, training path`);
+        } finally {
+          setInferenceBypass(true);
+        }
       });
     }
 
