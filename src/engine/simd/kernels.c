@@ -506,7 +506,8 @@ EXPORT(swap_axes) void swap_axes(const float *x, float *y, int A, int R, int C, 
  * a wide B (e.g. [192, 768]: 590 KB) was streamed from L3 once per 4 rows.
  * Packed B (bp ≠ 0, filled by pack_b): the full 8-column panels of B[g] as [P8/8][K][8] at bp + g·K·P8, so
  * a panel is read contiguously. Read in place, a panel's rows lie P floats apart, and for P a multiple of
- * 64 (768 floats = 3 KB) they fall into a handful of L1 sets: 256 rows competed for 4 sets × 8 ways.
+ * 64 (768 floats = 3 KB) they fall into a handful of L1 sets: a K block's rows competed for 4 sets ×
+ * 8 ways.
  * KB = 512 (was 256): K = 384, 432, 768, 864 in one or two blocks, 1–4% faster (C's partial sums are
  * stored and reloaded once per K block).
  * The columns past P8 (P mod 8) always come from B itself, which may then be 0 when P8 = P.
