@@ -363,6 +363,11 @@ export function patchify(x: tf.Tensor4D, p: number): tf.Tensor3D {
   assertRank("patchify", x, 4);
   const [B, H, W, C] = x.shape;
   if (H % p !== 0 || W % p !== 0) throw new Error(`patchify: image ${H}×${W} is not divisible by patch ${p}`);
+  // on wasm: the im2col kernel with stride = kernel = p, no padding (same (ph, pw, c) order; one gather
+  // instead of a rank-4 Transpose, whose stock wasm loop costs ≈ 3 ns per element)
+  if (wasmFastKernels() && x.dtype === "float32") {
+    return tf.tidy(() => im2col(x, p, p, 0).reshape([B, (H / p) * (W / p), p * p * C]) as tf.Tensor3D);
+  }
   return tf.tidy(
     () =>
       x
@@ -429,7 +434,10 @@ export function im2col(x: tf.Tensor4D, k: number, s: number, p: number): tf.Tens
   const Ho = Math.floor((H + 2 * p - k) / s) + 1;
   const Wo = Math.floor((W + 2 * p - k) / s) + 1;
   if (Ho < 1 || Wo < 1) throw new Error(`im2col: kernel ${k} on ${H}×${W} (padding ${p}) leaves no output`);
-  if (wasmFastKernels() && x.dtype === "float32") return im2colFusedFn(k, s, p, H, W)(x);
+  if (wasmFastKernels() && x.dtype === "float32") {
+    if (!customGradNeeded()) return runFused("PsvitIm2col", { x }, { k, s, p }) as tf.Tensor4D;
+    return im2colFusedFn(k, s, p, H, W)(x);
+  }
   if (H * W <= IM2COL_MATMUL_MAX_PIXELS) {
     // Small grids (the token grids of PSViT-2D pools): ONE plain matMul with a 0/1 selection matrix,
     // [k²·Ho·Wo, H·W] · [H·W, B·C] (padding = zero rows), whose gradient is one more plain matMul.

@@ -1,6 +1,6 @@
 /**
  * The kernels of src/engine/wasm-kernels.ts on the wasm backend: the overridden stock kernels
- * (Identity, Slice, Sum, Transpose) give exactly the stock results, the fused AdamW equals the tfjs
+ * (Identity, Slice, Sum, Mean, Transpose) give exactly the stock results, the fused AdamW equals the tfjs
  * formulation, with the SIMD module and with its JavaScript fallback.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -112,6 +112,18 @@ describe("wasm kernels", () => {
             const [a, b, sa, sb] = both(() => tf.sum(x, axis, keepDims));
             expect(sb).toEqual(sa);
             expectClose(b as Float32Array, a as Float32Array, 1e-5, 1e-5, `sum ${axis} ${keepDims}`);
+          }
+        }
+        x.dispose();
+      });
+
+      it("Mean over a contiguous group of axes = stock (keepDims on and off), other axes untouched", () => {
+        const x = t([6, 5, 7, 3], 4);
+        for (const axis of [1, [1, 2], 0, [0, 1], 3, [2, 3], [0, 2], -2]) {
+          for (const keepDims of [false, true]) {
+            const [a, b, sa, sb] = both(() => tf.mean(x, axis, keepDims));
+            expect(sb).toEqual(sa);
+            expectClose(b as Float32Array, a as Float32Array, 1e-6, 1e-6, `mean ${axis} ${keepDims}`);
           }
         }
         x.dispose();

@@ -350,8 +350,16 @@ EXPORT(im2col) void im2col(const float *x, float *out, int B, int H, int W, int 
     for (int oy = 0; oy < Ho; oy++)
       for (int ox = 0; ox < Wo; ox++) {
         float *row = out + (((long)b * Ho + oy) * Wo + ox) * kkc;
+        int ix0 = ox * s - p;
         for (int ky = 0; ky < k; ky++) {
           int iy = oy * s - p + ky;
+          if (iy >= 0 && iy < H && ix0 >= 0 && ix0 + k <= W) {
+            /* the window's row lies inside the image: k·C consecutive floats (patch embedding: C = 1) */
+            const float *src = x + (((long)b * H + iy) * W + ix0) * C;
+            float *d = row + (long)ky * k * C;
+            for (int i = 0; i < k * C; i++) d[i] = src[i];
+            continue;
+          }
           for (int kx = 0; kx < k; kx++) {
             int ix = ox * s - p + kx;
             float *d = row + ((long)ky * k + kx) * C;
@@ -431,6 +439,15 @@ EXPORT(col_sum) void col_sum(const float *x, float *out, int rows, int cols) {
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (long)r * cols;
     for (int j = 0; j < cols; j++) out[j] += xr[j];
+  }
+}
+
+/* mean over the middle axis of x [A, R, C] → out [A, C] (sums in row order, then one division) */
+EXPORT(mean_mid) void mean_mid(const float *x, float *out, int A, int R, int C) {
+  for (int a = 0; a < A; a++) {
+    float *o = out + (long)a * C;
+    col_sum(x + (long)a * R * C, o, R, C);
+    for (int j = 0; j < C; j++) o[j] = o[j] / (float)R;
   }
 }
 
