@@ -529,7 +529,7 @@ EXPORT(swap_axes) void swap_axes(const float *x, float *y, int A, int R, int C, 
  * stored and reloaded once per K block).
  * The columns past P8 (P mod 8) always come from B itself, which may then be 0 when P8 = P.
  * Packed A (aq ≠ 0, with bp; scratch of MC·KB floats per thread): each row block's 4-row groups are copied
- * to [kn][4] once and used against every panel (tile4x8q).
+ * to [kn][4] once and used against every panel.
  * has_bias: C[g] = A[g]·B[g] + bias (bias [P], broadcast over rows), added where the accumulators start.
  * has_res: C = R + (A·B + bias) for a residual R laid out like C, rd floats after it (R − C, any sign: the
  * helpers' row and matrix splits move C and R together); added as the last K block is stored, in the
@@ -662,50 +662,6 @@ static inline void row1(const float *a0, long sak, const float *b, const float *
   }
 }
 
-/*
- * rows m..m+3 × 8 columns, both operands packed: aq = the 4 rows as [kn][4] (pack_a), bq = B's panel as
- * [kn][8]. One pointer per operand, advanced by a constant: the loop carries no per-row address
- * arithmetic (V8 computes each i32 address with its own lea; in place, 4 row pointers cost 4 of them).
- */
-static inline void tile4x8q(const float *aq, const float *bq, float *cr, int P, int kn, int first,
-                            const float *bias, int has_bias, int fin, long rd) {
-  v128_t c00, c01, c10, c11, c20, c21, c30, c31;
-  LD(c00, cr, 0);
-  LD(c01, cr + 4, 4);
-  LD(c10, cr + P, 0);
-  LD(c11, cr + P + 4, 4);
-  LD(c20, cr + 2 * P, 0);
-  LD(c21, cr + 2 * P + 4, 4);
-  LD(c30, cr + 3 * P, 0);
-  LD(c31, cr + 3 * P + 4, 4);
-  for (int k = 0; k < kn; k++) {
-    v128_t b0 = wasm_v128_load(bq);
-    v128_t b1 = wasm_v128_load(bq + 4);
-    v128_t x0 = wasm_v128_load32_splat(aq);
-    v128_t x1 = wasm_v128_load32_splat(aq + 1);
-    v128_t x2 = wasm_v128_load32_splat(aq + 2);
-    v128_t x3 = wasm_v128_load32_splat(aq + 3);
-    FMA(c00, x0, b0);
-    FMA(c01, x0, b1);
-    FMA(c10, x1, b0);
-    FMA(c11, x1, b1);
-    FMA(c20, x2, b0);
-    FMA(c21, x2, b1);
-    FMA(c30, x3, b0);
-    FMA(c31, x3, b1);
-    aq += 4;
-    bq += 8;
-  }
-  ST(cr, c00);
-  ST(cr + 4, c01);
-  ST(cr + P, c10);
-  ST(cr + P + 4, c11);
-  ST(cr + 2 * P, c20);
-  ST(cr + 2 * P + 4, c21);
-  ST(cr + 3 * P, c30);
-  ST(cr + 3 * P + 4, c31);
-}
-
 /* A's rows a.. (mn of them, a multiple of 4; strides sam, sak), kn values of K → aq [mn/4][kn][4] */
 static inline void pack_a(const float *a, long sam, long sak, float *aq, int mn, int kn) {
   for (int m = 0; m < mn; m += 4) {
@@ -772,10 +728,12 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
         int p = 0;
         if (bq && aq) {
           pack_a(a + (long)m0 * sam, sam, sak, aq, m4 - m0, kn);
+          /* the packed 4-row group is A with row stride 1 and K stride 4 (constants here, so the
+           * inlined tile steps both operands by fixed offsets) */
           for (; p < P8; p += 8)
             for (int m = m0; m < m4; m += 4)
-              tile4x8q(aq + (long)(m - m0) * kn, bq + (long)p * K, c + (long)m * P + p, P, kn, first, bias + p,
-                       has_bias, fin, rd);
+              tile4x8(aq + (long)(m - m0) * kn, 1, 4, bq + (long)p * K, 8, c + (long)m * P + p, P, kn, first,
+                      bias + p, has_bias, fin, rd);
         }
         for (; p < P8; p += 8) {
           const float *bk = bq ? bq + (long)p * K : b + p;
@@ -794,6 +752,13 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
       }
     }
   }
+}
+
+/* n floats src → dst (4 lanes, then the tail) */
+static inline void copy_(float *dst, const float *src, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
+  for (; i < n; i++) dst[i] = src[i];
 }
 
 /*
@@ -829,20 +794,8 @@ EXPORT(attention) void attention(const float *x, float *probs, float *out, float
         softmax(P, P, N, N);
       }
       const float *vb = compute ? xb + 2 * D : xb;
-      for (int t = 0; t < N; t++) {
-        const float *s = vb + (long)t * sx;
-        float *dst = vp + (long)t * d;
-        int c = 0;
-        for (; c < d4; c += 4) wasm_v128_store(dst + c, wasm_v128_load(s + c));
-        for (; c < d; c++) dst[c] = s[c];
-      }
+      for (int t = 0; t < N; t++) copy_(vp + (long)t * d, vb + (long)t * sx, d);
       bmm(P, vp, o, 1, N, N, d, N, 1, 0, 0, 0, 0, 0, 0);
-      for (int t = 0; t < N; t++) {
-        const float *s = o + (long)t * d;
-        float *dst = out + ((long)b * N + t) * D + (long)j * d;
-        int c = 0;
-        for (; c < d4; c += 4) wasm_v128_store(dst + c, wasm_v128_load(s + c));
-        for (; c < d; c++) dst[c] = s[c];
-      }
+      for (int t = 0; t < N; t++) copy_(out + ((long)b * N + t) * D + (long)j * d, o + (long)t * d, d);
     }
 }
