@@ -283,6 +283,31 @@ function ptr(b: WasmBackend, t: tf.TensorInfo): number {
   return b.dataIdMap.get(t.dataId).memoryOffset;
 }
 
+/**
+ * The kernels' scratch (packed product operands, attention's per-head buffers): one block per backend,
+ * kept between calls and grown to the largest request, instead of a fresh allocation per call, which
+ * can be memory the pass has not touched lately (a cold-cache microbenchmark of `[256, 192]·[192, 768]`:
+ * 3.33 → 2.96 ms with the packed buffers warm; within noise over a whole forward pass, docs/ENGINE.md
+ * "Round 4"). Kernel calls never overlap, so one block serves them all. Returns its byte offset; call it
+ * after the kernel's makeOutput calls (the heap may grow here).
+ */
+const scratches = new WeakMap<WasmBackend, { info: tf.TensorInfo; floats: number }>();
+function scratch(be: WasmBackend, floats: number): number {
+  let s = scratches.get(be);
+  if (!s || s.floats < floats) {
+    if (s) be.disposeData(s.info.dataId);
+    const n = Math.max(floats, s ? Math.ceil(s.floats * 1.5) : 0);
+    s = { info: be.makeOutput([n], "float32"), floats: n };
+    scratches.set(be, s);
+  }
+  return ptr(be, s.info);
+}
+
+/** For tests: the floats of the kept scratch of the current backend (0: none yet). */
+export function wasmScratchFloats(): number {
+  return scratches.get(tf.backend() as unknown as WasmBackend)?.floats ?? 0;
+}
+
 // ---------------------------------------------------------------- overrides of stock kernels
 
 function identity(args: KernelArgs): tf.TensorInfo {
@@ -930,7 +955,7 @@ function adamwKernel(args: KernelArgs): tf.TensorInfo[] {
  * [G, M, P] (rank-2 operands: one product, → [M, P]), on the SIMD module's 4×8-tiled loop. Optional
  * inputs: `bias` [P] (broadcast over rows, loaded where the accumulators start: `linear`'s bias add costs
  * no pass of its own) and `res` (a residual of the output's size, added as the last K block is stored).
- * A transposed `a` is read with strides; large products (M ≥ 32, K·P ≥ 4096) get b's 8-column panels
+ * A transposed `a` is read with strides; products with M ≥ 32 and P ≥ 48 get b's 8-column panels
  * packed first (from a transposed b directly) and a's row blocks packed per thread; otherwise a
  * transposed `b` is first turned into [G, K, P] (one swap, G·K·P copies against G·M·K·P multiply-adds).
  */
@@ -955,7 +980,7 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
     throw new Error(`PsvitBmm: expected a residual of ${G * M * P} elements, got [${res.shape.join(", ")}]`);
   }
   const P8 = P & ~7;
-  const pack = packBEnabled && P8 > 0 && M >= PACK_MIN_M && K * P >= PACK_MIN_KP;
+  const pack = packBEnabled && M >= PACK_MIN_M && P >= PACK_MIN_P;
   // a transposed b: packed straight from [G, P, K] when it has no column tail, else swapped to [G, K, P]
   const temps: tf.TensorInfo[] = [];
   let bt: tf.TensorInfo | null = bIn;
@@ -964,21 +989,18 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
     temps.push(bt);
     sm.swap_axes(ptr(be, bIn), ptr(be, bt), G, P, K, 1);
   }
+  // packed operands in the kernels' scratch: with packed A, each thread's block of MC·KB floats for A's
+  // row blocks, then B's panels
   let bp = 0;
+  let aq = 0;
   if (pack) {
-    const packed = be.makeOutput([G, K, P8], "float32");
-    temps.push(packed);
-    bp = ptr(be, packed);
+    const aFloats = packAEnabled ? (helpers ? helpers.threads : 1) * PACK_A_FLOATS : 0;
+    const base = scratch(be, aFloats + G * K * P8);
+    if (packAEnabled) aq = base;
+    bp = base + 4 * aFloats;
     const fromT = tb && bt === bIn; // not swapped: packed from [G, P, K]
     sm.pack_b(ptr(be, bt as tf.TensorInfo), bp, G, K, P, fromT ? 1 : 0);
     if (fromT) bt = null; // every column is in the packed panels (P8 = P)
-  }
-  // with packed panels, each thread also packs A's row blocks: a scratch of MC·KB floats per thread
-  let aq = 0;
-  if (pack && packAEnabled) {
-    const scratch = be.makeOutput([helpers ? helpers.threads : 1, PACK_A_FLOATS], "float32");
-    temps.push(scratch);
-    aq = ptr(be, scratch);
   }
   const call: BmmArgs = [
     ptr(be, a),
@@ -1004,11 +1026,15 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
 }
 
 /**
- * Pack B's 8-column panels before the product (kernels.c `pack_b`) when the product is big enough to
- * repay the copy: M ≥ 32 rows use each panel, and B (K·P ≥ 4096 floats) does not sit in L1 anyway.
+ * Pack B's 8-column panels (kernels.c `pack_b`) and A's row blocks before the product when the copies
+ * repay: M ≥ 32 rows use each panel, and P ≥ 48 columns (6 panels or more) reuse each packed row block.
+ * Measured per shape (packed / in place, same buffers alternating): `[4096, 48]·[48, 48]` + residual
+ * 1.31–1.33×, `[4096, 16]·[16, 48]` 1.07–1.10×, 128 × `[64, 24]·[24, 64]` 1.46×; with fewer columns
+ * packing loses (128 × `[64, 64]·[64, 24]` 0.91×, 256 × `[16, 24]·[24, 16]` 0.80×, `[64, 192]·[192, 10]`
+ * 0.90×). (Until round 4 the rule was K·P ≥ 4096, which left stage 1's `proj` in place.)
  */
 const PACK_MIN_M = 32;
-const PACK_MIN_KP = 4096;
+const PACK_MIN_P = 48;
 let packBEnabled = true;
 
 let packAEnabled = true;
@@ -1117,12 +1143,11 @@ function attentionKernel(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   }
   const out = be.makeOutput([B, N, D], "float32");
   const probs = given ?? be.makeOutput([B, heads, N, N], "float32");
-  const scratch = be.makeOutput([3 * N * d], "float32");
   sm.attention(
     ptr(be, x),
     ptr(be, probs),
     ptr(be, out),
-    ptr(be, scratch),
+    scratch(be, 3 * N * d),
     B,
     N,
     heads,
@@ -1130,7 +1155,6 @@ function attentionKernel(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
     1 / Math.sqrt(d),
     compute ? 1 : 0,
   );
-  be.disposeData(scratch.dataId);
   return compute ? [out, probs] : out;
 }
 

@@ -222,7 +222,16 @@ export function forwardNet(
         t = poolForward(P, stage.pool, geometry[s], geometry[s - 1].grid, net.classToken, t, ops);
       }
       let attn: engine.AttentionMap | null = null;
-      for (const ref of blocks[s]) ({ x: t, attn } = blockForward(P, ref, stage.heads, t, attn, ops));
+      // a scope per block: its intermediates are freed when it ends (tensors a gradient needs are kept
+      // by the tape), so a forward pass holds one block's activations at a time, not every block's
+      for (const ref of blocks[s]) {
+        const prev: engine.AttentionMap | null = attn;
+        const input: tf.Tensor3D = t;
+        const out: { x: tf.Tensor3D; attn: engine.AttentionMap } = tf.tidy(() =>
+          blockForward(P, ref, stage.heads, input, prev, ops),
+        );
+        ({ x: t, attn } = out);
+      }
     });
     return headForward(P, net, t, ops);
   });

@@ -16,6 +16,7 @@ import {
   setWasmPackB,
   setWasmSimdKernels,
   setWasmSimdWeightGrad,
+  wasmScratchFloats,
   wasmSimdFlavour,
 } from "../../src/engine/wasm-kernels.js";
 import { expectClose, type Input, type Result, randn, useBackend, valueAndGrads } from "./helpers.js";
@@ -407,13 +408,48 @@ for (const variant of variants) {
         setWasmPackB(packB);
         setWasmPackA(packA);
         const label = packB ? (packA ? "A and B packed" : "B packed") : "in place";
-        // M = 37 rows (a 1-row tail), K = 600 (two K blocks), P = 27 (3 columns past the 8-panels)
-        expectBmmLikeMatMul([2, 37, 600, 27], 47, label);
+        // M = 37 rows (a 1-row tail), K = 600 (two K blocks), P = 51 (3 columns past the 8-panels)
+        expectBmmLikeMatMul([2, 37, 600, 51], 47, label);
         // P = 64: a transposed b is packed straight from [G, P, K]
         expectBmmLikeMatMul([2, 36, 70, 64], 48, label);
+        // K = 5: fewer than one 4×4 transpose of a transposed b, then its 1-row K tail
+        expectBmmLikeMatMul([3, 33, 5, 50], 52, label);
       }
       setWasmPackB(true);
       setWasmPackA(true);
     });
+
+    if (backend === "wasm" && variant.simd && variant.kernels) {
+      it("bmm: packed products share one kept scratch, grown by a larger product and reused by smaller ones", () => {
+        const small: [number, number, number, number] = [1, 40, 64, 64];
+        expectBmmLikeMatMul(small, 49, "small");
+        const kept = wasmScratchFloats();
+        // with packed A: one block of A per thread, then B's panels
+        expect(kept).toBeGreaterThanOrEqual(64 * 64);
+        expectBmmLikeMatMul([1, 64, 700, 256], 50, "larger");
+        const grown = wasmScratchFloats();
+        expect(grown).toBeGreaterThanOrEqual(700 * 256);
+        // after the larger product, the smaller one runs in the grown scratch: still exact, no new buffer
+        expectBmmLikeMatMul(small, 51, "small after larger");
+        expect(wasmScratchFloats()).toBe(grown);
+        const be = tf.backend() as unknown as { numDataIds(): number };
+        const t = (x: Input) => tf.tensor(x.data, x.shape);
+        const [a, w, b] = [t(randn([40, 64], 52)), t(randn([64, 64], 53)), t(randn([64], 54))] as [
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor1D,
+        ];
+        tf.tidy(() => {
+          fast.linear(a, w, b);
+        });
+        const ids = be.numDataIds();
+        for (let i = 0; i < 5; i++)
+          tf.tidy(() => {
+            fast.linear(a, w, b);
+          });
+        expect(be.numDataIds()).toBe(ids);
+        tf.dispose([a, w, b]);
+      });
+    }
   });
 }

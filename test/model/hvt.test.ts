@@ -280,6 +280,25 @@ describe("HvtModel", () => {
     }
   });
 
+  it("a forward pass frees each block's intermediates when the block ends: peak memory does not grow with depth", async () => {
+    const deep = (layers: number) =>
+      model(`depth-${layers}`, [{ dim: 32, heads: 2, layers: Array.from({ length: layers }, () => "attn") }]);
+    const peak = async (layers: number) => {
+      const m = HvtModel.create(deep(layers), { seed: 1 });
+      const x = randomInput(deep(layers), 8);
+      const before = tf.memory().numBytes;
+      const prof = await tf.profile(() => tf.tidy(() => void m.forward(x).dataSync()));
+      tf.dispose(x);
+      m.dispose();
+      return prof.peakBytes - before;
+    };
+    const one = await peak(1);
+    const eight = await peak(8);
+    // one block's intermediates (≈ 10 activations of [8, 16, 32..64]) at a time: eight blocks kept
+    // alive until the pass ends would need ≈ 6× the one-block peak
+    expect(eight).toBeLessThan(1.5 * one);
+  });
+
   it("token geometry inside the model matches stageGeometry", () => {
     // the pools assert their output against stageGeometry; a model for every config runs without error
     for (const cfg of ALL_MODELS) expect(stageGeometry(cfg).length).toBe(cfg.stages.length);
