@@ -287,7 +287,7 @@ function ptr(b: WasmBackend, t: tf.TensorInfo): number {
  * The kernels' scratch (packed product operands, attention's per-head buffers): one block per backend,
  * kept between calls and grown to the largest request, instead of a fresh allocation per call, which
  * can be memory the pass has not touched lately (a cold-cache microbenchmark of `[256, 192]·[192, 768]`:
- * 3.33 → 2.96 ms with the packed buffers warm; within noise over a whole forward pass, docs/ENGINE.md
+ * 3.33 → 2.96 ms with the packed buffers and C warm; within noise over a whole forward pass, docs/ENGINE.md
  * "Round 4"). Kernel calls never overlap, so one block serves them all. Returns its byte offset; call it
  * after the kernel's makeOutput calls (the heap may grow here).
  */
