@@ -982,13 +982,9 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
   const P8 = P & ~7;
   const pack = packBEnabled && M >= PACK_MIN_M && P >= PACK_MIN_P;
   // a transposed b: packed straight from [G, P, K] when it has no column tail, else swapped to [G, K, P]
-  const temps: tf.TensorInfo[] = [];
-  let bt: tf.TensorInfo | null = bIn;
-  if (tb && !(pack && P8 === P)) {
-    bt = be.makeOutput([G, K, P], "float32");
-    temps.push(bt);
-    sm.swap_axes(ptr(be, bIn), ptr(be, bt), G, P, K, 1);
-  }
+  const swapped = tb && !(pack && P8 === P) ? be.makeOutput([G, K, P], "float32") : null;
+  if (swapped) sm.swap_axes(ptr(be, bIn), ptr(be, swapped), G, P, K, 1);
+  let bt: tf.TensorInfo | null = swapped ?? bIn;
   // packed operands in the kernels' scratch: with packed A, each thread's block of MC·KB floats for A's
   // row blocks, then B's panels
   let bp = 0;
@@ -998,7 +994,7 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
     const base = scratch(be, aFloats + G * K * P8);
     if (packAEnabled) aq = base;
     bp = base + 4 * aFloats;
-    const fromT = tb && bt === bIn; // not swapped: packed from [G, P, K]
+    const fromT = tb && !swapped; // packed straight from [G, P, K]
     sm.pack_b(ptr(be, bt as tf.TensorInfo), bp, G, K, P, fromT ? 1 : 0);
     if (fromT) bt = null; // every column is in the packed panels (P8 = P)
   }
@@ -1021,7 +1017,7 @@ function bmmKernel(args: KernelArgs): tf.TensorInfo {
   ];
   if (helpers && bmmThreadsEnabled) helpers.run(sm.bmm, call);
   else sm.bmm(...call);
-  for (const t of temps) be.disposeData(t.dataId);
+  if (swapped) be.disposeData(swapped.dataId);
   return out;
 }
 
@@ -1056,6 +1052,7 @@ export function setInferenceBypass(on: boolean): void {
 export function customGradNeeded(): boolean {
   return !inferenceBypass || (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
 }
+
 let residualEnabled = true;
 
 /** For A/B measurements and tests: `linear`'s residual added inside the product (default on). */
