@@ -588,6 +588,53 @@ static inline void tile4x8(const float *a0, long sam, long sak, const float *bk,
   ST(cr + 3 * P + 4, c31);
 }
 
+/*
+ * The same tile over packed operands (bmm's packed path): ap = the 4-row group of A as [kn][4], bp = the
+ * B panel as [kn][8]. Each operand is walked by its own pointer and read at constant offsets, which
+ * clang ≥ 19 emits as load offsets and V8 folds into the x64 addressing: 18 instructions per k
+ * (6 loads, 8 FMAs, 2 pointer bumps, compare and branch) against 22 for tile4x8's strided form, whose
+ * addresses V8 computes one `lea` each. Same multiply-adds in the same order (bit-identical results);
+ * in isolation 1.00× on a quiet core and 1.05–1.15× while another tenant shares it (docs/ENGINE.md,
+ * "Round 5").
+ */
+static inline void tile4x8p(const float *ap, const float *bp, float *cr, int P, int kn, int first,
+                            const float *bias, int has_bias, int fin, long rd) {
+  v128_t c00, c01, c10, c11, c20, c21, c30, c31;
+  LD(c00, cr, 0);
+  LD(c01, cr + 4, 4);
+  LD(c10, cr + P, 0);
+  LD(c11, cr + P + 4, 4);
+  LD(c20, cr + 2 * P, 0);
+  LD(c21, cr + 2 * P + 4, 4);
+  LD(c30, cr + 3 * P, 0);
+  LD(c31, cr + 3 * P + 4, 4);
+  const float *ae = ap + 4 * (long)kn;
+  for (; ap != ae; ap += 4, bp += 8) {
+    v128_t b0 = wasm_v128_load(bp);
+    v128_t b1 = wasm_v128_load(bp + 4);
+    v128_t x0 = wasm_v128_load32_splat(ap);
+    v128_t x1 = wasm_v128_load32_splat(ap + 1);
+    v128_t x2 = wasm_v128_load32_splat(ap + 2);
+    v128_t x3 = wasm_v128_load32_splat(ap + 3);
+    FMA(c00, x0, b0);
+    FMA(c01, x0, b1);
+    FMA(c10, x1, b0);
+    FMA(c11, x1, b1);
+    FMA(c20, x2, b0);
+    FMA(c21, x2, b1);
+    FMA(c30, x3, b0);
+    FMA(c31, x3, b1);
+  }
+  ST(cr, c00);
+  ST(cr + 4, c01);
+  ST(cr + P, c10);
+  ST(cr + P + 4, c11);
+  ST(cr + 2 * P, c20);
+  ST(cr + 2 * P + 4, c21);
+  ST(cr + 3 * P, c30);
+  ST(cr + 3 * P + 4, c31);
+}
+
 /* rows m..m+3, 4 columns (B in place, row stride P) */
 static inline void tile4x4(const float *a0, long sam, long sak, const float *bk, float *cr, int P, int kn,
                            int first, const float *bias, int has_bias, int fin, long rd) {
@@ -728,12 +775,10 @@ EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int
         int p = 0;
         if (bq && aq) {
           pack_a(a + (long)m0 * sam, sam, sak, aq, m4 - m0, kn);
-          /* the packed 4-row group is A with row stride 1 and K stride 4 (constants here, so the
-           * inlined tile steps both operands by fixed offsets) */
           for (; p < P8; p += 8)
             for (int m = m0; m < m4; m += 4)
-              tile4x8(aq + (long)(m - m0) * kn, 1, 4, bq + (long)p * K, 8, c + (long)m * P + p, P, kn, first,
-                      bias + p, has_bias, fin, rd);
+              tile4x8p(aq + (long)(m - m0) * kn, bq + (long)p * K, c + (long)m * P + p, P, kn, first, bias + p,
+                       has_bias, fin, rd);
         }
         for (; p < P8; p += 8) {
           const float *bk = bq ? bq + (long)p * K : b + p;
