@@ -3,11 +3,12 @@
  * `npm run bench`: the evidence benchmarks in one run (never part of `npm test`).
  *
  *   1. psvit vs PyTorch: training-step and forward images/s and peak memory of the smallest, median and
- *      largest FLOPs paths of fmnist-2d, equal thread budgets (bench/compare.mjs);
+ *      largest FLOPs paths of fmnist-2d, equal thread budgets, the two sides' steps interleaved
+ *      (bench/interleave.mjs; bench/compare.mjs is the older one-process-per-run form);
  *   2. search throughput: candidates per minute with 1 and 2 worker threads;
  *   3. wall time of the default pipeline (train-supernet, search, export on the embedded data).
  *
- *   node bench/suite.mjs [--json] [--skip compare,search,pipeline] [--steps 7] [--threads 1] [--rounds 3]
+ *   node bench/suite.mjs [--json] [--skip compare,search,pipeline] [--pairs 20] [--threads 1]
  *
  * A table on stdout; with --json, one JSON object as the last line.
  */
@@ -44,14 +45,12 @@ const result = {
 
 // 1. psvit vs PyTorch
 if (!skip.has("compare")) {
-  log("psvit vs PyTorch (bench/compare.mjs)");
-  const out = run(path.join(here, "compare.mjs"), [
-    "--steps",
-    opt("steps", "7"),
+  log("psvit vs PyTorch, steps interleaved (bench/interleave.mjs)");
+  const out = run(path.join(here, "interleave.mjs"), [
+    "--pairs",
+    opt("pairs", "20"),
     "--threads",
     opt("threads", "1"),
-    "--rounds",
-    opt("rounds", "3"),
     "--json",
   ]);
   result.compare = lastJson(out);
@@ -119,7 +118,7 @@ if (!skip.has("pipeline")) {
 // the table
 const lines = [];
 if (result.compare) {
-  lines.push("psvit vs PyTorch (same run, equal thread budgets)", result.compareTable, "");
+  lines.push("psvit vs PyTorch (steps interleaved, equal thread budgets)", result.compareTable, "");
 }
 if (result.search) {
   lines.push("search throughput (500 validation images per candidate)");

@@ -3,11 +3,13 @@
 layer maths) on the same kind of data (random normal images, random labels, cross-entropy), same step
 (forward, backward, AdamW), medians of timed repetitions after warm-up.
 
-Usage: torch_ref.py CONFIG.json [--batch 64] [--steps 10] [--warmup 2] [--threads 1] [--json]
+Usage: torch_ref.py CONFIG.json [--batch 64] [--steps 10] [--warmup 2] [--threads 1] [--json] [--serve]
 
 Threads: --threads N sets OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS before torch is
 imported and torch.set_num_threads(N) (set_num_threads alone leaves OpenBLAS's own pool at every core).
 With --json the last line of stdout is {"train_img_s", "fwd_img_s", "peak_rss_mb", "threads", "torch"}.
+--serve (for bench/interleave.mjs): after the warm-up prints "ready", then answers one line per stdin
+command: "train" / "fwd" runs one step and prints its milliseconds; "quit" prints {"peak_rss_mb", "torch"}.
 """
 
 import argparse
@@ -27,6 +29,7 @@ def main(argv):
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--serve", action="store_true")
     a = ap.parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(a.threads)
@@ -74,6 +77,8 @@ def main(argv):
             ts.append((time.perf_counter() - t0) * 1000)
         return statistics.median(ts)
 
+    if a.serve:
+        return serve(model, train_step, fwd, a.warmup, torch.__version__)
     model.train()
     train_ms = timed(train_step)
     model.eval()
@@ -92,6 +97,31 @@ def main(argv):
         print(f"{cfg.get('name', a.config)}: batch {a.batch}, torch {torch.__version__}, {a.threads} thread(s)")
         print(f"train {train_ms:.1f} ms/step {res['train_img_s']} img/s; forward {fwd_ms:.1f} ms {res['fwd_img_s']} img/s")
         print(f"peak RSS {res['peak_rss_mb']} MB")
+    return 0
+
+
+def serve(model, train_step, fwd, warmup, version):
+    """One step per stdin line, its milliseconds on stdout (see the module docstring)."""
+    steps = {"train": (True, train_step), "fwd": (False, fwd)}
+    for training, f in steps.values():
+        model.train(training)
+        for _ in range(warmup):
+            f()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd == "quit":
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(json.dumps({"peak_rss_mb": round(peak), "torch": version}), flush=True)
+            return 0
+        if cmd not in steps:
+            print(f"error unknown command {cmd!r}", flush=True)
+            continue
+        training, f = steps[cmd]
+        model.train(training)
+        t0 = time.perf_counter()
+        f()
+        print(f"{(time.perf_counter() - t0) * 1000:.3f}", flush=True)
     return 0
 
 

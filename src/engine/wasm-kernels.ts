@@ -1144,7 +1144,7 @@ function attentionKernel(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
     ptr(be, x),
     ptr(be, probs),
     ptr(be, out),
-    scratch(be, 3 * N * d),
+    scratch(be, 3 * N * d + N * N), // kernels.c attention: the packed path needs the N·N too
     B,
     N,
     heads,

@@ -148,6 +148,19 @@ const cases: Case[] = [
     ref: shared(ref, 2),
   },
   {
+    // N and d multiples of 8: the inference kernel's packed path (the cases above and below take the other)
+    name: "selfAttention out (N=24, 3 heads, d=16: packed operands)",
+    inputs: [randn([2, 24, 3 * 48], 90)],
+    fast: attnOut(fast, 3),
+    ref: attnOut(ref, 3),
+  },
+  {
+    name: "selfAttention + applyAttention (N=16, 2 heads, d=8: packed operands)",
+    inputs: [randn([2, 16, 3 * 16], 91), randn([2, 16, 16], 92)],
+    fast: shared(fast, 2),
+    ref: shared(ref, 2),
+  },
+  {
     name: "selfAttention out (N=16, 2 heads)",
     inputs: [randn([2, 16, 3 * 8], 8)],
     fast: attnOut(fast, 2),

@@ -807,12 +807,56 @@ static inline void copy_(float *dst, const float *src, int n) {
 }
 
 /*
+ * Attention of one (batch element, head) on packed operands, for N and d multiples of 8 (attention's
+ * caller below checks): q (rows at stride sx) → [N/4][d][4], scale·k → panels [N/8][d][8], then
+ * q·kᵀ on tile4x8p into P [N, N], softmax, P → [N/4][N][4], v → panels [d/8][N][8], and P·v on
+ * tile4x8p straight into the head's columns of the merged output (row stride D). The same
+ * multiply-adds in the same order as the unpacked path (bit-identical); 1.07–1.19× per layer in isolation
+ * (docs/ENGINE.md, "Round 5"). scr: 3·N·d + N·N floats.
+ */
+static void attention_head_packed(const float *xb, long sx, int D, float *P, float *ob, float *scr, int N, int d,
+                                  float scale, int compute) {
+  float *qa = scr, *kp = qa + (long)N * d, *pa = kp + (long)N * d, *vp = pa + (long)N * N;
+  if (compute) {
+    const float *kb = xb + D;
+    pack_a(xb, sx, 1, qa, N, d);
+    int d4 = d & ~3;
+    for (int t = 0; t < N; t += 8) {
+      float *dst = kp + (long)t * d; /* panel t/8: [d][8] */
+      for (int c = 0; c < d4; c += 4) {
+        t4x4(kb + (long)t * sx + c, sx, dst + 8 * c, 8);
+        t4x4(kb + (long)(t + 4) * sx + c, sx, dst + 8 * c + 4, 8);
+      }
+    }
+    v128_t sv = wasm_f32x4_splat(scale);
+    for (long i = 0, n = (long)N * d; i < n; i += 4) wasm_v128_store(kp + i, wasm_f32x4_mul(wasm_v128_load(kp + i), sv));
+    for (int t = 0; t < N; t += 8)
+      for (int m = 0; m < N; m += 4)
+        tile4x8p(qa + (long)m * d, kp + (long)t * d, P + (long)m * N + t, N, d, 1, 0, 0, 0, 0);
+    softmax(P, P, N, N);
+  }
+  pack_a(P, N, 1, pa, N, N);
+  const float *vb = compute ? xb + 2 * D : xb;
+  for (int c = 0; c < d; c += 8) {
+    float *dst = vp + (long)c * N; /* panel c/8: [N][8] */
+    for (int t = 0; t < N; t++) {
+      wasm_v128_store(dst + 8 * t, wasm_v128_load(vb + (long)t * sx + c));
+      wasm_v128_store(dst + 8 * t + 4, wasm_v128_load(vb + (long)t * sx + c + 4));
+    }
+  }
+  for (int c = 0; c < d; c += 8)
+    for (int m = 0; m < N; m += 4)
+      tile4x8p(pa + (long)m * N, vp + (long)c * N, ob + (long)m * D + c, D, N, 1, 0, 0, 0, 0);
+}
+
+/*
  * Attention for inference, one kernel per layer: for each batch element b and head j (h heads of d),
  * P = softmax(scale·q·kᵀ) (compute = 1, written to probs [B, h, N, N]) or P = probs (compute = 0, a
  * reuse layer), then out [B, N, h·d] = P·v with the heads merged. q, k, v are read in place from x:
  * compute = 1: x = the qkv projection [B, N, 3, h, d] (token stride 3·h·d); compute = 0: x = v [B, N, h, d].
- * No head split or merge pass, no transposed copy of k: kᵀ (scaled), v and one head's output go through
- * the scratch (3·N·d floats); the two products are bmm's.
+ * No head split or merge pass: for N and d multiples of 8 the head runs on packed operands
+ * (attention_head_packed; scratch 3·N·d + N·N floats); otherwise kᵀ (scaled), v and one head's output
+ * go through the scratch (3·N·d floats) and the two products are bmm's.
  */
 EXPORT(attention) void attention(const float *x, float *probs, float *out, float *scr, int B, int N, int h, int d,
                                  float scale, int compute) {
@@ -820,10 +864,15 @@ EXPORT(attention) void attention(const float *x, float *probs, float *out, float
   long sx = compute ? 3L * D : D; /* token stride of x */
   float *kt = scr, *vp = scr + (long)d * N, *o = vp + (long)N * d;
   int N4 = N & ~3, d4 = d & ~3;
+  int packed = (N & 7) == 0 && (d & 7) == 0;
   for (int b = 0; b < B; b++)
     for (int j = 0; j < h; j++) {
       const float *xb = x + (long)b * N * sx + (long)j * d;
       float *P = probs + ((long)b * h + j) * N * N;
+      if (packed) {
+        attention_head_packed(xb, sx, D, P, out + (long)b * N * D + (long)j * d, scr, N, d, scale, compute);
+        continue;
+      }
       if (compute) {
         const float *kb = xb + D;
         /* kᵀ [d, N] = scale · k: 4×4 transposes, then one scaling pass */
