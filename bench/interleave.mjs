@@ -9,7 +9,7 @@
  *   node bench/interleave.mjs [--space search-spaces/fmnist-2d.json] [--arch A,B,…] [--batch 64]
  *                             [--pairs 40] [--threads 1] [--backend wasm] [--json]
  *
- * Why: on these 2-core VMs a model's step time moves by ±30% over seconds (docs/BENCHMARKS.md, "Noise").
+ * Why: on these 2-core VMs a model's step time moves by ±30% over seconds (docs/BENCHMARKS.md, "Noise caveat").
  * bench/compare.mjs measures each side in its own process, seconds apart, and pairs the medians of whole
  * runs; a run that lands in a slow spell moves its round's ratio by as much. Here no two paired steps are
  * more than one step apart. While one worker computes, the other waits on its stdin (idle).
