@@ -7,7 +7,10 @@
  * interquartile range. Needs the build (npm run build) and /usr/bin/python3 with torch.
  *
  *   node bench/interleave.mjs [--space search-spaces/fmnist-2d.json] [--arch A,B,…] [--batch 64]
- *                             [--pairs 40] [--threads 1] [--backend wasm] [--json]
+ *                             [--pairs 40] [--threads 1] [--torch-threads N] [--backend wasm] [--json]
+ *
+ * --threads sets both sides' threads; --torch-threads (default: --threads) sets PyTorch's alone, e.g. to
+ * compare each side at its own best setting on a machine where one of them does not scale.
  *
  * Why: on these 2-core VMs a model's step time moves by ±30% over seconds (docs/BENCHMARKS.md, "Noise caveat").
  * bench/compare.mjs measures each side in its own process, seconds apart, and pairs the medians of whole
@@ -35,27 +38,57 @@ const archs = opt("arch", "IIIIII-IIIIII-IIIIII,BBSSII-BBSSII-BBSSII,SSSSSS-SSSS
 const batch = opt("batch", "64");
 const pairs = Number(opt("pairs", "40"));
 const threads = opt("threads", "1");
+const torchThreads = opt("torch-threads", threads);
 const backend = opt("backend", "wasm");
 if (!Number.isInteger(pairs) || pairs < 1)
   throw new Error(`--pairs must be a positive integer, got ${pairs}`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "psvit-interleave-"));
 
-/** A worker process answering one line per command line. */
+/** All workers started, so that a failure anywhere stops every one of them. */
+const children = [];
+process.on("exit", () => {
+  for (const c of children) c.kill();
+});
+
+/**
+ * A worker process answering one line per command line. A reply that is not a number (or "error …"), or
+ * the worker ending early, throws with its name, exit code or signal.
+ */
 function worker(cmd, argv, env) {
+  const name = path.basename(argv[0]);
   const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "inherit"] });
+  children.push(child);
+  let ended = null;
+  const exited = new Promise((resolve) =>
+    child.on("exit", (code, signal) => {
+      ended = signal ? `signal ${signal}` : `exit code ${code}`;
+      resolve();
+    }),
+  );
+  child.stdin.on("error", () => {}); // a worker that died: reported by next() below
   const lines = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (what) => {
     const r = await lines.next();
-    if (r.done) throw new Error(`${path.basename(argv[0])} exited while ${what}`);
-    if (r.value.startsWith("error")) throw new Error(`${path.basename(argv[0])}: ${r.value}`);
+    if (r.done) {
+      await exited;
+      throw new Error(`${name} ended (${ended}) while ${what}`);
+    }
+    if (r.value.startsWith("error")) throw new Error(`${name}: ${r.value}`);
     return r.value;
   };
   return {
-    ready: () => next("starting"),
+    ready: async () => {
+      const line = await next("starting");
+      if (line !== "ready") throw new Error(`${name}: expected "ready", got ${JSON.stringify(line)}`);
+    },
     async step(what) {
       child.stdin.write(`${what}\n`);
-      return Number(await next(what));
+      const line = await next(what);
+      const ms = Number(line);
+      if (!Number.isFinite(ms))
+        throw new Error(`${name}: expected milliseconds after "${what}", got ${JSON.stringify(line)}`);
+      return ms;
     },
     async quit() {
       child.stdin.write("quit\n");
@@ -90,7 +123,7 @@ for (const arch of archs) {
   ]);
   const th = worker(
     "/usr/bin/python3",
-    [path.join(here, "torch_ref.py"), file, "--batch", batch, "--threads", threads, "--serve"],
+    [path.join(here, "torch_ref.py"), file, "--batch", batch, "--threads", torchThreads, "--serve"],
     {},
   );
   // start one after the other: each warms up while the other is idle
@@ -135,7 +168,7 @@ const head = [
 const lines = [
   `batch ${batch}, ${pairs} interleaved pairs per measurement (img/s: medians; ratio: median of the pairs' ` +
     `ratios, interquartile range in brackets), psvit backend ${backend} ${threads} thread(s), torch ` +
-    `${rows[0]?.torchEnd.torch} ${threads} thread(s), ${os.cpus().length} cores (${os.cpus()[0]?.model}), ` +
+    `${rows[0]?.torchEnd.torch} ${torchThreads} thread(s), ${os.cpus().length} cores (${os.cpus()[0]?.model}), ` +
     `${new Date().toISOString().slice(0, 10)}`,
   "",
   `| ${head.join(" | ")} |`,
