@@ -45,10 +45,11 @@ if (!Number.isInteger(pairs) || pairs < 1)
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "psvit-interleave-"));
 
-/** All workers started, so that a failure anywhere stops every one of them. */
+/** All workers started, so that a failure anywhere stops every one of them (and the configs go). */
 const children = [];
 process.on("exit", () => {
   for (const c of children) c.kill();
+  fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 /**
@@ -204,4 +205,3 @@ if (args.includes("--json")) {
     }),
   );
 }
-fs.rmSync(tmp, { recursive: true, force: true });
