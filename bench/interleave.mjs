@@ -22,19 +22,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
-import { fileURLToPath } from "node:url";
 import { modelFromFile } from "../dist/cli/commands/flops.js";
 import { countModel } from "../dist/flops/count.js";
+import { argv as args, DEFAULT_ARCHS, DEFAULT_SPACE, benchDir as here, opt } from "./args.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "..");
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const space = opt("space", path.join(root, "search-spaces/fmnist-2d.json"));
-const archs = opt("arch", "IIIIII-IIIIII-IIIIII,BBSSII-BBSSII-BBSSII,SSSSSS-SSSSSS-SSSSSS").split(",");
+const space = opt("space", DEFAULT_SPACE);
+const archs = opt("arch", DEFAULT_ARCHS).split(",");
 const batch = opt("batch", "64");
 const pairs = Number(opt("pairs", "40"));
 const threads = opt("threads", "1");

@@ -7,16 +7,9 @@
  *
  *   node bench/psvit-worker.mjs MODEL.json [--batch 64] [--threads 1] [--backend wasm]
  */
-import path from "node:path";
 import readline from "node:readline";
-import { fileURLToPath } from "node:url";
+import { argv as args, opt, root } from "./args.mjs";
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const { initBackend } = await import(`${root}/dist/engine/backend.js`);
 const { AdamW } = await import(`${root}/dist/engine/adamw.js`);
 const { trainStep, peakRssMb } = await import(`${root}/dist/engine/benchmark.js`);

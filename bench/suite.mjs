@@ -16,16 +16,9 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { argv as args, benchDir as here, opt, root } from "./args.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "..");
 const psvit = path.join(root, "bin", "psvit");
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const json = args.includes("--json");
 const skip = new Set((opt("skip", "") || "").split(",").filter(Boolean));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "psvit-suite-"));

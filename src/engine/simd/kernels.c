@@ -543,6 +543,25 @@ EXPORT(swap_axes) void swap_axes(const float *x, float *y, int A, int R, int C, 
 #define LD1(ptr, col) (first ? (has_bias ? bias[col] : 0.0f) : *(ptr))
 /* store to C; fin (last K block of a product with a residual R): C = R + sum, R at ptr + rd */
 #define ST(ptr, acc) wasm_v128_store(ptr, fin ? wasm_f32x4_add(wasm_v128_load((ptr) + rd), acc) : acc)
+/* a 4×8 tile's accumulators c00 … c31 (row, half) from / to C at cr, row stride P */
+#define LD4x8(cr, P)                                                                                     \
+  LD(c00, cr, 0);                                                                                        \
+  LD(c01, cr + 4, 4);                                                                                    \
+  LD(c10, cr + P, 0);                                                                                    \
+  LD(c11, cr + P + 4, 4);                                                                                \
+  LD(c20, cr + 2 * P, 0);                                                                                \
+  LD(c21, cr + 2 * P + 4, 4);                                                                            \
+  LD(c30, cr + 3 * P, 0);                                                                                \
+  LD(c31, cr + 3 * P + 4, 4)
+#define ST4x8(cr, P)                                                                                     \
+  ST(cr, c00);                                                                                           \
+  ST(cr + 4, c01);                                                                                       \
+  ST(cr + P, c10);                                                                                       \
+  ST(cr + P + 4, c11);                                                                                   \
+  ST(cr + 2 * P, c20);                                                                                   \
+  ST(cr + 2 * P + 4, c21);                                                                               \
+  ST(cr + 3 * P, c30);                                                                                   \
+  ST(cr + 3 * P + 4, c31)
 
 /*
  * rows a0.. (stride sam) × 8 columns: bk = B's column 0 of this tile at row 0 of the K block, ldb its row
@@ -552,14 +571,7 @@ static inline void tile4x8(const float *a0, long sam, long sak, const float *bk,
                            int kn, int first, const float *bias, int has_bias, int fin, long rd) {
   const float *a1 = a0 + sam, *a2 = a1 + sam, *a3 = a2 + sam;
   v128_t c00, c01, c10, c11, c20, c21, c30, c31;
-  LD(c00, cr, 0);
-  LD(c01, cr + 4, 4);
-  LD(c10, cr + P, 0);
-  LD(c11, cr + P + 4, 4);
-  LD(c20, cr + 2 * P, 0);
-  LD(c21, cr + 2 * P + 4, 4);
-  LD(c30, cr + 3 * P, 0);
-  LD(c31, cr + 3 * P + 4, 4);
+  LD4x8(cr, P);
   for (int k = 0; k < kn; k++) {
     const float *b = bk + (long)k * ldb;
     v128_t b0 = wasm_v128_load(b);
@@ -578,14 +590,7 @@ static inline void tile4x8(const float *a0, long sam, long sak, const float *bk,
     FMA(c30, x3, b0);
     FMA(c31, x3, b1);
   }
-  ST(cr, c00);
-  ST(cr + 4, c01);
-  ST(cr + P, c10);
-  ST(cr + P + 4, c11);
-  ST(cr + 2 * P, c20);
-  ST(cr + 2 * P + 4, c21);
-  ST(cr + 3 * P, c30);
-  ST(cr + 3 * P + 4, c31);
+  ST4x8(cr, P);
 }
 
 /*
@@ -600,14 +605,7 @@ static inline void tile4x8(const float *a0, long sam, long sak, const float *bk,
 static inline void tile4x8p(const float *ap, const float *bp, float *cr, int P, int kn, int first,
                             const float *bias, int has_bias, int fin, long rd) {
   v128_t c00, c01, c10, c11, c20, c21, c30, c31;
-  LD(c00, cr, 0);
-  LD(c01, cr + 4, 4);
-  LD(c10, cr + P, 0);
-  LD(c11, cr + P + 4, 4);
-  LD(c20, cr + 2 * P, 0);
-  LD(c21, cr + 2 * P + 4, 4);
-  LD(c30, cr + 3 * P, 0);
-  LD(c31, cr + 3 * P + 4, 4);
+  LD4x8(cr, P);
   const float *ae = ap + 4 * (long)kn;
   for (; ap != ae; ap += 4, bp += 8) {
     v128_t b0 = wasm_v128_load(bp);
@@ -625,14 +623,7 @@ static inline void tile4x8p(const float *ap, const float *bp, float *cr, int P, 
     FMA(c30, x3, b0);
     FMA(c31, x3, b1);
   }
-  ST(cr, c00);
-  ST(cr + 4, c01);
-  ST(cr + P, c10);
-  ST(cr + P + 4, c11);
-  ST(cr + 2 * P, c20);
-  ST(cr + 2 * P + 4, c21);
-  ST(cr + 3 * P, c30);
-  ST(cr + 3 * P + 4, c31);
+  ST4x8(cr, P);
 }
 
 /* rows m..m+3, 4 columns (B in place, row stride P) */
@@ -726,32 +717,37 @@ static inline void pack_a(const float *a, long sam, long sak, float *aq, int mn,
 }
 
 /*
+ * The 8-column panels of one matrix → d [P8/8][K][8] (P8 = its columns rounded down to 8). tb = 0: the
+ * matrix is [K, ·] with row stride ld (panels are row pieces); tb = 1: it is given transposed, [·, K] with
+ * row stride ld (panels via 4×4 transposes, then the K mod 4 tail).
+ */
+static inline void pack_panels(const float *b, long ld, float *d, int K, int P8, int tb) {
+  int K4 = K & ~3;
+  for (int p = 0; p < P8; p += 8, d += 8 * (long)K) {
+    if (!tb) {
+      for (int k = 0; k < K; k++) {
+        wasm_v128_store(d + 8 * k, wasm_v128_load(b + (long)k * ld + p));
+        wasm_v128_store(d + 8 * k + 4, wasm_v128_load(b + (long)k * ld + p + 4));
+      }
+    } else {
+      const float *s = b + (long)p * ld; /* rows p..p+7 */
+      for (int k = 0; k < K4; k += 4) {
+        t4x4(s + k, ld, d + 8 * k, 8);
+        t4x4(s + 4 * ld + k, ld, d + 8 * k + 4, 8);
+      }
+      for (int k = K4; k < K; k++)
+        for (int j = 0; j < 8; j++) d[8 * k + j] = s[(long)j * ld + k];
+    }
+  }
+}
+
+/*
  * B's full 8-column panels → bp [G][P8/8][K][8] (P8 = P rounded down to 8), for bmm. tb = 0: B [G, K, P];
  * tb = 1: B given transposed as [G, P, K] (4×4 transposes; the product needs no swap_axes pass then).
  */
 EXPORT(pack_b) void pack_b(const float *B, float *bp, int G, int K, int P, int tb) {
-  int P8 = P & ~7, K4 = K & ~3;
-  for (int g = 0; g < G; g++) {
-    const float *bg = B + (long)g * K * P;
-    float *dg = bp + (long)g * K * P8;
-    for (int p = 0; p < P8; p += 8) {
-      float *d = dg + (long)p * K;
-      if (!tb) {
-        for (int k = 0; k < K; k++) {
-          wasm_v128_store(d + 8 * k, wasm_v128_load(bg + (long)k * P + p));
-          wasm_v128_store(d + 8 * k + 4, wasm_v128_load(bg + (long)k * P + p + 4));
-        }
-      } else {
-        const float *s = bg + (long)p * K; /* rows p..p+7 of [P, K] */
-        for (int k = 0; k < K4; k += 4) {
-          t4x4(s + k, K, d + 8 * k, 8);
-          t4x4(s + 4 * (long)K + k, K, d + 8 * k + 4, 8);
-        }
-        for (int k = K4; k < K; k++)
-          for (int j = 0; j < 8; j++) d[8 * k + j] = s[(long)j * K + k];
-      }
-    }
-  }
+  int P8 = P & ~7;
+  for (int g = 0; g < G; g++) pack_panels(B + (long)g * K * P, tb ? K : P, bp + (long)g * K * P8, K, P8, tb);
 }
 
 EXPORT(bmm) void bmm(const float *A, const float *B, float *C, int G, int M, int K, int P, int sam, int sak,
@@ -820,14 +816,7 @@ static void attention_head_packed(const float *xb, long sx, int D, float *P, flo
   if (compute) {
     const float *kb = xb + D;
     pack_a(xb, sx, 1, qa, N, d);
-    int d4 = d & ~3;
-    for (int t = 0; t < N; t += 8) {
-      float *dst = kp + (long)t * d; /* panel t/8: [d][8] */
-      for (int c = 0; c < d4; c += 4) {
-        t4x4(kb + (long)t * sx + c, sx, dst + 8 * c, 8);
-        t4x4(kb + (long)(t + 4) * sx + c, sx, dst + 8 * c + 4, 8);
-      }
-    }
+    pack_panels(kb, sx, kp, d, N, 1); /* kᵀ's panels: k's rows are kᵀ's columns */
     v128_t sv = wasm_f32x4_splat(scale);
     for (long i = 0, n = (long)N * d; i < n; i += 4) wasm_v128_store(kp + i, wasm_f32x4_mul(wasm_v128_load(kp + i), sv));
     for (int t = 0; t < N; t += 8)
@@ -836,14 +825,7 @@ static void attention_head_packed(const float *xb, long sx, int D, float *P, flo
     softmax(P, P, N, N);
   }
   pack_a(P, N, 1, pa, N, N);
-  const float *vb = compute ? xb + 2 * D : xb;
-  for (int c = 0; c < d; c += 8) {
-    float *dst = vp + (long)c * N; /* panel c/8: [N][8] */
-    for (int t = 0; t < N; t++) {
-      wasm_v128_store(dst + 8 * t, wasm_v128_load(vb + (long)t * sx + c));
-      wasm_v128_store(dst + 8 * t + 4, wasm_v128_load(vb + (long)t * sx + c + 4));
-    }
-  }
+  pack_panels(compute ? xb + 2 * D : xb, sx, vp, N, d, 0);
   for (int c = 0; c < d; c += 8)
     for (int m = 0; m < N; m += 4)
       tile4x8p(pa + (long)m * N, vp + (long)c * N, ob + (long)m * D + c, D, N, 1, 0, 0, 0, 0);
