@@ -195,15 +195,38 @@ export class AdamW {
 }
 
 /**
- * PyTorch's clip_grad_norm_: scale every gradient by min(1, maxNorm / (‖g‖₂ + 1e-6)), ‖g‖₂ over all of
- * them together. Replaces the map's tensors in place (disposing the old ones) when it scales; returns
- * the total norm before clipping.
+ * ‖g‖₂ over all gradients together (float32 sum of squares, as PyTorch's clip_grad_norm_): finite exactly
+ * when every gradient is finite and the sum of squares does not overflow (‖g‖ < 1.8e19).
  */
-export function clipGradNorm(grads: Map<string, tf.Tensor>, maxNorm: number): number {
+export function globalGradNorm(grads: ReadonlyMap<string, tf.Tensor>): number {
   if (grads.size === 0) return 0;
   const total = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => g.square().sum()))));
   const norm = (total.dataSync() as Float32Array)[0];
   total.dispose();
+  return norm;
+}
+
+/** The gradients holding a NaN or an infinity, by name (diagnostics after a non-finite norm). */
+export function nonFiniteGrads(grads: ReadonlyMap<string, tf.Tensor>): string[] {
+  const bad: string[] = [];
+  for (const [name, g] of grads) {
+    const ok = tf.tidy(() => tf.all(tf.isFinite(g)).dataSync()[0]);
+    if (!ok) bad.push(name);
+  }
+  return bad;
+}
+
+/**
+ * PyTorch's clip_grad_norm_: scale every gradient by min(1, maxNorm / (‖g‖₂ + 1e-6)), ‖g‖₂ over all of
+ * them together (`norm`, when the caller has it already). Replaces the map's tensors in place (disposing
+ * the old ones) when it scales; returns the total norm before clipping.
+ */
+export function clipGradNorm(
+  grads: Map<string, tf.Tensor>,
+  maxNorm: number,
+  norm = globalGradNorm(grads),
+): number {
+  if (grads.size === 0) return 0;
   const coef = maxNorm / (norm + 1e-6);
   if (coef < 1) {
     for (const [name, g] of grads) {

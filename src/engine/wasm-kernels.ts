@@ -26,7 +26,8 @@
  *   - `PsvitGelu` (inference) and `PsvitGeluTrain` → [y, Φ(x) + x·φ(x)] (backward is one multiply);
  *     Φ from erf by Abramowitz–Stegun 7.1.26 (|error| < 1e-7) in SIMD, from erfc with relative error
  *     < 1.2e-7 in the JavaScript fallback;
- *   - `PsvitLayerNorm` → [y, mean, rstd] and `PsvitLayerNormGrad` → [dx, dγ, dβ];
+ *   - `PsvitLayerNorm` → [y, mean − x₀, rstd] (x₀ a row's first element: sums over x − x₀ keep a large
+ *     mean's precision) and `PsvitLayerNormGrad` → [dx, dγ, dβ];
  *   - `PsvitAdamW`: one decoupled-decay Adam update of one variable → [p, m, v].
  *   - `PsvitSoftmax` / `PsvitSoftmaxGrad`: softmax over the last axis and its gradient;
  *   - `PsvitIm2col` / `PsvitCol2im`: conv2d pooling's windows as rows, and their gradient;
@@ -820,16 +821,18 @@ function layerNormKernel(args: KernelArgs): tf.TensorInfo[] {
   const rv = f32(b, rstd);
   for (let r = 0; r < rows; r++) {
     const o = r * D;
+    // as the SIMD kernel: sums over x − x[0], and `mean` holds the mean's offset from x[0]
+    const x0 = xv[o];
     let s = 0;
-    for (let i = 0; i < D; i++) s += xv[o + i];
-    const mu = s / D;
+    for (let i = 0; i < D; i++) s += xv[o + i] - x0;
+    const mu = Math.fround(s / D);
     let q = 0;
     for (let i = 0; i < D; i++) {
-      const c = xv[o + i] - mu;
+      const c = xv[o + i] - x0 - mu;
       q += c * c;
     }
     const rs = 1 / Math.sqrt(q / D + eps);
-    for (let i = 0; i < D; i++) yv[o + i] = (xv[o + i] - mu) * rs * gv[i] + bv[i];
+    for (let i = 0; i < D; i++) yv[o + i] = (xv[o + i] - x0 - mu) * rs * gv[i] + bv[i];
     mv[r] = mu;
     rv[r] = rs;
   }
@@ -861,12 +864,13 @@ function layerNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const xh = new Float64Array(D);
   for (let r = 0; r < rows; r++) {
     const o = r * D;
-    const mu = mv[r];
+    const mu = mv[r]; // the mean's offset from x[0] (layerNormKernel)
+    const x0 = xv[o];
     const rs = rv[r];
     let sa = 0;
     let sb = 0;
     for (let i = 0; i < D; i++) {
-      const h = (xv[o + i] - mu) * rs;
+      const h = (xv[o + i] - x0 - mu) * rs;
       xh[i] = h;
       const d = dyv[o + i];
       const g = d * gv[i];

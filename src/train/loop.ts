@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Recipe } from "../config/recipe.js";
 import { BatchStream } from "../data/batch.js";
 import type { AugmentOptions, Dataset, Preprocess } from "../data/types.js";
-import { AdamW, clipGradNorm, defaultDecayMask } from "../engine/adamw.js";
+import { AdamW, clipGradNorm, defaultDecayMask, globalGradNorm, nonFiniteGrads } from "../engine/adamw.js";
 import { InterruptedError, PsvitError } from "../errors.js";
 import { type Arch, formatArch } from "../space/arch.js";
 import { Rng } from "../space/rng.js";
@@ -209,19 +209,37 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
       // the update runs outside tidy: the optimizer's moments must outlive this step
       const named = new Map<string, tf.Tensor>();
       for (const [tfn, g] of Object.entries(grads)) named.set(names.get(tfn)!, g);
-      if (recipe.clipGradNorm !== null) clipGradNorm(named, recipe.clipGradNorm);
-      optimizer.step(named, vars, lr);
-      for (const g of named.values()) g.dispose();
+      // loss and gradients are checked before the optimizer sees them: a non-finite step never reaches
+      // the weights (nor the moments), and the last checkpoint stays the last good state
       const loss = (await lossTensor.data())[0];
       lossTensor.dispose();
-      if (!Number.isFinite(loss)) {
+      const gradNorm = globalGradNorm(named);
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+        const bad = Number.isFinite(gradNorm) ? [] : nonFiniteGrads(named);
+        for (const g of named.values()) g.dispose();
+        run.appendJsonl("metrics.jsonl", {
+          type: "nonfinite",
+          step: step + 1,
+          loss: String(loss),
+          grad_norm: String(gradNorm),
+          nonfinite_grads: bad,
+          arch: arch ? formatArch(arch) : null,
+        });
         const last = run.latestCheckpoint();
+        const what = !Number.isFinite(loss)
+          ? `loss became ${loss}`
+          : bad.length > 0
+            ? `gradient became non-finite (${bad.slice(0, 3).join(", ")}${bad.length > 3 ? `, ${bad.length - 3} more` : ""})`
+            : `gradient norm overflowed float32 (loss ${loss.toFixed(4)})`;
         throw new NonFiniteLossError(
-          `loss became ${loss} at step ${step + 1}${arch ? ` (path ${formatArch(arch)})` : ""}; stopped. ` +
+          `${what} at step ${step + 1}${arch ? ` (path ${formatArch(arch)})` : ""}; stopped before the update, the weights are unchanged. ` +
             (last ? `The last good checkpoint is step ${last.step} (${last.file}). ` : "") +
             "Lower the learning rate or raise clipGradNorm in the recipe.",
         );
       }
+      if (recipe.clipGradNorm !== null) clipGradNorm(named, recipe.clipGradNorm, gradNorm);
+      optimizer.step(named, vars, lr);
+      for (const g of named.values()) g.dispose();
       const t1 = performance.now();
       step++;
       stepsThisProcess++;
@@ -237,6 +255,7 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
           epoch,
           loss,
           lr,
+          grad_norm: Math.round(gradNorm * 1e4) / 1e4,
           images_per_sec: Math.round(imagesPerSec * 10) / 10,
           data_wait_ms: Math.round((t0 - tWait) * 100) / 100,
           arch: arch ? formatArch(arch) : null,

@@ -178,48 +178,55 @@ static inline float hsum_(v128_t v) {
          wasm_f32x4_extract_lane(v, 3);
 }
 
-/* y = (x − mean)·rstd·γ + β over rows of D; mean, rstd per row (4-lane sums, then the D mod 4 tail) */
+/*
+ * y = (x − mean)·rstd·γ + β over rows of D; per row rstd and the mean's offset from the row's first
+ * element, mean − x[0] (written to `mean`; the gradient reads it back the same way). The sums run over
+ * x − x[0]: exact for values close to each other, so a large mean with a tiny variance keeps its
+ * precision (a float32 mean of values near 1e4 is off by up to 5e-4 on its own).
+ */
 EXPORT(layer_norm) void layer_norm(const float *x, const float *g, const float *b, float *y, float *mean,
                                    float *rstd, int rows, int D, float eps) {
   int D4 = D & ~3;
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (long)r * D;
     float *yr = y + (long)r * D;
+    const float x0 = xr[0];
+    const v128_t x0v = wasm_f32x4_splat(x0);
     /* two accumulators per sum (even and odd vectors): the add / FMA chains are latency-bound */
     v128_t sv = wasm_f32x4_splat(0.0f), sw = sv;
     int i8 = 0;
     for (; i8 + 8 <= D4; i8 += 8) {
-      sv = wasm_f32x4_add(sv, wasm_v128_load(xr + i8));
-      sw = wasm_f32x4_add(sw, wasm_v128_load(xr + i8 + 4));
+      sv = wasm_f32x4_add(sv, wasm_f32x4_sub(wasm_v128_load(xr + i8), x0v));
+      sw = wasm_f32x4_add(sw, wasm_f32x4_sub(wasm_v128_load(xr + i8 + 4), x0v));
     }
-    if (i8 < D4) sv = wasm_f32x4_add(sv, wasm_v128_load(xr + i8));
+    if (i8 < D4) sv = wasm_f32x4_add(sv, wasm_f32x4_sub(wasm_v128_load(xr + i8), x0v));
     float s = hsum_(wasm_f32x4_add(sv, sw));
-    for (int i = D4; i < D; i++) s += xr[i];
-    float mu = s / (float)D;
+    for (int i = D4; i < D; i++) s += xr[i] - x0;
+    float mu = s / (float)D; /* mean − x0 */
     v128_t mv = wasm_f32x4_splat(mu);
     v128_t qv = wasm_f32x4_splat(0.0f), qw = qv;
     for (i8 = 0; i8 + 8 <= D4; i8 += 8) {
-      v128_t c = wasm_f32x4_sub(wasm_v128_load(xr + i8), mv);
-      v128_t e = wasm_f32x4_sub(wasm_v128_load(xr + i8 + 4), mv);
+      v128_t c = wasm_f32x4_sub(wasm_f32x4_sub(wasm_v128_load(xr + i8), x0v), mv);
+      v128_t e = wasm_f32x4_sub(wasm_f32x4_sub(wasm_v128_load(xr + i8 + 4), x0v), mv);
       qv = MADD(c, c, qv);
       qw = MADD(e, e, qw);
     }
     if (i8 < D4) {
-      v128_t c = wasm_f32x4_sub(wasm_v128_load(xr + i8), mv);
+      v128_t c = wasm_f32x4_sub(wasm_f32x4_sub(wasm_v128_load(xr + i8), x0v), mv);
       qv = MADD(c, c, qv);
     }
     float q = hsum_(wasm_f32x4_add(qv, qw));
     for (int i = D4; i < D; i++) {
-      float c = xr[i] - mu;
+      float c = (xr[i] - x0) - mu;
       q += c * c;
     }
     float rs = 1.0f / __builtin_sqrtf(q / (float)D + eps);
     v128_t rv = wasm_f32x4_splat(rs);
     for (int i = 0; i < D4; i += 4) {
-      v128_t h = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + i), mv), rv);
+      v128_t h = wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_sub(wasm_v128_load(xr + i), x0v), mv), rv);
       wasm_v128_store(yr + i, MADD(h, wasm_v128_load(g + i), wasm_v128_load(b + i)));
     }
-    for (int i = D4; i < D; i++) yr[i] = (xr[i] - mu) * rs * g[i] + b[i];
+    for (int i = D4; i < D; i++) yr[i] = ((xr[i] - x0) - mu) * rs * g[i] + b[i];
     mean[r] = mu;
     rstd[r] = rs;
   }
@@ -237,11 +244,13 @@ EXPORT(layer_norm_grad) void layer_norm_grad(const float *dy, const float *x, co
     const float *xr = x + (long)r * D;
     const float *dyr = dy + (long)r * D;
     float *dxr = dx + (long)r * D;
-    float mu = mean[r], rs = rstd[r];
+    float mu = mean[r], rs = rstd[r]; /* mu: the mean's offset from xr[0] (layer_norm) */
+    const float x0 = xr[0];
+    const v128_t x0v = wasm_f32x4_splat(x0);
     v128_t mv = wasm_f32x4_splat(mu), rv = wasm_f32x4_splat(rs);
     v128_t sav = wasm_f32x4_splat(0.0f), sbv = wasm_f32x4_splat(0.0f);
     for (int i = 0; i < D4; i += 4) {
-      v128_t h = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + i), mv), rv);
+      v128_t h = wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_sub(wasm_v128_load(xr + i), x0v), mv), rv);
       v128_t d = wasm_v128_load(dyr + i);
       v128_t gg = wasm_f32x4_mul(d, wasm_v128_load(g + i));
       sav = wasm_f32x4_add(sav, gg);
@@ -251,7 +260,7 @@ EXPORT(layer_norm_grad) void layer_norm_grad(const float *dy, const float *x, co
     }
     float sa = hsum_(sav), sb = hsum_(sbv);
     for (int i = D4; i < D; i++) {
-      float h = (xr[i] - mu) * rs;
+      float h = ((xr[i] - x0) - mu) * rs;
       float d = dyr[i];
       float gg = d * g[i];
       sa += gg;
@@ -262,13 +271,13 @@ EXPORT(layer_norm_grad) void layer_norm_grad(const float *dy, const float *x, co
     float a = sa / (float)D, c = sb / (float)D;
     v128_t av = wasm_f32x4_splat(a), cv = wasm_f32x4_splat(c);
     for (int i = 0; i < D4; i += 4) {
-      v128_t h = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + i), mv), rv);
+      v128_t h = wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_sub(wasm_v128_load(xr + i), x0v), mv), rv);
       v128_t t = wasm_f32x4_sub(wasm_f32x4_sub(wasm_f32x4_mul(wasm_v128_load(dyr + i), wasm_v128_load(g + i)), av),
                                 wasm_f32x4_mul(h, cv));
       wasm_v128_store(dxr + i, wasm_f32x4_mul(rv, t));
     }
     for (int i = D4; i < D; i++) {
-      float h = (xr[i] - mu) * rs;
+      float h = ((xr[i] - x0) - mu) * rs;
       dxr[i] = rs * (dyr[i] * g[i] - a - h * c);
     }
   }
@@ -280,7 +289,9 @@ EXPORT(softmax) void softmax(const float *x, float *y, int rows, int N) {
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (long)r * N;
     float *yr = y + (long)r * N;
+    /* the row's max over all N (the exps below overflow for arguments above 88 if it is not) */
     float mx = xr[0];
+    int tail = 1; /* first index the scalar loop still has to see */
     if (N4 >= 8) { /* 4-lane running max, then across lanes (N ≥ 8: fewer lanes cost more than they save) */
       v128_t m4 = wasm_v128_load(xr);
       for (int i = 4; i < N4; i += 4) m4 = wasm_f32x4_pmax(m4, wasm_v128_load(xr + i));
@@ -289,8 +300,9 @@ EXPORT(softmax) void softmax(const float *x, float *y, int rows, int N) {
       l0 = l1 > l0 ? l1 : l0;
       l2 = l3 > l2 ? l3 : l2;
       mx = l2 > l0 ? l2 : l0;
+      tail = N4;
     }
-    for (int i = N4; i < N; i++) mx = xr[i] > mx ? xr[i] : mx;
+    for (int i = tail; i < N; i++) mx = xr[i] > mx ? xr[i] : mx;
     v128_t mv = wasm_f32x4_splat(mx);
     v128_t sv = wasm_f32x4_splat(0.0f), sw = sv;
     int i = 0;
