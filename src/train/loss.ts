@@ -20,7 +20,7 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, smoothing
   });
 }
 
-/** Top-1 and top-5 hits of a batch of logits (row-major [B, K]) against labels. */
+/** Top-1 and top-5 hits of a batch of logits (row-major [B, K]) against labels; rows holding NaN or ±∞ never hit. */
 export function topkHits(
   logits: Float32Array,
   K: number,
@@ -32,9 +32,15 @@ export function topkHits(
   for (let b = 0; b < B; b++) {
     const row = logits.subarray(b * K, (b + 1) * K);
     const target = row[labels[b]];
-    // rank = how many classes score strictly higher (ties count in the label's favour)
+    // rank = how many classes score strictly higher (ties count in the label's favour); a row with a
+    // non-finite score is never a hit (NaN compares false, which would rank the label first)
     let higher = 0;
-    for (let k = 0; k < K; k++) if (row[k] > target) higher++;
+    let finite = true;
+    for (let k = 0; k < K; k++) {
+      if (!Number.isFinite(row[k])) finite = false;
+      if (row[k] > target) higher++;
+    }
+    if (!finite) continue;
     if (higher === 0) top1++;
     if (higher < 5) top5++;
   }

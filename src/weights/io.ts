@@ -101,8 +101,8 @@ function list(names: string[]): string {
 }
 
 /**
- * Check names and PyTorch shapes against the specs and convert to internal layouts. Every problem
- * is a DataError naming the file (what was expected, what was found).
+ * Check names, PyTorch shapes and finiteness against the specs and convert to internal layouts. Every
+ * problem is a DataError naming the file (what was expected, what was found).
  */
 export function importTensors(
   specs: readonly ParamSpec[],
@@ -126,6 +126,14 @@ export function importTensors(
     if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
       throw new DataError(
         `tensor ${spec.name} has shape [${t.shape.join(", ")}] but ${what} needs [${want.join(", ")}] (PyTorch layout)`,
+        file,
+      );
+    }
+    const bad = t.data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      const count = t.data.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
+      throw new DataError(
+        `tensor ${spec.name} holds non-finite values (${count} of ${t.data.length}; the first, ${t.data[bad]}, at flat index ${bad}): these weights come from a diverged or damaged run`,
         file,
       );
     }

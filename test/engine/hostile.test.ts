@@ -446,7 +446,7 @@ for (const [name, simd, fma] of variants) {
             const loss = async (backend: "cpu" | "wasm") => {
               await tf.setBackend(backend);
               return tf.tidy(() => {
-                const l = tf.tensor(logits.data, logits.shape) as tf.Tensor2D;
+                const l = tf.tensor2d(logits.data, [B, K]);
                 const y = tf.tensor1d(labels, "int32");
                 const g = tf.grad((z: tf.Tensor) => crossEntropy(z as tf.Tensor2D, y, 0.1))(l);
                 return {

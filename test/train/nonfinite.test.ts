@@ -112,3 +112,21 @@ describe("non-finite steps", () => {
     });
   }
 });
+
+describe("non-finite logits never count as hits", () => {
+  it("topkHits: NaN, +∞ and −∞ rows score nothing; finite rows as before", async () => {
+    const { topkHits } = await import("../../src/train/loss.js");
+    const K = 3;
+    // rows: NaN everywhere (used to rank the label first), NaN beside a finite label score, +∞ on the
+    // label, −∞ elsewhere, then two ordinary rows (a hit and a miss)
+    const logits = Float32Array.from([
+      ...[Number.NaN, Number.NaN, Number.NaN],
+      ...[2, Number.NaN, 1],
+      ...[Number.POSITIVE_INFINITY, 0, 0],
+      ...[1, Number.NEGATIVE_INFINITY, 0],
+      ...[0.1, 0.9, 0.2],
+      ...[0.1, 0.9, 0.2],
+    ]);
+    expect(topkHits(logits, K, [0, 0, 0, 0, 1, 0])).toEqual({ top1: 1, top5: 2 });
+  });
+});

@@ -173,6 +173,21 @@ describe("model weights files", () => {
       );
     });
 
+    it("non-finite weights (a diverged run): refused on load, naming the tensor", async () => {
+      const { metadata, tensors } = await good();
+      const t = tensors.get("stages.0.blocks.0.mlp.fc1.weight")!;
+      const data = Float32Array.from(t.data);
+      data[5] = Number.NaN;
+      data[7] = Number.POSITIVE_INFINITY;
+      tensors.set("stages.0.blocks.0.mlp.fc1.weight", { shape: t.shape, data });
+      const file = await save("nan.safetensors", tensors, metadata);
+      const err = await loadModelWeights(file).catch((e) => e);
+      expect(err).toBeInstanceOf(DataError);
+      expect(err.message).toMatch(
+        /tensor stages\.0\.blocks\.0\.mlp\.fc1\.weight holds non-finite values \(2 of \d+; the first, NaN, at flat index 5\)/,
+      );
+    });
+
     it("no config in the metadata, or a broken one", async () => {
       const { tensors } = await good();
       const file = await save("nometa.safetensors", tensors);
