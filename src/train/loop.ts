@@ -81,6 +81,13 @@ export interface LoopOptions {
   prefetch?: number;
   /** Evaluate at most this many validation images per path (default all). */
   evalImages?: number;
+  /** Called after every epoch's validation, once it is in metrics.jsonl (the training report). */
+  onEpoch?: (e: {
+    step: number;
+    totalSteps: number;
+    epoch: number;
+    evals: EvalRecord[];
+  }) => void | Promise<void>;
 }
 
 export interface StepProgress {
@@ -278,6 +285,7 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
           { epoch: epoch + 1, step },
           `epoch ${epoch + 1}/${Math.ceil(recipe.epochs)}: val top-1 ${lastEval.map((e) => `${e.label} ${(e.top1 * 100).toFixed(1)}%`).join(", ")}`,
         );
+        await opts.onEpoch?.({ step, totalSteps, epoch, evals: lastEval });
       }
       const every = recipe.checkpoint.everySteps;
       if (epochEnd || step === totalSteps || (every !== null && step % every === 0)) await checkpoint();

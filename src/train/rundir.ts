@@ -5,6 +5,7 @@
  *   run.json            snapshot: command, arguments, space/model, recipe, data, versions, backend, seed
  *   metrics.jsonl       one JSON object per logged step and per evaluation (appended, flushed)
  *   log.jsonl           the pino JSON log
+ *   report.html         the training curves (src/train/report.ts), rewritten after every epoch
  *   checkpoints/        step-00000123.ckpt.safetensors, the last `keep` of them
  *
  * Files are written to a temporary name and renamed, so a crash never leaves a half-written file under

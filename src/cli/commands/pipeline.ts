@@ -4,12 +4,14 @@
  * 10 minutes on 2 cores. Every step is the ordinary command with its own run files, so any step can be
  * re-run, resumed or continued by hand.
  */
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { UsageError } from "../../errors.js";
 import type { Io } from "../io.js";
 import { formatDuration } from "../progress.js";
 import { type ExportResult, exportCommand } from "./export.js";
 import { type SearchResult, searchCommand } from "./search.js";
-import { trainSupernetCommand } from "./train.js";
+import { type TrainCommandResult, trainSupernetCommand } from "./train.js";
 
 export interface PipelineOptions {
   out?: string;
@@ -43,13 +45,21 @@ export const PIPELINE_DEFAULTS = {
 export async function pipelineCommand(
   opts: PipelineOptions,
   io: Io,
-): Promise<{ search: SearchResult; export: ExportResult; seconds: number }> {
+): Promise<{
+  train: TrainCommandResult;
+  search: SearchResult;
+  export: ExportResult;
+  seconds: number;
+  /** What the run left to look at, in order: [what it is, path]. */
+  reports: [string, string][];
+}> {
   const t0 = performance.now();
   const out = opts.out ?? PIPELINE_DEFAULTS.out;
   const step = (n: number, what: string) => io.err(`psvit: [${n}/3] ${what}`);
   step(1, "train-supernet");
+  let train: TrainCommandResult;
   try {
-    await trainSupernetCommand(
+    train = await trainSupernetCommand(
       {
         out,
         space: opts.space,
@@ -91,6 +101,20 @@ export async function pipelineCommand(
   step(3, "export");
   const exported = await exportCommand({ run: out, backend: opts.backend }, io);
   const seconds = (performance.now() - t0) / 1000;
-  io.out(`pipeline finished in ${formatDuration(seconds)}: ${exported.config}`);
-  return { search, export: exported, seconds };
+  // the pages to look at (the training curves, the search's Pareto plot), then the export's summary
+  const searchReport = join(dirname(train.report), `search-${search.strategy}`, "report.html");
+  const listed: [string, string | null][] = [
+    ["supernet training report", train.report],
+    ["search report", searchReport],
+    ["export summary", exported.summary],
+  ];
+  const reports = listed.filter((r): r is [string, string] => r[1] !== null && existsSync(r[1]));
+  const width = Math.max(...reports.map(([what]) => what.length));
+  io.out(
+    [
+      `pipeline finished in ${formatDuration(seconds)}: ${exported.config}`,
+      ...reports.map(([what, file]) => `  ${`${what}:`.padEnd(width + 1)} ${file}`),
+    ].join("\n"),
+  );
+  return { train, search, export: exported, seconds, reports };
 }

@@ -1,7 +1,8 @@
 /**
  * `psvit train-supernet` (single-path one-shot training of a space's supernet) and `psvit train` (a
  * fixed model from scratch, e.g. an exported architecture). Both run the same loop (src/train/loop.ts)
- * in a run directory that can be resumed exactly.
+ * in a run directory that can be resumed exactly, and keep its report.html (src/train/report.ts) current:
+ * rewritten after every epoch, when the run stops, and at the end.
  */
 import { basename } from "node:path";
 import { loadModelConfig, loadSpaceConfig } from "../../config/load.js";
@@ -11,7 +12,7 @@ import { parseModelConfig, parseSpaceConfig } from "../../config/validate.js";
 import { augmentOptions } from "../../data/augment.js";
 import { type ResolvedData, resolveData } from "../../data/resolve.js";
 import type { Preprocess } from "../../data/types.js";
-import { UsageError } from "../../errors.js";
+import { InterruptedError, UsageError } from "../../errors.js";
 import { countModel } from "../../flops/count.js";
 import { formatArch } from "../../space/arch.js";
 import {
@@ -259,8 +260,33 @@ export async function runTraining(job: TrainingJob, io: Io): Promise<TrainResult
   }
 }
 
-async function execute(p: Prepared, opts: CommonTrainOptions, io: Io): Promise<TrainResult> {
+/** What `train` and `train-supernet` return: the loop's result and the training report's path. */
+export interface TrainCommandResult extends TrainResult {
+  /** report.html in the run directory. */
+  report: string;
+}
+
+/** Rewrites the run's report.html (src/train/report.ts) from its metrics.jsonl. */
+function reportWriter(run: RunDir, snapshot: RunSnapshot) {
+  const title = `psvit ${snapshot.command}: ${snapshot.space?.name ?? snapshot.model?.name}`;
+  return async (status: string): Promise<string> => {
+    const { writeTrainingReport } = await import("../../train/report.js");
+    return writeTrainingReport(run.dir, { title, status, clipGradNorm: snapshot.recipe.clipGradNorm });
+  };
+}
+
+async function execute(p: Prepared, opts: CommonTrainOptions, io: Io): Promise<TrainCommandResult> {
   const { run, snapshot, data, logger } = p;
+  const writeReport = reportWriter(run, snapshot);
+  // a report that cannot be written never stops a training (the log says why)
+  const tryReport = async (status: string) => {
+    try {
+      return await writeReport(status);
+    } catch (e) {
+      logger.warn({ err: e }, `training report not written: ${e instanceof Error ? e.message : e}`);
+      return null;
+    }
+  };
   const { supernetTarget, modelTarget } = await import("../../train/targets.js");
   const { parseArch } = await import("../../space/arch.js");
   const latest = run.latestCheckpoint();
@@ -313,9 +339,22 @@ async function execute(p: Prepared, opts: CommonTrainOptions, io: Io): Promise<T
         stopAfterSteps: opts.stopAfterSteps ?? intOption(opts.stopAfter, "--stop-after"),
         prefetch: opts.prefetch,
         evalImages: intOption(opts.evalImages, "--eval-images"),
+        onEpoch: async (e) => {
+          await tryReport(
+            `In progress: epoch ${e.epoch + 1} of ${Math.ceil(snapshot.recipe.epochs)} validated (step ${e.step} of ${e.totalSteps})`,
+          );
+        },
       },
       io,
-    );
+    ).catch(async (e) => {
+      // an interrupted or failed run keeps a report of what it did (the last epoch's is already there)
+      const why = e instanceof Error ? e.message : String(e);
+      const report = await tryReport(
+        e instanceof InterruptedError ? `Interrupted: ${why}` : `Stopped with an error: ${why}`,
+      );
+      if (report) io.err(`report (so far): ${report}`);
+      throw e;
+    });
     const seconds = (performance.now() - started) / 1000;
     snapshot.finished = {
       steps: result.steps,
@@ -332,15 +371,18 @@ async function execute(p: Prepared, opts: CommonTrainOptions, io: Io): Promise<T
       await run.writeJson(`${name}.model.json`, model);
       await saveModelWeights(run.path(`${name}.safetensors`), model, target.allVariables());
     }
-    io.out(summary(snapshot, result, seconds, run));
-    return result;
+    const report = await writeReport(
+      `Finished: ${result.steps} steps in ${formatDuration(seconds)} (${Math.round(result.imagesPerSec)} images/s median)`,
+    );
+    io.out(summary(snapshot, result, seconds, run, report));
+    return { ...result, report };
   } finally {
     stop.dispose();
     dispose();
   }
 }
 
-function summary(s: RunSnapshot, r: TrainResult, seconds: number, run: RunDir): string {
+function summary(s: RunSnapshot, r: TrainResult, seconds: number, run: RunDir, report: string): string {
   const lines = [
     `trained ${r.steps} steps in ${formatDuration(seconds)} (${Math.round(r.imagesPerSec)} images/s median)`,
   ];
@@ -350,13 +392,14 @@ function summary(s: RunSnapshot, r: TrainResult, seconds: number, run: RunDir): 
     );
   }
   lines.push(`run directory: ${run.dir}`);
+  lines.push(`report: ${report}`);
   if (s.command === "train-supernet") lines.push(`next: psvit search --run ${run.dir} --flops 25M`);
   else
     lines.push(`weights: ${run.path(`${s.model!.name}.safetensors`)} (config ${s.model!.name}.model.json)`);
   return `${lines.join("\n")}\n`;
 }
 
-export async function trainSupernetCommand(opts: TrainSupernetOptions, io: Io): Promise<TrainResult> {
+export async function trainSupernetCommand(opts: TrainSupernetOptions, io: Io): Promise<TrainCommandResult> {
   if (opts.resume) {
     if (!opts.out) throw new UsageError("--resume needs --out DIR (the run to continue)");
     return execute(await prepareResume("train-supernet", opts, opts.out), opts, io);
@@ -376,7 +419,7 @@ export async function trainModelCommand(
   modelFile: string,
   opts: CommonTrainOptions,
   io: Io,
-): Promise<TrainResult> {
+): Promise<TrainCommandResult> {
   if (opts.resume) {
     if (!opts.out) throw new UsageError("--resume needs --out DIR (the run to continue)");
     return execute(await prepareResume("train", opts, opts.out), opts, io);
