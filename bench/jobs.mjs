@@ -9,8 +9,9 @@ import { root } from "./args.mjs";
 export const PSVIT = path.join(root, "bin/psvit");
 
 /**
- * Run `jobs` ({ name, args, log, env? }) with at most `parallel` at once; resolves to one
+ * Run `jobs` ({ name, args, log, env?, cmd?, exec? }) with at most `parallel` at once; resolves to one
  * { name, code, seconds } per job, in the order given. A job whose `done()` returns true is skipped.
+ * A job runs `node CMD ...args` (CMD: `cmd`, default bin/psvit), or with `exec` that program with `args`.
  */
 export async function runJobs(jobs, parallel = 2, { threads = 1, onDone } = {}) {
   const results = new Array(jobs.length);
@@ -28,12 +29,17 @@ export async function runJobs(jobs, parallel = 2, { threads = 1, onDone } = {}) 
       const fd = openSync(job.log, "w");
       const t0 = performance.now();
       const code = await new Promise((resolve) => {
-        const child = spawn(process.execPath, [job.cmd ?? PSVIT, ...job.args], {
-          cwd: root,
-          stdio: ["ignore", fd, fd],
-          env: { ...process.env, PSVIT_WASM_THREADS: String(threads), ...(job.env ?? {}) },
-        });
+        const child = spawn(
+          job.exec ?? process.execPath,
+          job.exec ? job.args : [job.cmd ?? PSVIT, ...job.args],
+          {
+            cwd: root,
+            stdio: ["ignore", fd, fd],
+            env: { ...process.env, PSVIT_WASM_THREADS: String(threads), ...(job.env ?? {}) },
+          },
+        );
         child.on("exit", (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+        child.on("error", () => resolve(127)); // could not start (exec not found)
       });
       results[i] = { name: job.name, code, seconds: (performance.now() - t0) / 1000 };
       onDone?.(results[i], job);
