@@ -14,10 +14,16 @@ export interface WorkerInit {
   set: FitnessSet;
   backend: string;
   batchSize: number;
+  /** This worker's place in the pool (0, 1, …), named in its errors. */
+  index?: number;
 }
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
+// Tests only: PSVIT_TEST_WORKER_EXIT=I:N ends worker I's thread (exit code 3) on its Nth candidate, as
+// running out of memory or a wasm abort would.
+const [exitWorker, exitJob] = (process.env.PSVIT_TEST_WORKER_EXIT ?? "").split(":").map(Number);
+let jobs = 0;
 try {
   await initBackend(init.backend, { log: false, threads: 1 });
   const net = await supernetFromCheckpoint(init.checkpoint, init.space);
@@ -26,6 +32,7 @@ try {
       net.dispose();
       process.exit(0); // in a worker thread this ends the thread only
     }
+    if (init.index === exitWorker && ++jobs === exitJob) process.exit(3);
     try {
       port.postMessage({
         id: m.id,

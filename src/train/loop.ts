@@ -77,6 +77,8 @@ export interface LoopOptions {
   onStep?: (p: StepProgress) => void;
   /** Stop as if interrupted after this many steps of this process (tests). */
   stopAfterSteps?: number;
+  /** The command that continues this run, named in the message of an interruption. */
+  resumeCommand?: string;
   /** Batches prepared ahead (0: synchronous). */
   prefetch?: number;
   /** Evaluate at most this many validation images per path (default all). */
@@ -289,13 +291,17 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
       }
       const every = recipe.checkpoint.everySteps;
       if (epochEnd || step === totalSteps || (every !== null && step % every === 0)) await checkpoint();
+      // once per step through the event loop: a prefetched batch resolves without it, and SIGINT/SIGTERM
+      // handlers run only there (without this a cpu-backend run never saw its signal until the epoch ended)
+      await new Promise<void>((r) => setImmediate(r));
       const stopSignal =
         opts.stop?.signal ??
         (opts.stopAfterSteps !== undefined && stepsThisProcess >= opts.stopAfterSteps ? "SIGINT" : null);
       if (stopSignal && step < totalSteps) {
         if (savedAt !== step) await checkpoint();
         throw new InterruptedError(
-          `interrupted at step ${step}/${totalSteps}; checkpoint written. Continue with the same command plus --resume`,
+          `interrupted at step ${step}/${totalSteps}; checkpoint written.` +
+            (opts.resumeCommand ? ` Continue with: ${opts.resumeCommand}` : ""),
           stopSignal,
         );
       }

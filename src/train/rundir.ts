@@ -13,7 +13,7 @@
  * previous psvit run (and only that).
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { writeFileAtomic } from "../weights/safetensors.js";
 
@@ -94,6 +94,21 @@ export class RunDir {
 
   latestCheckpoint(): { step: number; file: string } | undefined {
     return this.checkpoints().at(-1);
+  }
+
+  /** `file` as stored in the run's JSON: relative to the run directory, so a run can be moved or copied. */
+  relativePath(file: string): string {
+    return relative(this.dir, resolve(file));
+  }
+
+  /**
+   * A checkpoint path stored in the run's JSON: relative to the run directory, or absolute (written by
+   * older versions; when the run has moved since, its own checkpoint of that name).
+   */
+  storedCheckpoint(file: string): string {
+    if (!isAbsolute(file)) return this.path(file);
+    const own = this.path("checkpoints", basename(file));
+    return !existsSync(file) && CKPT_RE.test(basename(file)) && existsSync(own) ? own : file;
   }
 
   checkpointPath(step: number): string {

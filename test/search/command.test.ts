@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -79,6 +79,72 @@ describe("psvit search", () => {
     await expect(search(run)).rejects.toThrow("already holds a evolution search");
     expect((await search(run, { force: true })).evaluations).toBeGreaterThan(0);
   });
+
+  it("--force with a bad option, or a start that fails, leaves the existing search as it was", async () => {
+    const run = await freshRun();
+    await search(run);
+    const dir = join(run, "search-evolution");
+    const files = ["search.json", "candidates.jsonl", "state.json", "result.json", "report.html"];
+    const before = files.map((f) => readFileSync(join(dir, f), "utf8"));
+    const io = captureIo();
+    const argv = ["node", "psvit", "search", "--run", run, "--force", "--workers", "0"];
+    expect(await runCli([...argv, "--flops", "abc"], io)).toBe(2);
+    expect(io.stderr.join("")).toContain("--flops");
+    // valid options, but the backend does not start: the new search never began
+    const late = captureIo();
+    expect(await runCli([...argv, "--flops", budget(), "--backend", "nope"], late)).toBe(2);
+    expect(late.stderr.join("")).toContain('unknown backend "nope"');
+    expect(files.map((f) => readFileSync(join(dir, f), "utf8"))).toEqual(before);
+    expect(readdirSync(run).filter((f) => f.includes("search-evolution"))).toEqual(["search-evolution"]);
+    // and a --force that starts replaces it
+    const again = await search(run, { force: true, seed: 2 });
+    expect(again.evaluations).toBeGreaterThan(0);
+    expect(JSON.parse(readFileSync(join(dir, "search.json"), "utf8")).seed).toBe(2);
+    expect(existsSync(join(dir, "result.json"))).toBe(true);
+    expect(readdirSync(run).filter((f) => f.includes("search-evolution"))).toEqual(["search-evolution"]);
+  });
+
+  it("a run moved after its search still exports and resumes (checkpoint path relative to the run)", async () => {
+    const whole = await search(await freshRun());
+    const run = await freshRun();
+    await expect(search(run, { stopAfterGenerations: 1 })).rejects.toThrow(InterruptedError);
+    const settings = JSON.parse(readFileSync(join(run, "search-evolution", "search.json"), "utf8"));
+    expect(settings.checkpoint.file).toMatch(/^checkpoints\/step-\d{8}\.ckpt\.safetensors$/);
+    const moved = join(tempDir(), "moved");
+    renameSync(run, moved);
+    const resumed = await searchCommand({ ...quiet, run: moved, resume: true, workers: 0 }, captureIo());
+    expect(resumed.top).toEqual(whole.top);
+    const io = captureIo();
+    expect(await runCli(["node", "psvit", "export", "--run", moved, "--backend", "cpu"], io)).toBe(0);
+    expect(io.stdout.join("")).toContain(`exported ${whole.top[0].arch}`);
+    // a search.json of an older version (absolute path) of a run moved since: its own checkpoint
+    const old = join(moved, "search-evolution", "search.json");
+    settings.checkpoint.file = join(run, settings.checkpoint.file);
+    writeFileSync(old, JSON.stringify(settings));
+    const again = captureIo();
+    const argv = ["node", "psvit", "export", "--run", moved, "--backend", "cpu", "--force"];
+    expect(await runCli(argv, again)).toBe(0);
+  });
+
+  it("a worker thread that dies mid-evaluation stops the search, naming it; the journal is intact", async () => {
+    const whole = await search(await freshRun());
+    const run = await freshRun();
+    process.env.PSVIT_TEST_WORKER_EXIT = "1:2"; // worker 1 ends its thread on its 2nd candidate
+    const err = await search(run, { workers: 2 })
+      .catch((e) => e)
+      .finally(() => delete process.env.PSVIT_TEST_WORKER_EXIT);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(
+      /^search worker 1 exited unexpectedly \(exit code 3\) while evaluating [BSI]{2}-[BSI]{2}; the search stopped in generation 1/,
+    );
+    expect(err.message).toContain(`Continue with: psvit search --run ${run} --strategy evolution --resume`);
+    const journal = readJournal(join(run, "search-evolution", "candidates.jsonl"));
+    expect(journal.skipped).toBe(0);
+    expect(journal.entries.size).toBeGreaterThanOrEqual(1);
+    expect(journal.entries.size).toBeLessThan(6);
+    const resumed = await searchCommand({ ...quiet, run, resume: true, workers: 2 }, captureIo());
+    expect(resumed.top).toEqual(whole.top);
+  }, 60_000);
 
   it("a budget below the smallest architecture is a clear error naming the minimum", async () => {
     const run = await freshRun();
@@ -173,7 +239,7 @@ describe("psvit export", () => {
     expect(predicted).toHaveLength(5);
     const snap = RunDir.existing(run).readJson<any>("search-evolution/search.json");
     const net = await supernetFromCheckpoint(
-      snap.checkpoint.file,
+      RunDir.existing(run).storedCheckpoint(snap.checkpoint.file),
       RunDir.existing(run).readJson<any>("run.json").space,
     );
     const x = tf.tensor4d(normalize(pixels, 1, config.preprocess), [5, 8, 8, 1]);
@@ -244,6 +310,36 @@ describe("psvit export", () => {
       "either --run",
     );
   });
+});
+
+describe("evaluator pool", () => {
+  it("a worker that exits mid-job fails that job naming the worker, later evaluate() at once; close() returns", async () => {
+    const { createEvaluator } = await import("../../src/eval/pool.js");
+    const { fitnessSet } = await import("../../src/eval/fitness.js");
+    const { loadRunData } = await import("../../src/cli/commands/train.js");
+    const run = RunDir.existing(runDir);
+    const snap = run.readJson<any>("run.json");
+    const data = await loadRunData(snap);
+    process.env.PSVIT_TEST_WORKER_EXIT = "0:1"; // worker 0 ends its thread on its first candidate
+    const evaluator = await createEvaluator({
+      checkpoint: run.latestCheckpoint()!.file,
+      space: snap.space,
+      set: fitnessSet(data.val, snap.preprocess, 0),
+      backend: "cpu",
+      workers: 2,
+    }).finally(() => delete process.env.PSVIT_TEST_WORKER_EXIT);
+    const archs = ["SB-IB", "BB-SS"].map(parseArch);
+    const settled = await Promise.allSettled(archs.map((a) => evaluator.evaluate(a)));
+    const failed = settled.filter((r) => r.status === "rejected");
+    expect(failed).toHaveLength(1);
+    expect(String((failed[0] as PromiseRejectedResult).reason.message)).toMatch(
+      /^search worker 0 exited unexpectedly \(exit code 3\) while evaluating (SB-IB|BB-SS)$/,
+    );
+    const t0 = performance.now();
+    await expect(evaluator.evaluate(archs[0])).rejects.toThrow("search worker 0 exited unexpectedly");
+    expect(performance.now() - t0).toBeLessThan(1000);
+    await evaluator.close();
+  }, 60_000);
 });
 
 describe("search options", () => {

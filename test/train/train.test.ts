@@ -122,6 +122,47 @@ describe("train-supernet end to end (cpu backend)", () => {
     expect(RunDir.existing(out).readJson<any>("run.json").finished.steps).toBe(16);
   });
 
+  it("the resume hint of an interruption is a command that works as printed (train-supernet and train)", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const { ROOT } = await import("../helpers.js");
+    // as a shell runs it: `psvit` is the built CLI, the hint's words are parsed by bash
+    const runAsPrinted = (hint: string) =>
+      spawnSync("bash", ["-c", `psvit() { "${process.execPath}" "${ROOT}/bin/psvit" "$@"; }; ${hint}`], {
+        encoding: "utf8",
+      });
+    const hintOf = (io: ReturnType<typeof captureIo>) => {
+      const m = /Continue with: (.*)$/m.exec(io.stderr.join(""));
+      expect(m, io.stderr.join("")).not.toBeNull();
+      return m![1];
+    };
+    const out = join(tempDir(), "hint's run"); // a space and a quote: the hint quotes them
+    const first = captureIo();
+    const argv = ["node", "psvit", "train-supernet", "--backend", "cpu", "--space", setup.space];
+    argv.push("--config", setup.recipe, "--data", setup.data, "--seed", "7", "--epochs", "2");
+    argv.push("--eval-images", "4", "--out", out, "--stop-after", "2");
+    expect(await runCli(argv, first)).toBe(130);
+    const hint = hintOf(first);
+    expect(hint).toMatch(/^psvit train-supernet --out '.*' --resume --backend cpu --eval-images 4$/);
+    const resumed = runAsPrinted(hint);
+    expect(resumed.stderr).not.toContain("drop --");
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(RunDir.existing(out).readJson<any>("run.json").finished.steps).toBe(16);
+
+    const space = parseSpaceConfig(TINY_SPACE);
+    const model = join(tempDir(), "m.json");
+    writeFileSync(model, JSON.stringify(materialize(space, parseArch("SB-BI"))));
+    const modelOut = join(tempDir(), "model-run");
+    const second = captureIo();
+    const margv = ["node", "psvit", "train", model, "--backend", "cpu", "--config", setup.recipe];
+    margv.push("--data", setup.data, "--epochs", "1", "--out", modelOut, "--stop-after", "3");
+    expect(await runCli(margv, second)).toBe(130);
+    const modelHint = hintOf(second);
+    expect(modelHint).toBe(`psvit train ${model} --out ${modelOut} --resume --backend cpu`);
+    const modelResumed = runAsPrinted(modelHint);
+    expect(modelResumed.status, modelResumed.stderr).toBe(0);
+    expect(RunDir.existing(modelOut).readJson<any>("run.json").finished.steps).toBe(8);
+  }, 120_000);
+
   it("--resume refuses new settings; a fresh start refuses a non-empty directory", async () => {
     const out = join(tempDir(), "guard");
     await trainSupernetCommand({ ...base(out), stopAfterSteps: 1 }, captureIo()).catch(() => {});
@@ -219,10 +260,57 @@ describe("signals", () => {
     child.kill("SIGTERM");
     const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
     expect(code).toBe(143);
-    expect(stderr).toContain("checkpoint written. Continue with the same command plus --resume");
+    expect(stderr).toContain(
+      `checkpoint written. Continue with: psvit train-supernet --out ${out} --resume --backend cpu`,
+    );
     const last = RunDir.existing(out).latestCheckpoint();
     expect(last!.step).toBeGreaterThanOrEqual(2);
   });
+
+  it("SIGTERM mid-epoch on the cpu backend with prefetched batches stops within a few steps", async () => {
+    const { spawn } = await import("node:child_process");
+    const { ROOT } = await import("../helpers.js");
+    // a long epoch (hundreds of steps): the loop must not wait for the epoch's end to see the signal
+    const big = tinySetup(4008);
+    const out = join(tempDir(), "term-mid");
+    const recipe = JSON.parse(readFileSync(big.recipe, "utf8"));
+    recipe.epochs = 1;
+    recipe.checkpoint.everySteps = null;
+    recipe.logEverySteps = 1;
+    const file = join(tempDir(), "one-long-epoch.json");
+    writeFileSync(file, JSON.stringify(recipe));
+    const args = [`${ROOT}/bin/psvit`, "train-supernet", "--backend", "cpu", "--space", big.space];
+    args.push("--config", file, "--data", big.data, "--out", out); // prefetch: the default (a worker)
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    const metrics = join(out, "metrics.jsonl");
+    const lastStep = () =>
+      existsSync(metrics)
+        ? Math.max(
+            0,
+            ...readFileSync(metrics, "utf8")
+              .trim()
+              .split("\n")
+              .filter((l) => l.startsWith('{"type":"step"'))
+              .map((l) => JSON.parse(l).step as number),
+          )
+        : 0;
+    for (let i = 0; i < 600 && lastStep() < 5; i++) await new Promise((r) => setTimeout(r, 100));
+    const atSignal = lastStep();
+    expect(atSignal).toBeGreaterThanOrEqual(5);
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const code = await exited;
+    clearTimeout(timer);
+    expect(stderr).toContain("psvit: SIGTERM: finishing the current step");
+    expect(code).toBe(143);
+    const stopped = RunDir.existing(out).latestCheckpoint()!.step;
+    // the step in flight when the signal came, and a margin for this test's own reading of metrics.jsonl
+    // on a busy machine: far from the ~450 steps of the epoch
+    expect(stopped - atSignal).toBeLessThanOrEqual(20);
+  }, 120_000);
 });
 
 describe("no leaks", () => {

@@ -126,8 +126,9 @@ async function exportFromRun(runDir: string, opts: ExportOptions): Promise<Expor
   if (rank > ranked.length)
     throw new UsageError(`--rank ${rank}: the search evaluated only ${ranked.length} candidates`);
   const best: Evaluated = ranked[rank - 1];
-  if (!existsSync(settings.checkpoint.file)) {
-    throw new UsageError(`the supernet checkpoint the search used is gone: ${settings.checkpoint.file}`);
+  const checkpointFile = run.storedCheckpoint(settings.checkpoint.file);
+  if (!existsSync(checkpointFile)) {
+    throw new UsageError(`the supernet checkpoint the search used is gone: ${checkpointFile}`);
   }
   const arch = parseArch(best.arch);
   const name = opts.name ?? `${space.name}-${best.arch}`;
@@ -143,7 +144,7 @@ async function exportFromRun(runDir: string, opts: ExportOptions): Promise<Expor
   await startBackend(opts.backend);
   const { supernetFromCheckpoint } = await import("../../eval/fitness.js");
   const { saveModelWeights } = await import("../../weights/io.js");
-  const net = await supernetFromCheckpoint(settings.checkpoint.file, space);
+  const net = await supernetFromCheckpoint(checkpointFile, space);
   let config: ModelConfig;
   try {
     const extracted = net.extract(arch, name);

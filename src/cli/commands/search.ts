@@ -4,7 +4,7 @@
  * DIR/search-<strategy>/: search.json (settings), candidates.jsonl (journal), state.json (after every
  * generation), result.json and report.html.
  */
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { parseSpaceConfig } from "../../config/validate.js";
 import { InterruptedError, UsageError } from "../../errors.js";
 import {
@@ -63,6 +63,7 @@ export interface SearchSnapshot {
   seed: number;
   valImages: number;
   workers: number;
+  /** The supernet checkpoint; `file` relative to the run directory (absolute in older searches). */
   checkpoint: { step: number; file: string };
   spaceFraction: number;
 }
@@ -150,6 +151,8 @@ export async function searchCommand(opts: SearchCommandOptions, io: Io): Promise
   const journalPath = run.path(dirName, "candidates.jsonl");
 
   let settings: SearchSnapshot;
+  /** --force over an existing search: the old one stays until the new one has started (below). */
+  let replacing = false;
   if (opts.resume) {
     const given = FIXED_ON_RESUME.filter((k) => opts[k] !== undefined);
     if (given.length) {
@@ -167,7 +170,7 @@ export async function searchCommand(opts: SearchCommandOptions, io: Io): Promise
           `${opts.run} already holds a ${strategy} search (${dirName}/); add --resume to continue it or --force to replace it`,
         );
       }
-      rmSync(dir, { recursive: true, force: true });
+      replacing = true;
     }
     if (opts.flops === undefined) throw new UsageError("--flops BUDGET is required, e.g. --flops 25M");
     const constraint: Constraint = { maxFlops: parseQuantity(opts.flops, "--flops") };
@@ -196,51 +199,71 @@ export async function searchCommand(opts: SearchCommandOptions, io: Io): Promise
       seed: intOption(opts.seed, "--seed", 0) ?? 0,
       valImages: Number.isFinite(valImages) ? valImages : -1,
       workers: intOption(opts.workers, "--workers", 0) ?? defaultWorkers(),
-      checkpoint: { step: ckpt.step, file: ckpt.file },
+      // relative to the run, so the run can be moved or copied
+      checkpoint: { step: ckpt.step, file: run.relativePath(ckpt.file) },
       spaceFraction: Number(stats.satisfying) / Number(stats.size),
     };
   }
-  if (!existsSync(settings.checkpoint.file)) {
-    throw new UsageError(`the supernet checkpoint the search uses is gone: ${settings.checkpoint.file}`);
+  const checkpointFile = run.storedCheckpoint(settings.checkpoint.file);
+  if (!existsSync(checkpointFile)) {
+    throw new UsageError(`the supernet checkpoint the search uses is gone: ${checkpointFile}`);
   }
   const workers =
     opts.workers !== undefined ? (intOption(opts.workers, "--workers", 0) ?? 0) : settings.workers;
 
-  const { mkdirSync } = await import("node:fs");
-  mkdirSync(dir, { recursive: true });
-  const logger = createLogger({
-    file: run.path(dirName, "log.jsonl"),
-    ...(opts.logLevel ? { level: opts.logLevel } : {}),
-  });
-  setLogger(logger);
-  if (!opts.resume) await run.writeJson(`${dirName}/search.json`, settings);
-  const c = settings.constraint;
-  logger.info(
-    `${strategy} search of ${space.name} under ${human(c.maxFlops!)}FLOPs${c.maxParams ? ` and ${human(c.maxParams)} params` : ""}: ` +
-      `the budget keeps ${(settings.spaceFraction * 100).toPrecision(3)}% of the space; ` +
-      `${settings.options.population} × ${settings.options.generations} candidates, ${workers} worker(s)`,
-  );
-
-  const backend = await startBackend(opts.backend);
-  const data = await loadRunData(snap);
+  // a replaced search is written beside the old one and renamed over it once it has started: an option,
+  // the data or the backend that fails leaves the old search as it was
+  const staging = replacing ? `.${dirName}.new` : dirName;
+  if (replacing) rmSync(run.path(staging), { recursive: true, force: true }); // an earlier attempt's
   const { fitnessSet } = await import("../../eval/fitness.js");
-  const { createEvaluator } = await import("../../eval/pool.js");
-  const set = fitnessSet(
-    data.val,
-    snap.preprocess,
-    settings.seed,
-    settings.valImages > 0 ? settings.valImages : undefined,
-  );
-  const evaluator = await createEvaluator({
-    checkpoint: settings.checkpoint.file,
-    space,
-    set,
-    backend:
-      opts.backend ??
-      process.env.PSVIT_BACKEND ??
-      (backend.name === "tensorflow-gpu" ? "tensorflow" : backend.name),
-    workers,
-  });
+  const { createEvaluator, WorkerExitError } = await import("../../eval/pool.js");
+  let logger: ReturnType<typeof createLogger>;
+  let evaluator: Awaited<ReturnType<typeof createEvaluator>>;
+  const c = settings.constraint;
+  try {
+    mkdirSync(run.path(staging), { recursive: true });
+    logger = createLogger({
+      file: run.path(staging, "log.jsonl"),
+      ...(opts.logLevel ? { level: opts.logLevel } : {}),
+    });
+    setLogger(logger);
+    if (!opts.resume) await run.writeJson(`${staging}/search.json`, settings);
+    logger.info(
+      `${strategy} search of ${space.name} under ${human(c.maxFlops!)}FLOPs${c.maxParams ? ` and ${human(c.maxParams)} params` : ""}: ` +
+        `the budget keeps ${(settings.spaceFraction * 100).toPrecision(3)}% of the space; ` +
+        `${settings.options.population} × ${settings.options.generations} candidates, ${workers} worker(s)`,
+    );
+
+    const backend = await startBackend(opts.backend);
+    const data = await loadRunData(snap);
+    const set = fitnessSet(
+      data.val,
+      snap.preprocess,
+      settings.seed,
+      settings.valImages > 0 ? settings.valImages : undefined,
+    );
+    evaluator = await createEvaluator({
+      checkpoint: checkpointFile,
+      space,
+      set,
+      backend:
+        opts.backend ??
+        process.env.PSVIT_BACKEND ??
+        (backend.name === "tensorflow-gpu" ? "tensorflow" : backend.name),
+      workers,
+    });
+  } catch (e) {
+    if (replacing) rmSync(run.path(staging), { recursive: true, force: true });
+    throw e;
+  }
+  if (replacing) {
+    // the new search has started: now the old one goes (moved aside first, so one of them always exists)
+    const old = run.path(`.${dirName}.old`);
+    rmSync(old, { recursive: true, force: true });
+    renameSync(dir, old);
+    renameSync(run.path(staging), dir);
+    rmSync(old, { recursive: true, force: true });
+  }
 
   sealJournal(journalPath);
   const { entries: journal, skipped } = readJournal(journalPath);
@@ -311,6 +334,12 @@ export async function searchCommand(opts: SearchCommandOptions, io: Io): Promise
           throw new InterruptedError(
             `interrupted in generation ${g + 1}; every finished candidate is in candidates.jsonl. Continue with: psvit search --run ${opts.run} --strategy ${strategy} --resume`,
             e.exitCode === 130 ? "SIGINT" : "SIGTERM",
+          );
+        }
+        if (e instanceof WorkerExitError) {
+          throw new WorkerExitError(
+            `${e.message}; the search stopped in generation ${g + 1} and every finished candidate is in candidates.jsonl. ` +
+              `Continue with: psvit search --run ${opts.run} --strategy ${strategy} --resume (--workers 0 evaluates in this thread)`,
           );
         }
         throw e;

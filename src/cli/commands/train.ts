@@ -104,6 +104,27 @@ function refuseResumeOverrides(opts: Record<string, unknown>): void {
   }
 }
 
+/** `word` as one shell word (quoted only when it has to be). */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The command that continues the run in `out`: --out and --resume, plus only the flags that --resume
+ * accepts and that this run was given (not those of RESUME_FIXED, which run.json fixes).
+ */
+function resumeCommand(
+  command: RunSnapshot["command"],
+  out: string,
+  opts: CommonTrainOptions,
+  modelFile?: string,
+): string {
+  const words = ["psvit", command, ...(modelFile !== undefined ? [modelFile] : []), "--out", out, "--resume"];
+  if (opts.backend !== undefined) words.push("--backend", opts.backend);
+  if (opts.evalImages !== undefined) words.push("--eval-images", String(opts.evalImages));
+  return words.map(shellWord).join(" ");
+}
+
 function applyOverrides(recipe: Recipe, opts: CommonTrainOptions): Recipe {
   const epochs = positiveOption(opts.epochs, "--epochs");
   const batch = intOption(opts.batch, "--batch");
@@ -275,7 +296,12 @@ function reportWriter(run: RunDir, snapshot: RunSnapshot) {
   };
 }
 
-async function execute(p: Prepared, opts: CommonTrainOptions, io: Io): Promise<TrainCommandResult> {
+async function execute(
+  p: Prepared,
+  opts: CommonTrainOptions,
+  io: Io,
+  resumeHint: string,
+): Promise<TrainCommandResult> {
   const { run, snapshot, data, logger } = p;
   const writeReport = reportWriter(run, snapshot);
   // a report that cannot be written never stops a training (the log says why)
@@ -337,6 +363,7 @@ async function execute(p: Prepared, opts: CommonTrainOptions, io: Io): Promise<T
         resume,
         stop: stop.flag,
         stopAfterSteps: opts.stopAfterSteps ?? intOption(opts.stopAfter, "--stop-after"),
+        resumeCommand: resumeHint,
         prefetch: opts.prefetch,
         evalImages: intOption(opts.evalImages, "--eval-images"),
         onEpoch: async (e) => {
@@ -402,7 +429,8 @@ function summary(s: RunSnapshot, r: TrainResult, seconds: number, run: RunDir, r
 export async function trainSupernetCommand(opts: TrainSupernetOptions, io: Io): Promise<TrainCommandResult> {
   if (opts.resume) {
     if (!opts.out) throw new UsageError("--resume needs --out DIR (the run to continue)");
-    return execute(await prepareResume("train-supernet", opts, opts.out), opts, io);
+    const hint = resumeCommand("train-supernet", opts.out, opts);
+    return execute(await prepareResume("train-supernet", opts, opts.out), opts, io, hint);
   }
   const spaceFile = opts.space ?? packagePath(DEFAULT_SPACE);
   const space = loadSpaceConfig(spaceFile);
@@ -412,7 +440,8 @@ export async function trainSupernetCommand(opts: TrainSupernetOptions, io: Io): 
     checkSatisfiable(space, constraint, `--flops-range ${opts.flopsRange}`);
   }
   const out = opts.out ?? `runs/${space.name}`;
-  return execute(await prepareFresh("train-supernet", { space }, constraint, opts, out), opts, io);
+  const hint = resumeCommand("train-supernet", out, opts);
+  return execute(await prepareFresh("train-supernet", { space }, constraint, opts, out), opts, io, hint);
 }
 
 export async function trainModelCommand(
@@ -422,9 +451,11 @@ export async function trainModelCommand(
 ): Promise<TrainCommandResult> {
   if (opts.resume) {
     if (!opts.out) throw new UsageError("--resume needs --out DIR (the run to continue)");
-    return execute(await prepareResume("train", opts, opts.out), opts, io);
+    const hint = resumeCommand("train", opts.out, opts, modelFile);
+    return execute(await prepareResume("train", opts, opts.out), opts, io, hint);
   }
   const model = loadModelConfig(modelFile);
   const out = opts.out ?? `runs/${basename(model.name)}`;
-  return execute(await prepareFresh("train", { model }, null, opts, out), opts, io);
+  const hint = resumeCommand("train", out, opts, modelFile);
+  return execute(await prepareFresh("train", { model }, null, opts, out), opts, io, hint);
 }
