@@ -51,7 +51,18 @@ if (argv.includes("--check")) {
 }
 
 // ---- the study ----
-const psvitDir = (e, s) => path.join(OUT, "psvit", `e${e}-s${s}`);
+// --reuse-psvit E=PATTERN: psvit's E-epoch runs are the run directories PATTERN with {seed} replaced (the
+// same command with the same recipe, e.g. train-proof's 5-epoch runs of this architecture) when finished
+const REUSE = Object.fromEntries(
+  (opt("reuse-psvit", "") || "")
+    .split(",")
+    .filter(Boolean)
+    .map((x) => x.split("=")),
+);
+const psvitDir = (e, s) => {
+  const reused = REUSE[e] ? path.resolve(REUSE[e].replaceAll("{seed}", s)) : null;
+  return reused && psvitFinished(reused) ? reused : path.join(OUT, "psvit", `e${e}-s${s}`);
+};
 const torchFile = (e, s) => path.join(OUT, "torch", `e${e}-s${s}.json`);
 const readJson = (f) => {
   try {

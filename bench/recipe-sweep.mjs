@@ -44,6 +44,11 @@ const all = [
   variant("bs32", "batch 32", { batchSize: 32 }),
   variant("noaug", "no augmentation", { augment: { cropPadding: 0, flipProb: 0 } }),
   variant("flip", "flip only (no crop)", { augment: { cropPadding: 0 } }),
+  variant("noaug-lr4e-3", "no augmentation, lr 4e-3", {
+    augment: { cropPadding: 0, flipProb: 0 },
+    optimizer: { lr: 4e-3 },
+  }),
+  variant("noaug-ep8", "no augmentation, 8 epochs", { epochs: 8, augment: { cropPadding: 0, flipProb: 0 } }),
   variant("ls0", "no label smoothing", { labelSmoothing: 0 }),
   variant("wd0.01", "weight decay 0.01", { optimizer: { weightDecay: 0.01 } }),
   variant("wd0.2", "weight decay 0.2", { optimizer: { weightDecay: 0.2 } }),
