@@ -1,10 +1,8 @@
 // Issue 14 item 5: a recipe that learns on small data. Trains one fmnist-2d architecture (default: the
 // pipeline's export IBIIII-SIIIBS-IIISIB, 17.0 MFLOPs) from scratch on the embedded data under recipe
-// variants, each one change from the default recipe (configs/recipes/fmnist.json) or from another
-// setting, ≥ 2 seeds each; two jobs at a time, one wasm thread each.
+// variants, each one change from the earlier default recipe (configs/recipes/fmnist-augment.json:
+// crop + flip augmentation) or from another setting, ≥ 2 seeds each; two jobs at a time, one wasm thread each.
 //   node bench/recipe-sweep.mjs [--out runs/recipe-sweep] [--seeds 0,1] [--settings a,b,...] [--arch A]
-//     [--reuse DIR]   take a setting's runs from DIR/<setting>-s<seed> when they exist (train-proof's
-//                     export-s<seed> runs are the "base" setting at 5 epochs)
 // Prints a Markdown table (setting, epochs, wall time, val top-1 mean ± SE) and writes OUT/sweep.json.
 // Re-running skips finished runs. Wall times are those of one job sharing the machine with another.
 import { execFileSync } from "node:child_process";
@@ -16,8 +14,8 @@ import { meanSe, PSVIT, readMetrics, runJobs } from "./jobs.mjs";
 const OUT = path.resolve(opt("out", "runs/recipe-sweep"));
 const SEEDS = opt("seeds", "0,1").split(",");
 const ARCH = opt("arch", "IBIIII-SIIIBS-IIISIB");
-const REUSE = opt("reuse", null);
-const base = JSON.parse(readFileSync(path.join(root, "configs/recipes/fmnist.json"), "utf8"));
+// the variants are changes from the recipe that was the default until this sweep (crop + flip)
+const base = JSON.parse(readFileSync(path.join(root, "configs/recipes/fmnist-augment.json"), "utf8"));
 delete base.$schema;
 
 /** Deep merge of plain objects: `patch`'s values replace `into`'s. */
@@ -86,8 +84,7 @@ for (const s of settings) {
   const file = path.join(OUT, "recipes", `${s.name}.json`);
   writeFileSync(file, `${JSON.stringify(s.recipe, null, 2)}\n`);
   for (const seed of SEEDS) {
-    const reused = REUSE && s.name === "base" ? path.join(REUSE, `export-s${seed}`) : null;
-    const dir = reused && finished(reused) ? reused : path.join(OUT, `${s.name}-s${seed}`);
+    const dir = path.join(OUT, `${s.name}-s${seed}`);
     jobs.push({
       name: `${s.name} seed ${seed}`,
       setting: s,

@@ -8,6 +8,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "../errors.js";
 import type { StopFlag } from "../train/loop.js";
+import { removeStaleWasmDirs } from "../util/debris.js";
 
 /** The psvit package folder (holds search-spaces/, configs/, data/). */
 export const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -18,6 +19,8 @@ export function packagePath(rel: string): string {
 
 export const DEFAULT_SPACE = "search-spaces/fmnist-2d.json";
 export const DEFAULT_RECIPE = "configs/recipes/fmnist.json";
+/** train-supernet's (and the pipeline's) default: the same recipe with the supernet's epochs. */
+export const DEFAULT_SUPERNET_RECIPE = "configs/recipes/fmnist-supernet.json";
 
 /** An integer flag value ≥ `min`. */
 export function intOption(value: string | number | undefined, flag: string, min = 1): number | undefined {
@@ -62,8 +65,12 @@ export function commandThreads(training: boolean, env: string | undefined, cpus:
   return training ? Math.min(2, Math.max(1, cpus)) : undefined;
 }
 
-/** Start the engine for a command (see `commandThreads`). */
+/**
+ * Start the engine for a command (see `commandThreads`), after removing the wasm script folders that
+ * killed psvit processes left in the temp folder (src/util/debris.ts).
+ */
 export async function startBackend(name?: string, opts: { training?: boolean } = {}) {
+  removeStaleWasmDirs();
   const { initBackend } = await import("../engine/backend.js");
   const threads = commandThreads(opts.training ?? false, process.env.PSVIT_WASM_THREADS, os.cpus().length);
   return initBackend(name ?? process.env.PSVIT_BACKEND ?? "auto", threads === undefined ? {} : { threads });

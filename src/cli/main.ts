@@ -63,9 +63,9 @@ export function buildProgram(io: Io): Command {
     cmd
       .option("--data <spec>", `data: ${DATA_HELP} (default: the embedded Fashion-MNIST subset)`)
       .option("--data-dir <dir>", "folder for --data fashion-mnist / mnist without :DIR");
-  const trainOptions = (cmd: Command) =>
+  const trainOptions = (cmd: Command, recipe = "configs/recipes/fmnist.json") =>
     dataOptions(cmd)
-      .option("--config <recipe.json>", "training recipe (default configs/recipes/fmnist.json)")
+      .option("--config <recipe.json>", `training recipe (default ${recipe})`)
       .option("--epochs <n>", "override the recipe's epochs (a fraction trains part of one epoch)")
       .option("--batch <n>", "override the recipe's batch size")
       .option("--out <dir>", "run directory (checkpoints, metrics, logs)")
@@ -84,6 +84,7 @@ export function buildProgram(io: Io): Command {
       .description("train a space's weight-sharing supernet by single-path one-shot uniform sampling")
       .option("--space <space.json>", "search space (default search-spaces/fmnist-2d.json)")
       .option("--flops-range <min:max>", "only sample paths in this FLOPs range, e.g. 10M:40M"),
+    "configs/recipes/fmnist-supernet.json",
   ).action(async (opts) => {
     const { trainSupernetCommand } = await import("./commands/train.js");
     await trainSupernetCommand(opts, io);
@@ -210,11 +211,15 @@ export function buildProgram(io: Io): Command {
       .option("--out <dir>", "run directory (default runs/pipeline)")
       .option("--flops <budget>", "FLOPs budget of the search (default 25M)")
       .option("--space <space.json>", "search space (default search-spaces/fmnist-2d.json)")
-      .option("--config <recipe.json>", "training recipe (default configs/recipes/fmnist.json)")
+      .option("--config <recipe.json>", "supernet recipe (default configs/recipes/fmnist-supernet.json)")
       .option("--epochs <n>", "supernet epochs (default: the recipe's)")
+      .option(
+        "--flops-range <min:max>",
+        "FLOPs range of the paths the supernet trains (default :BUDGET, the paths the search can pick; ':' the whole space)",
+      )
       .option("--population <n>", "search population (default 16)")
       .option("--generations <n>", "search generations (default 6)")
-      .option("--val-images <n>", "validation images per candidate (default 500)")
+      .option("--val-images <n>", "validation images per candidate (default all)")
       .option("--workers <n>", "search worker threads (default 2)")
       .option("--seed <n>", "seed (default 0)")
       .option("--force", "start over in a directory that holds a previous pipeline run")

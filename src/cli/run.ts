@@ -1,11 +1,13 @@
 /**
  * The one place that turns errors into exit codes:
  * - PsvitError (usage, config, data, …): `psvit: <message>` on one line of stderr, its exit code (2).
+ * - Node's file-system errors (EACCES, EPERM, EROFS, ENOENT, ENOTDIR, EISDIR, ENOSPC, EEXIST, EMFILE, …
+ *   from a syscall on the user's paths): `psvit: cannot <action> <path>: <problem>`, exit 2.
  * - commander's usage errors (unknown option, missing argument): its message, exit 2.
  * - anything else is a bug: the stack trace, exit 1.
  */
 import { CommanderError } from "commander";
-import { PsvitError } from "../errors.js";
+import { fileSystemProblem, PsvitError } from "../errors.js";
 import { type Io, processIo } from "./io.js";
 import { buildProgram } from "./main.js";
 
@@ -28,6 +30,11 @@ export function exitCodeFor(e: unknown, io: Io): number {
   if (e instanceof PsvitError) {
     io.err(`psvit: ${e.message.split("\n")[0]}`);
     return e.exitCode;
+  }
+  const problem = fileSystemProblem(e);
+  if (problem !== undefined) {
+    io.err(`psvit: ${problem}`);
+    return 2;
   }
   io.err(`psvit: internal error (a bug; please report it with the command you ran):`);
   io.err(e instanceof Error ? (e.stack ?? String(e)) : String(e));

@@ -19,7 +19,7 @@ import * as fast from "../../src/engine/ops.js";
 import * as ref from "../../src/engine/reference.js";
 import { setWasmFastKernels, setWasmFma, setWasmSimdKernels } from "../../src/engine/wasm-kernels.js";
 import { crossEntropy } from "../../src/train/loss.js";
-import { randn, useBackend } from "./helpers.js";
+import { randn, useBackend, valueAndGrads } from "./helpers.js";
 
 /** The row of PsvitSoftmax's input [2048, 4] (an attention map of stage 3) at step 103 of that run. */
 const STEP_103_ROW = [-56.483802795410156, -3.483482599258423, -15.006564140319824, 31.95035171508789];
@@ -40,19 +40,7 @@ async function runOn(
   grads: boolean,
 ): Promise<{ value: Arr; grads: Arr[] }> {
   await tf.setBackend(backend);
-  return tf.tidy(() => {
-    const xs = inputs.map((i) => tf.tensor(i.data, i.shape));
-    const out = f(...xs);
-    const value = Float32Array.from(out.dataSync() as Arr);
-    if (!grads) return { value, grads: [] };
-    const r = tf.tensor(randn(out.shape, 777).data, out.shape);
-    const g = tf.grads((...ys: tf.Tensor[]) =>
-      f(...ys)
-        .mul(r)
-        .sum(),
-    )(xs);
-    return { value, grads: g.map((t) => Float32Array.from(t.dataSync() as Arr)) };
-  });
+  return valueAndGrads(f, inputs, grads);
 }
 
 /**

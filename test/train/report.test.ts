@@ -287,36 +287,40 @@ describe("train and train-supernet write report.html beside the run", () => {
   });
 });
 
+/** A tiny pipeline run on the cpu backend, logs silenced. */
+async function tinyPipeline(out: string, extra: Record<string, unknown>, io = captureIo()) {
+  const { pipelineCommand } = await import("../../src/cli/commands/pipeline.js");
+  const level = process.env.PSVIT_LOG_LEVEL;
+  process.env.PSVIT_LOG_LEVEL = "silent";
+  try {
+    return await pipelineCommand(
+      {
+        out,
+        space: setup.space,
+        config: setup.recipe,
+        data: setup.data,
+        epochs: 1,
+        flops: "120K",
+        population: 12,
+        generations: 1,
+        workers: 0,
+        seed: 1,
+        backend: "cpu",
+        ...extra,
+      },
+      io,
+    );
+  } finally {
+    if (level === undefined) delete process.env.PSVIT_LOG_LEVEL;
+    else process.env.PSVIT_LOG_LEVEL = level;
+  }
+}
+
 describe("psvit pipeline", () => {
   it("ends by naming the reports it wrote: supernet training, search, export summary", async () => {
-    const { pipelineCommand } = await import("../../src/cli/commands/pipeline.js");
     const out = join(tempDir(), "pipe");
     const io = captureIo();
-    const level = process.env.PSVIT_LOG_LEVEL;
-    process.env.PSVIT_LOG_LEVEL = "silent";
-    let r: Awaited<ReturnType<typeof pipelineCommand>>;
-    try {
-      r = await pipelineCommand(
-        {
-          out,
-          space: setup.space,
-          config: setup.recipe,
-          data: setup.data,
-          epochs: 1,
-          flops: "120K",
-          population: 12,
-          generations: 1,
-          valImages: 8,
-          workers: 0,
-          seed: 1,
-          backend: "cpu",
-        },
-        io,
-      );
-    } finally {
-      if (level === undefined) delete process.env.PSVIT_LOG_LEVEL;
-      else process.env.PSVIT_LOG_LEVEL = level;
-    }
+    const r = await tinyPipeline(out, { valImages: 8 }, io);
     const training = join(out, "report.html");
     const search = join(out, "search-evolution", "report.html");
     expect(r.reports.map(([what]) => what)).toEqual([
@@ -334,5 +338,25 @@ describe("psvit pipeline", () => {
       ` export summary: ${r.export.summary}`,
     ]);
     expect(printed.at(-4)).toMatch(/^pipeline finished in .*: .*\.model\.json$/);
+  });
+});
+
+describe("psvit pipeline's defaults", () => {
+  it("trains only the supernet paths within the budget and scores candidates on every validation image", async () => {
+    const { archCost } = await import("../../src/space/sample.js");
+    const out = join(tempDir(), "pipe-defaults");
+    await tinyPipeline(out, {});
+    const run = JSON.parse(readFileSync(join(out, "run.json"), "utf8"));
+    expect(run.flopsRange).toEqual({ maxFlops: 120_000 });
+    const space = parseSpaceConfig(JSON.parse(readFileSync(setup.space, "utf8")));
+    const sampled = readFileSync(join(out, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((m) => m.type === "step");
+    expect(sampled.length).toBeGreaterThan(0);
+    for (const m of sampled) expect(archCost(space, parseArch(m.arch)).flops).toBeLessThanOrEqual(120_000);
+    const search = JSON.parse(readFileSync(join(out, "search-evolution", "search.json"), "utf8"));
+    expect(search.valImages).toBe(-1); // every image of the validation split
   });
 });

@@ -4,20 +4,21 @@
  *
  * The model config and the weights' stored config must agree (name aside). Images: an IDX image file
  * (raw or .gz) or a folder of PNG/JPEG files (searched recursively, sorted by path, so a class-folder
- * dataset works too). Images already at the model's input size are used as is; others are fitted by
- * the data layer's policy (src/data/fit.ts: pad or resize + centre-crop, channel conversion). Pixels
- * are scaled to [0, 1] and normalised with the config's `preprocess` (default mean 0, std 1).
+ * dataset works too), all of one size and channel count as in a folder dataset (`psvit data`).
+ * Images already at the model's input size are used as is; others are fitted by the data layer's
+ * policy (src/data/fit.ts: pad or resize + centre-crop, channel conversion). Pixels are scaled to
+ * [0, 1] and normalised with the config's `preprocess` (default mean 0, std 1).
  *
  * Output: one line per image, `index<TAB>top1` (`index<TAB>top1<TAB>file` for folders); with --json,
  * one JSON object per line: {"index": i, "top1": k, "logits": [...]}.
  */
 import { readdir, stat } from "node:fs/promises";
-import { extname, join } from "node:path";
+import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { loadModelConfig } from "../../config/load.js";
 import type { ModelConfig } from "../../config/schema.js";
 import { fitImages } from "../../data/fit.js";
-import { decodeImageFile, IMAGE_EXTENSIONS } from "../../data/folder.js";
+import { checkSameShape, type DecodedImage, decodeImageFile, isImageFile } from "../../data/folder.js";
 import { readIdxImages } from "../../data/idx.js";
 import { identityPreprocess, normalize } from "../../data/stats.js";
 import { initBackend } from "../../engine/backend.js";
@@ -66,7 +67,7 @@ async function listImageFiles(dir: string): Promise<string[]> {
     for (const e of names) {
       const p = join(d, e.name);
       if (e.isDirectory()) await walk(p);
-      else if (e.isFile() && IMAGE_EXTENSIONS.includes(extname(e.name).toLowerCase())) out.push(p);
+      else if (e.isFile() && isImageFile(e.name)) out.push(p);
     }
   };
   await walk(dir);
@@ -94,8 +95,11 @@ export async function readPredictImages(
     const files = (await listImageFiles(path)).slice(0, limit);
     if (files.length === 0) throw new DataError("no .png, .jpg or .jpeg images in this folder", path);
     const images = new Uint8Array(files.length * per);
+    let first: DecodedImage | undefined;
     for (const [i, file] of files.entries()) {
       const d = await decodeImageFile(file);
+      first ??= d;
+      checkSameShape(d, file, first, files[0]); // the rule of a folder dataset (psvit data)
       const fitted = fitImages(d.data, 1, d.height, d.width, d.channels, target);
       images.set(fitted.images, i * per);
     }

@@ -36,6 +36,8 @@ import { spaceStats } from "../../space/stats.js";
 import { loadCheckpoint } from "../../train/checkpoint.js";
 import type { StopFlag } from "../../train/loop.js";
 import { RunDir } from "../../train/rundir.js";
+import { removeStaleTempFiles } from "../../util/debris.js";
+import { acquireLock } from "../../util/lock.js";
 import { createLogger, type Logger, setLogger } from "../../util/log.js";
 import { grouped, human, parseQuantity } from "../../util/units.js";
 import { installStopHandlers, intOption, positiveOption, startBackend, versions } from "../common.js";
@@ -128,8 +130,19 @@ const FIXED_ON_RESUME = ["samples", "epochs", "seed", "valImages", "flops"] as c
 
 const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
+/** A rank-corr study of a run: one process at a time (the lock is in the run directory). */
 export async function rankCorrCommand(opts: RankCorrOptions, io: Io): Promise<RankCorrResult> {
   const run = RunDir.existing(opts.run);
+  const lock = acquireLock(run.path(".psvit-rank-corr.lock"), `the rank-corr study of ${opts.run}`);
+  try {
+    removeStaleTempFiles(run.path(DIR)); // what a killed study was writing (subnets: RunDir.open)
+    return await study(opts, io, run);
+  } finally {
+    lock.release();
+  }
+}
+
+async function study(opts: RankCorrOptions, io: Io, run: RunDir): Promise<RankCorrResult> {
   const snap = run.readJson<RunSnapshot>("run.json");
   if (snap.command !== "train-supernet" || !snap.space) {
     throw new UsageError(`${opts.run} is a ${snap.command} run; rank-corr needs a train-supernet run`);

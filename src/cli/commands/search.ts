@@ -22,6 +22,8 @@ import { type Arch, formatArch } from "../../space/arch.js";
 import { archCost } from "../../space/sample.js";
 import { ConstrainedSampler, type Constraint, spaceStats } from "../../space/stats.js";
 import { RunDir } from "../../train/rundir.js";
+import { removeStaleTempFiles } from "../../util/debris.js";
+import { acquireLock } from "../../util/lock.js";
 import { createLogger, setLogger } from "../../util/log.js";
 import { grouped, human, parseQuantity } from "../../util/units.js";
 import { installStopHandlers, intOption, startBackend } from "../common.js";
@@ -102,7 +104,11 @@ function numberOption(v: string | number | undefined, flag: string): number | un
 
 /**
  * Options from the flags. Left out, mutations and crossovers are half the population each and parents a
- * fifth (SPOS: 25 + 25 of 50, top 10), so a smaller --population keeps SPOS's proportions.
+ * fifth (SPOS: 25 + 25 of 50, top 10), so a smaller --population keeps SPOS's proportions (at least 2
+ * parents where the population allows: a crossover of one parent with itself is that parent).
+ * Counts that make no sense are refused: more parents than the population, more mutations and
+ * crossovers than it, mutations that cannot change anything (--mutation-prob 0) and crossovers of
+ * a single parent.
  */
 export function searchOptions(opts: SearchCommandOptions, strategy: Strategy): SearchOptions {
   const population = intOption(opts.population, "--population") ?? DEFAULT_SEARCH_OPTIONS.population;
@@ -111,14 +117,30 @@ export function searchOptions(opts: SearchCommandOptions, strategy: Strategy): S
     strategy,
     population,
     generations: intOption(opts.generations, "--generations") ?? DEFAULT_SEARCH_OPTIONS.generations,
-    parents: intOption(opts.parents, "--parents") ?? Math.max(1, Math.round(population / 5)),
+    parents:
+      intOption(opts.parents, "--parents") ?? Math.min(population, Math.max(2, Math.round(population / 5))),
     mutations: intOption(opts.mutations, "--mutations", 0) ?? Math.floor(population / 2),
     mutationProb: numberOption(opts.mutationProb, "--mutation-prob") ?? DEFAULT_SEARCH_OPTIONS.mutationProb,
     crossovers: intOption(opts.crossovers, "--crossovers", 0) ?? Math.floor(population / 2),
   };
+  if (o.parents > o.population) {
+    throw new UsageError(
+      `--parents ${o.parents} exceeds --population ${o.population} (the parents are the best candidates of a generation or more; at most the population)`,
+    );
+  }
   if (o.mutations + o.crossovers > o.population) {
     throw new UsageError(
       `--mutations ${o.mutations} + --crossovers ${o.crossovers} exceed --population ${o.population}`,
+    );
+  }
+  if (strategy === "evolution" && o.mutations > 0 && o.mutationProb === 0) {
+    throw new UsageError(
+      `--mutation-prob 0 makes each of the ${o.mutations} mutations a copy of its parent, never a new candidate; give a probability > 0 or --mutations 0`,
+    );
+  }
+  if (strategy === "evolution" && o.crossovers > 0 && o.parents === 1) {
+    throw new UsageError(
+      `--crossovers ${o.crossovers} with --parents 1: a crossover of one parent with itself is that parent; give --parents 2 or more, or --crossovers 0`,
     );
   }
   return o;
@@ -137,14 +159,33 @@ const FIXED_ON_RESUME = [
   "seed",
 ] as const;
 
+/** A search of a run: one process at a time per strategy (the lock is in the run directory). */
 export async function searchCommand(opts: SearchCommandOptions, io: Io): Promise<SearchResult> {
   const run = RunDir.existing(opts.run);
+  const strategy = parseStrategy(opts.strategy);
+  const lock = acquireLock(
+    run.path(`.psvit-search-${strategy}.lock`),
+    `the ${strategy} search of ${opts.run}`,
+  );
+  try {
+    removeStaleTempFiles(run.path(`search-${strategy}`)); // what a killed search was writing
+    return await runSearch(opts, io, run, strategy);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runSearch(
+  opts: SearchCommandOptions,
+  io: Io,
+  run: RunDir,
+  strategy: Strategy,
+): Promise<SearchResult> {
   const snap = run.readJson<RunSnapshot>("run.json");
   if (snap.command !== "train-supernet" || !snap.space) {
     throw new UsageError(`${opts.run} is a ${snap.command} run; search needs a train-supernet run`);
   }
   const space = parseSpaceConfig(snap.space);
-  const strategy = parseStrategy(opts.strategy);
   const dirName = `search-${strategy}`;
   const dir = run.path(dirName);
   const statePath = `${dirName}/state.json`;
@@ -167,7 +208,7 @@ export async function searchCommand(opts: SearchCommandOptions, io: Io): Promise
     if (existsSync(run.path(dirName, "search.json"))) {
       if (!opts.force) {
         throw new UsageError(
-          `${opts.run} already holds a ${strategy} search (${dirName}/); add --resume to continue it or --force to replace it`,
+          `${opts.run} already holds ${strategy === "evolution" ? "an" : "a"} ${strategy} search (${dirName}/); add --resume to continue it or --force to replace it`,
         );
       }
       replacing = true;

@@ -30,6 +30,7 @@ import { human, parseQuantity } from "../../util/units.js";
 import {
   DEFAULT_RECIPE,
   DEFAULT_SPACE,
+  DEFAULT_SUPERNET_RECIPE,
   installStopHandlers,
   intOption,
   packagePath,
@@ -189,35 +190,41 @@ async function prepareFresh(
   opts: CommonTrainOptions,
   out: string,
 ): Promise<Prepared> {
-  const recipe = applyOverrides(loadRecipe(opts.config ?? packagePath(DEFAULT_RECIPE)), opts);
+  const fallback = command === "train-supernet" ? DEFAULT_SUPERNET_RECIPE : DEFAULT_RECIPE;
+  const recipe = applyOverrides(loadRecipe(opts.config ?? packagePath(fallback)), opts);
   const seed = intOption(opts.seed, "--seed", 0) ?? 0;
   const target = (cfg.space ?? cfg.model)!;
   const data = await loadData(opts.data, opts.dataDir, seed, target);
-  const run = RunDir.open(out, { force: opts.force });
-  const logger = runLogger(run, opts);
-  const backend = await startBackend(opts.backend, { training: true });
-  const preprocess = cfg.model?.preprocess ?? data.info.preprocess;
-  const evalPaths = cfg.space
-    ? representativeArchs(cfg.space, constraint ?? {}, seed).map((p) => ({ ...p, arch: formatArch(p.arch) }))
-    : [{ label: "model", arch: null, flops: countModel(cfg.model!).flops }];
-  const snapshot: RunSnapshot = {
-    kind: "psvit.run",
-    version: 1,
-    command,
-    created: new Date().toISOString(),
-    seed,
-    ...cfg,
-    recipe,
-    flopsRange: constraint,
-    data: { spec: opts.data ?? null, dataDir: opts.dataDir ?? null, info: data.info },
-    preprocess,
-    evalPaths,
-    versions: versions(),
-    backend: { name: backend.name, reason: backend.reason },
-    args: Object.fromEntries(Object.entries(opts).filter(([k]) => k !== "stopAfterSteps")),
-  };
-  await run.writeJson("run.json", snapshot);
-  return { run, snapshot, data, logger };
+  const run = RunDir.open(out, { force: opts.force, lock: true });
+  return unlockOnError(run, async () => {
+    const logger = runLogger(run, opts);
+    const backend = await startBackend(opts.backend, { training: true });
+    const preprocess = cfg.model?.preprocess ?? data.info.preprocess;
+    const evalPaths = cfg.space
+      ? representativeArchs(cfg.space, constraint ?? {}, seed).map((p) => ({
+          ...p,
+          arch: formatArch(p.arch),
+        }))
+      : [{ label: "model", arch: null, flops: countModel(cfg.model!).flops }];
+    const snapshot: RunSnapshot = {
+      kind: "psvit.run",
+      version: 1,
+      command,
+      created: new Date().toISOString(),
+      seed,
+      ...cfg,
+      recipe,
+      flopsRange: constraint,
+      data: { spec: opts.data ?? null, dataDir: opts.dataDir ?? null, info: data.info },
+      preprocess,
+      evalPaths,
+      versions: versions(),
+      backend: { name: backend.name, reason: backend.reason },
+      args: Object.fromEntries(Object.entries(opts).filter(([k]) => k !== "stopAfterSteps")),
+    };
+    await run.writeJson("run.json", snapshot);
+    return { run, snapshot, data, logger };
+  });
 }
 
 /** Resumed run: everything comes from run.json. */
@@ -227,17 +234,29 @@ async function prepareResume(
   out: string,
 ): Promise<Prepared> {
   refuseResumeOverrides(opts as Record<string, unknown>);
-  const run = RunDir.open(out, { resume: true });
-  const snapshot = run.readJson<RunSnapshot>("run.json");
-  if (snapshot.command !== command) {
-    throw new UsageError(
-      `${out} holds a ${snapshot.command} run; resume it with psvit ${snapshot.command} --resume`,
-    );
+  const run = RunDir.open(out, { resume: true, lock: true });
+  return unlockOnError(run, async () => {
+    const snapshot = run.readJson<RunSnapshot>("run.json");
+    if (snapshot.command !== command) {
+      throw new UsageError(
+        `${out} holds a ${snapshot.command} run; resume it with psvit ${snapshot.command} --resume`,
+      );
+    }
+    const logger = runLogger(run, opts);
+    await startBackend(opts.backend, { training: true });
+    const data = await loadRunData(snapshot);
+    return { run, snapshot, data, logger };
+  });
+}
+
+/** `prepare()` with the run's lock released if it fails (`execute` releases it otherwise). */
+async function unlockOnError(run: RunDir, prepare: () => Promise<Prepared>): Promise<Prepared> {
+  try {
+    return await prepare();
+  } catch (e) {
+    run.unlock();
+    throw e;
   }
-  const logger = runLogger(run, opts);
-  await startBackend(opts.backend, { training: true });
-  const data = await loadRunData(snapshot);
-  return { run, snapshot, data, logger };
 }
 
 /** A run of the shared training loop on resolved data (see `runTraining`). */
@@ -406,6 +425,7 @@ async function execute(
   } finally {
     stop.dispose();
     dispose();
+    run.unlock();
   }
 }
 
