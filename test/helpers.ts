@@ -1,6 +1,7 @@
 /** Shared test helpers (no tfjs). */
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -25,4 +26,15 @@ export function variant<T>(base: T, edit: (c: any) => void): T {
   const copy = structuredClone(base);
   edit(copy);
   return copy;
+}
+
+/** The pid of a process that has ended (for stale locks and temporary files). */
+export function deadPid(): number {
+  return spawnSync(process.execPath, ["-e", ""]).pid!;
+}
+
+/** A lock file (src/util/lock.ts) as another process `pid` would have written it just now. */
+export function writeLock(file: string, pid: number, host = hostname()): void {
+  const started = new Date().toISOString();
+  writeFileSync(file, `${JSON.stringify({ pid, host, started, command: "psvit search --run x" })}\n`);
 }

@@ -4,13 +4,16 @@
  * DIR's sub-folders are only `train`, `val` and `test`, `DIR/train/<class>/*` (+ optional
  * `DIR/val/<class>/*`, `DIR/test/<class>/*`).
  *
- * Every image of a folder dataset must have the same width, height and channel count (greyscale 1,
- * colour 3; an alpha channel is dropped); the whole set is then fitted to the model's input size.
+ * A folder dataset has at least 2 classes. Every image of it must have the same width, height and
+ * channel count (greyscale 1, colour 3; an alpha channel is dropped; `checkSameShape`, the rule
+ * `predict` applies to a folder too); the whole set is then fitted to the model's input size. Files
+ * that are not .png, .jpg or .jpeg are skipped, with one warning that counts them.
  */
 import { readdir, readFile } from "node:fs/promises";
 import { extname, join } from "node:path";
 import sharp, { type OutputInfo } from "sharp";
 import { DataError } from "../errors.js";
+import { log } from "../util/log.js";
 import { errCode } from "./idx.js";
 import type { Dataset } from "./types.js";
 
@@ -97,20 +100,52 @@ async function listDir(dir: string): Promise<{ dirs: string[]; files: string[] }
   };
 }
 
-/** Class folders of `dir` and their image files, in sorted order. */
-async function scanClasses(dir: string): Promise<{ classNames: string[]; files: string[][] }> {
+/** Is `name` an image file psvit reads (by its extension)? */
+export function isImageFile(name: string): boolean {
+  return IMAGE_EXTENSIONS.includes(extname(name).toLowerCase());
+}
+
+/** Files skipped while reading a folder dataset: not .png, .jpg or .jpeg. */
+interface Skipped {
+  count: number;
+  first?: string;
+}
+
+/** Class folders of `dir` and their image files, in sorted order; other files are counted in `skipped`. */
+async function scanClasses(
+  dir: string,
+  skipped: Skipped,
+): Promise<{ classNames: string[]; files: string[][] }> {
   const { dirs } = await listDir(dir);
   if (dirs.length === 0) throw new DataError("no class sub-folders (expected one folder per class)", dir);
   const files: string[][] = [];
   for (const name of dirs) {
     const cdir = join(dir, name);
-    const list = (await listDir(cdir)).files.filter((f) =>
-      IMAGE_EXTENSIONS.includes(extname(f).toLowerCase()),
-    );
+    const all = (await listDir(cdir)).files;
+    const list = all.filter(isImageFile);
+    for (const f of all) {
+      if (isImageFile(f)) continue;
+      skipped.count++;
+      skipped.first ??= join(cdir, f);
+    }
     if (list.length === 0) throw new DataError("empty class folder: no .png, .jpg or .jpeg images", cdir);
     files.push(list.map((f) => join(cdir, f)));
   }
   return { classNames: dirs, files };
+}
+
+/**
+ * The rule for every set of images psvit reads as one (a folder dataset, `predict`'s folder): all of
+ * the same width, height and channel count as the first. Throws a DataError naming the odd file.
+ */
+export function checkSameShape(d: DecodedImage, file: string, first: DecodedImage, firstFile: string): void {
+  if (d.width !== first.width || d.height !== first.height || d.channels !== first.channels) {
+    throw new DataError(
+      `mixed image sizes or channels: ${d.width}x${d.height}x${d.channels} differs from ` +
+        `${first.width}x${first.height}x${first.channels} of ${firstFile} (all images must match)`,
+      file,
+    );
+  }
 }
 
 async function decodeAll(files: string[]): Promise<DecodedImage[]> {
@@ -131,8 +166,15 @@ export async function readClassFolder(
   dir: string,
   expectClasses?: string[],
   expectFrom?: string,
+  skipped: Skipped = { count: 0 },
 ): Promise<Dataset> {
-  const { classNames, files } = await scanClasses(dir);
+  const { classNames, files } = await scanClasses(dir, skipped);
+  if (!expectClasses && classNames.length < 2) {
+    throw new DataError(
+      `only one class sub-folder (${classNames[0]}): a classifier needs at least 2 classes, one folder each`,
+      dir,
+    );
+  }
   if (expectClasses && classNames.join("\n") !== expectClasses.join("\n")) {
     throw new DataError(
       `class folders [${classNames.join(", ")}] differ from those of ${expectFrom} [${expectClasses.join(", ")}]`,
@@ -149,13 +191,7 @@ export async function readClassFolder(
   for (let c = 0; c < files.length; c++) {
     for (let k = 0; k < files[c].length; k++, i++) {
       const d = decoded[i];
-      if (d.width !== first.width || d.height !== first.height || d.channels !== first.channels) {
-        throw new DataError(
-          `mixed image sizes or channels: ${d.width}x${d.height}x${d.channels} differs from ` +
-            `${first.width}x${first.height}x${first.channels} of ${flat[0]} (all images must match)`,
-          flat[i],
-        );
-      }
+      checkSameShape(d, flat[i], first, flat[0]);
       images.set(d.data, i * per);
       labels[i] = c;
     }
@@ -183,12 +219,25 @@ export async function readImageFolder(
   const { dirs } = await listDir(dir);
   const isSplitLayout =
     dirs.includes("train") && dirs.every((d) => (SPLIT_NAMES as readonly string[]).includes(d));
-  if (!isSplitLayout) return { train: await readClassFolder(dir) };
+  const skipped: Skipped = { count: 0 };
+  const warnSkipped = () => {
+    if (skipped.count === 0) return;
+    log().warn(
+      `${dir}: ${skipped.count} file(s) that are not .png, .jpg or .jpeg images skipped (the first: ${skipped.first})`,
+    );
+  };
+  if (!isSplitLayout) {
+    const train = await readClassFolder(dir, undefined, undefined, skipped);
+    warnSkipped();
+    return { train };
+  }
   const trainDir = join(dir, "train");
-  const train = await readClassFolder(trainDir);
+  const train = await readClassFolder(trainDir, undefined, undefined, skipped);
   const names = train.classNames!;
-  const val = dirs.includes("val") ? await readClassFolder(join(dir, "val"), names, trainDir) : undefined;
-  const test = dirs.includes("test") ? await readClassFolder(join(dir, "test"), names, trainDir) : undefined;
+  const split = (name: string) => readClassFolder(join(dir, name), names, trainDir, skipped);
+  const val = dirs.includes("val") ? await split("val") : undefined;
+  const test = dirs.includes("test") ? await split("test") : undefined;
+  warnSkipped();
   for (const s of [val, test]) {
     if (s && (s.width !== train.width || s.height !== train.height || s.channels !== train.channels)) {
       throw new DataError(

@@ -9,23 +9,32 @@
  *   checkpoints/        step-00000123.ckpt.safetensors, the last `keep` of them
  *
  * Files are written to a temporary name and renamed, so a crash never leaves a half-written file under
- * a real name. Starting into a non-empty directory without --resume is refused; --force replaces a
- * previous psvit run (and only that).
+ * a real name (and a resumed run removes the temporary files a killed one left). Starting into a
+ * non-empty directory without --resume is refused; --force replaces a previous psvit run (and only
+ * that). With `lock`, the directory is locked for this process (.psvit-train.lock, src/util/lock.ts):
+ * a second writer is refused until `unlock()` or the end of the process.
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { UsageError } from "../errors.js";
+import { removeStaleTempFiles } from "../util/debris.js";
+import { acquireLock, type Lock } from "../util/lock.js";
 import { writeFileAtomic } from "../weights/safetensors.js";
 
 export const RUN_FILE = "run.json";
+/** The lock of a training run (train, train-supernet) in its directory. */
+export const TRAIN_LOCK = ".psvit-train.lock";
 const CKPT_RE = /^step-(\d{8})\.ckpt\.safetensors$/;
 
 export interface OpenOptions {
   resume?: boolean;
   force?: boolean;
+  /** Lock the directory for this process (refused while another process holds it). */
+  lock?: boolean;
 }
 
 export class RunDir {
+  private lock: Lock | undefined;
   private constructor(readonly dir: string) {}
 
   /** Open `dir` for a new run (creating it) or, with `resume`, for continuing the run in it. */
@@ -34,26 +43,44 @@ export class RunDir {
     const exists = existsSync(abs);
     if (exists && !statSync(abs).isDirectory()) throw new UsageError(`${dir}: not a directory`);
     const isRun = exists && existsSync(join(abs, RUN_FILE));
-    if (opts.resume) {
-      if (!isRun)
-        throw new UsageError(
-          `${dir}: nothing to resume (no ${RUN_FILE}); start a run there without --resume`,
-        );
-      return new RunDir(abs);
+    if (opts.resume && !isRun) {
+      throw new UsageError(`${dir}: nothing to resume (no ${RUN_FILE}); start a run there without --resume`);
     }
-    if (exists && readdirSync(abs).length > 0) {
-      if (!isRun) {
-        throw new UsageError(`${dir}: directory is not empty and is not a psvit run; choose another --out`);
-      }
-      if (!opts.force) {
-        throw new UsageError(
-          `${dir}: already holds a run; add --resume to continue it or --force to replace it, or choose another --out`,
-        );
-      }
-      for (const entry of readdirSync(abs)) rmSync(join(abs, entry), { recursive: true, force: true });
+    const run = new RunDir(abs);
+    if (opts.lock) {
+      mkdirSync(abs, { recursive: true });
+      run.lock = acquireLock(join(abs, TRAIN_LOCK), `the run directory ${dir}`);
     }
-    mkdirSync(join(abs, "checkpoints"), { recursive: true });
-    return new RunDir(abs);
+    try {
+      if (opts.resume) {
+        // a killed run's half-written checkpoint or JSON (the lock, when taken, says no one writes them)
+        removeStaleTempFiles(abs, join(abs, "checkpoints"));
+        return run;
+      }
+      const entries = existsSync(abs) ? readdirSync(abs).filter((e) => e !== TRAIN_LOCK) : [];
+      if (entries.length > 0) {
+        if (!isRun) {
+          throw new UsageError(`${dir}: directory is not empty and is not a psvit run; choose another --out`);
+        }
+        if (!opts.force) {
+          throw new UsageError(
+            `${dir}: already holds a run; add --resume to continue it or --force to replace it, or choose another --out`,
+          );
+        }
+        for (const entry of entries) rmSync(join(abs, entry), { recursive: true, force: true });
+      }
+      mkdirSync(join(abs, "checkpoints"), { recursive: true });
+      return run;
+    } catch (e) {
+      run.unlock();
+      throw e;
+    }
+  }
+
+  /** Release the lock taken by `open(…, { lock: true })` (idempotent). */
+  unlock(): void {
+    this.lock?.release();
+    this.lock = undefined;
   }
 
   /** Open an existing run read-only (export, search, rank-corr). */

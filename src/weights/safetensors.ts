@@ -7,9 +7,9 @@
  * Hand-written: the format is tiny, and psvit needs every malformed file reported as a DataError that
  * names the file and says what is wrong; see docs/MODEL.md for why no npm reader is used.
  */
-import { randomBytes } from "node:crypto";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
-import { DataError } from "../errors.js";
+import { DataError, FileSystemError } from "../errors.js";
+import { tempFileFor } from "../util/debris.js";
 
 export interface StTensor {
   shape: number[];
@@ -196,13 +196,20 @@ export async function writeSafetensors(
   await writeFileAtomic(file, encodeSafetensors(tensors, metadata));
 }
 
+/**
+ * Write `file` atomically: to a temporary file beside it, then rename over it. A file-system failure
+ * (a read-only or missing directory, a full disk) is a FileSystemError naming `file`.
+ */
 export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const tmp = tempFileFor(file);
   try {
     await writeFile(tmp, bytes);
     await rename(tmp, file);
   } catch (e) {
-    await rm(tmp, { force: true });
-    throw new DataError(`cannot write weights file (${errCode(e)})`, file);
+    await rm(tmp, { force: true }).catch(() => {});
+    throw (
+      FileSystemError.from(e, { path: file, action: "write" }) ??
+      new DataError(`cannot write file (${errCode(e)})`, file)
+    );
   }
 }

@@ -179,6 +179,34 @@ describe("exit codes", () => {
     expect(io.stderr.join("")).toContain("internal error");
     expect(io.stderr.join("")).toContain("TypeError: x is undefined\n    at ");
   });
+  it("file-system errors (EROFS, EACCES, ENOENT, ENOSPC, …) are one line naming the path, exit 2", () => {
+    const sys = (code: string, syscall: string, path?: string, dest?: string) =>
+      Object.assign(new Error(`${code}: ${syscall} '${path}'`), { code, syscall, errno: -1, path, dest });
+    const cases: [Error, string][] = [
+      [
+        sys("EROFS", "open", "/r/log.jsonl"),
+        "psvit: cannot open /r/log.jsonl: read-only file system (EROFS)",
+      ],
+      [
+        sys("EACCES", "mkdir", "/r/export"),
+        "psvit: cannot create the directory /r/export: permission denied (EACCES)",
+      ],
+      [sys("ENOENT", "scandir", "/nope"), "psvit: cannot list /nope: no such file or directory (ENOENT)"],
+      [
+        sys("EPERM", "rename", "/r/a", "/r/b"),
+        "psvit: cannot rename /r/a to /r/b: operation not permitted (EPERM)",
+      ],
+      [sys("ENOSPC", "write"), "psvit: cannot write: no space left on device (ENOSPC)"],
+    ];
+    for (const [e, line] of cases) {
+      const io = captureIo();
+      expect(exitCodeFor(e, io)).toBe(2);
+      expect(io.stderr).toEqual([`${line}\n`]);
+    }
+    // a code without a syscall is not a file-system error: a bug
+    const io = captureIo();
+    expect(exitCodeFor(Object.assign(new Error("odd"), { code: "EACCES" }), io)).toBe(1);
+  });
 });
 
 describe("bin/psvit", () => {

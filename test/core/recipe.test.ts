@@ -10,7 +10,8 @@ describe("recipe", () => {
   it("the shipped recipe is valid and fills defaults", () => {
     const r = loadRecipe(`${ROOT}/configs/recipes/fmnist.json`);
     expect(r.optimizer.type).toBe("adamw");
-    for (const name of ["fmnist-supernet", "fmnist-augment"]) loadRecipe(`${ROOT}/configs/recipes/${name}.json`);
+    for (const name of ["fmnist-supernet", "fmnist-augment"])
+      loadRecipe(`${ROOT}/configs/recipes/${name}.json`);
     const minimal = parseRecipe(
       variant(base, (c) => {
         delete c.checkpoint;

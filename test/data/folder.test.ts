@@ -1,8 +1,10 @@
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fitImages } from "../../src/data/fit.js";
 import { decodeImageFile, readImageFolder } from "../../src/data/folder.js";
 import { loadImagesForModel } from "../../src/data/predict.js";
+import { createLogger, setLogger } from "../../src/util/log.js";
 import { bytes, encodeImage, expectDataError, tempDir, write } from "./helpers.js";
 
 const dir = tempDir();
@@ -105,6 +107,7 @@ describe("image folders: bad input", () => {
   it("mixed channel counts (PNG grey vs JPEG colour)", async () => {
     const root = join(dir, "mixchan");
     write(join(root, "a", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    write(join(root, "b", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
     const rgb = write(join(root, "a", "2.jpg"), await encodeImage(gradient(4, 4, 3, 0), 4, 4, 3, "jpeg"));
     await expectDataError(
       () => readImageFolder(root),
@@ -115,8 +118,10 @@ describe("image folders: bad input", () => {
 
   it("mixed sizes between train and val", async () => {
     const root = join(dir, "mixsplit");
-    write(join(root, "train", "a", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-    write(join(root, "val", "a", "1.png"), await encodeImage(bytes(36), 6, 6, 1, "png"));
+    for (const c of ["a", "b"]) {
+      write(join(root, "train", c, "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
+      write(join(root, "val", c, "1.png"), await encodeImage(bytes(36), 6, 6, 1, "png"));
+    }
     await expectDataError(
       () => readImageFolder(root),
       join(root, "val"),
@@ -126,12 +131,18 @@ describe("image folders: bad input", () => {
 
   it("class folders differ between train and test", async () => {
     const root = join(dir, "clsdiff");
-    write(join(root, "train", "a", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-    write(join(root, "test", "b", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    for (const [split, c] of [
+      ["train", "a"],
+      ["train", "b"],
+      ["test", "b"],
+      ["test", "c"],
+    ]) {
+      write(join(root, split, c, "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    }
     await expectDataError(
       () => readImageFolder(root),
       join(root, "test"),
-      /class folders \[b\] differ from those of .*train \[a\]/,
+      /class folders \[b, c\] differ from those of .*train \[a, b\]/,
     );
   });
 
@@ -148,9 +159,54 @@ describe("image folders: bad input", () => {
     for (const [name, data, re] of cases) {
       const root = join(dir, `bad-${name}`);
       write(join(root, "a", "0.png"), png);
+      write(join(root, "b", "0.png"), png);
       const f = write(join(root, "a", name), data);
       await expectDataError(() => readImageFolder(root), f, re);
     }
+  });
+
+  it("one class is refused: a classifier needs at least 2 (issue 15, defect 15)", async () => {
+    const root = join(dir, "oneclass");
+    write(join(root, "cats", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    await expectDataError(
+      () => readImageFolder(root),
+      root,
+      /only one class sub-folder \(cats\): a classifier needs at least 2 classes/,
+    );
+    write(join(root, "train", "cats", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    rmSync(join(root, "cats"), { recursive: true });
+    await expectDataError(() => readImageFolder(root), join(root, "train"), /only one class sub-folder/);
+  });
+
+  it("files that are not images are skipped with one warning that counts them", async () => {
+    const root = join(dir, "junk");
+    for (const c of ["a", "b"]) write(join(root, c, "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    write(join(root, "a", "notes.txt"), "x");
+    write(join(root, "a", "scan.tiff"), "x");
+    write(join(root, "b", "Thumbs.db"), "x");
+    write(join(root, "b", ".DS_Store"), "hidden: not counted");
+    const lines: string[] = [];
+    setLogger(createLogger({ level: "info", write: (l) => lines.push(l) }));
+    try {
+      expect((await readImageFolder(root)).train.n).toBe(2);
+    } finally {
+      setLogger(createLogger());
+    }
+    expect(lines).toEqual([
+      `psvit: warning: ${root}: 3 file(s) that are not .png, .jpg or .jpeg images skipped (the first: ${join(root, "a", "notes.txt")})\n`,
+    ]);
+    // a clean folder warns nothing
+    rmSync(join(root, "a", "notes.txt"));
+    rmSync(join(root, "a", "scan.tiff"));
+    rmSync(join(root, "b", "Thumbs.db"));
+    lines.length = 0;
+    setLogger(createLogger({ level: "info", write: (l) => lines.push(l) }));
+    try {
+      await readImageFolder(root);
+    } finally {
+      setLogger(createLogger());
+    }
+    expect(lines).toEqual([]);
   });
 
   it("missing folder", async () => {
@@ -163,19 +219,28 @@ describe("image folders: bad input", () => {
 });
 
 describe("images for predict", () => {
-  it("fits each file on its own and normalises with the config's preprocess", async () => {
+  it("fits the files to the model's input and normalises with the config's preprocess; one size for all", async () => {
     const small = bytes(20 * 20, 2);
     const big = gradient(50, 40, 3, 1);
+    const big2 = gradient(50, 40, 3, 2);
     const a = write(join(dir, "predict", "small.png"), await encodeImage(small, 20, 20, 1, "png"));
     const b = write(join(dir, "predict", "big.png"), await encodeImage(big, 50, 40, 3, "png"));
+    const c = write(join(dir, "predict", "big2.png"), await encodeImage(big2, 50, 40, 3, "png"));
     const pre = { mean: [0.5], std: [0.2] };
-    const r = await loadImagesForModel([a, b], { size: 32, channels: 1 }, pre);
-    expect(r.shape).toEqual([2, 32, 32, 1]);
-    const wantA = fitImages(small, 1, 20, 20, 1, { size: 32, channels: 1 }).images;
-    const wantB = fitImages(big, 1, 40, 50, 3, { size: 32, channels: 1 }).images;
+    const one = { size: 32, channels: 1 };
+    const r = await loadImagesForModel([a], one, pre);
+    expect(r.shape).toEqual([1, 32, 32, 1]);
+    const wantA = fitImages(small, 1, 20, 20, 1, one).images;
     expect(r.x[6 * 32 + 6]).toBe(Math.fround((wantA[6 * 32 + 6] / 255 - 0.5) / 0.2));
-    expect(r.x[1024 + 500]).toBe(Math.fround((wantB[500] / 255 - 0.5) / 0.2));
     expect(r.x[0]).toBe(Math.fround((0 - 0.5) / 0.2)); // zero padding of the 20x20 image
+    const rb = await loadImagesForModel([b, c], one, pre);
+    expect(rb.shape).toEqual([2, 32, 32, 1]);
+    const wantB = fitImages(big, 1, 40, 50, 3, one).images;
+    const wantC = fitImages(big2, 1, 40, 50, 3, one).images;
+    expect(rb.x[500]).toBe(Math.fround((wantB[500] / 255 - 0.5) / 0.2));
+    expect(rb.x[1024 + 500]).toBe(Math.fround((wantC[500] / 255 - 0.5) / 0.2));
+    // the rule of a folder dataset: images of one size and channel count
+    await expectDataError(() => loadImagesForModel([a, b], one, pre), b, /mixed image sizes or channels/);
     await expectDataError(
       () => loadImagesForModel([join(dir, "predict", "none.png")], { size: 32, channels: 1 }),
       join(dir, "predict", "none.png"),

@@ -136,6 +136,30 @@ describe("psvit predict", () => {
     ]);
   });
 
+  it("a folder of mixed image sizes is refused, as `psvit data` refuses it (one rule for both)", async () => {
+    const folder = join(dir, "mixed");
+    mkdirSync(join(folder, "a"), { recursive: true });
+    mkdirSync(join(folder, "b"), { recursive: true });
+    const imgs = pixels(2, 16, 4);
+    await sharp(Buffer.from(imgs.subarray(0, 256)), { raw: { width: 16, height: 16, channels: 1 } })
+      .png()
+      .toFile(join(folder, "a", "x.png"));
+    await sharp(Buffer.from(imgs.subarray(0, 144)), { raw: { width: 12, height: 12, channels: 1 } })
+      .png()
+      .toFile(join(folder, "b", "y.png"));
+    const { resolveData } = await import("../../src/data/resolve.js");
+    const rule = /mixed image sizes or channels: 12x12x\d differs from 16x16x\d of .*a\/x\.png/;
+    await expect(resolveData(`folder:${folder}`, { seed: 0, valSize: 1 })).rejects.toThrow(rule);
+    const err = await predictCommand(
+      modelFile,
+      { backend: "cpu", weights: weightsFile, images: folder },
+      captureIo(),
+    ).catch((e) => e);
+    expect(err).toBeInstanceOf(DataError);
+    expect(err.message).toMatch(rule);
+    expect(err.message).toContain(join(folder, "b", "y.png"));
+  });
+
   it("weights of another config, bad flags, missing images → clear errors", async () => {
     const other = { ...CFG, numClasses: 5 };
     const otherFile = join(dir, "other.json");

@@ -7,11 +7,11 @@ import { type SearchCommandOptions, searchCommand } from "../../src/cli/commands
 import { trainSupernetCommand } from "../../src/cli/commands/train.js";
 import { captureIo } from "../../src/cli/io.js";
 import { runCli } from "../../src/cli/run.js";
-import { InterruptedError, UsageError } from "../../src/errors.js";
+import { InterruptedError, LockedError, UsageError } from "../../src/errors.js";
 import { readJournal } from "../../src/search/journal.js";
 import { parseArch } from "../../src/space/arch.js";
 import { RunDir } from "../../src/train/rundir.js";
-import { tempDir } from "../helpers.js";
+import { deadPid, tempDir, writeLock } from "../helpers.js";
 import { tinySetup } from "../train/fixtures.js";
 
 let runDir: string;
@@ -76,7 +76,7 @@ describe("psvit search", () => {
   it("refuses to overwrite a search, and --force replaces it", async () => {
     const run = await freshRun();
     await search(run);
-    await expect(search(run)).rejects.toThrow("already holds a evolution search");
+    await expect(search(run)).rejects.toThrow("already holds an evolution search");
     expect((await search(run, { force: true })).evaluations).toBeGreaterThan(0);
   });
 
@@ -145,6 +145,53 @@ describe("psvit search", () => {
     const resumed = await searchCommand({ ...quiet, run, resume: true, workers: 2 }, captureIo());
     expect(resumed.top).toEqual(whole.top);
   }, 60_000);
+
+  it("one search per run and strategy at a time: a second one is refused in one line, the journal stays whole", async () => {
+    const run = await freshRun();
+    await expect(search(run, { stopAfterGenerations: 1 })).rejects.toThrow(InterruptedError);
+    const journal = () => readFileSync(join(run, "search-evolution", "candidates.jsonl"), "utf8");
+    const before = journal();
+    // two `search --resume` at once (in this process): the second is refused, the first finishes
+    const first = searchCommand({ ...quiet, run, resume: true, workers: 0 }, captureIo());
+    await expect(searchCommand({ ...quiet, run, resume: true, workers: 0 }, captureIo())).rejects.toThrow(
+      LockedError,
+    );
+    const done = await first;
+    const archs = journal()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).arch);
+    expect(new Set(archs).size).toBe(archs.length);
+    expect(archs.length).toBe(done.evaluations);
+    // another process's search: refused through the CLI in one line, nothing written
+    const lock = join(run, ".psvit-search-evolution.lock");
+    writeLock(lock, process.ppid);
+    const after = journal();
+    const io = captureIo();
+    const argv = ["node", "psvit", "search", "--run", run, "--resume", "--workers", "0", "--backend", "cpu"];
+    expect(await runCli(argv, io)).toBe(2);
+    expect(io.stderr).toHaveLength(1);
+    expect(io.stderr[0]).toContain(
+      `the evolution search of ${run} is in use by another psvit (pid ${process.ppid}`,
+    );
+    expect(journal()).toBe(after);
+    expect(before.length).toBeLessThan(after.length);
+    // a random search of the same run is another lock
+    expect((await search(run, { strategy: "random" })).evaluations).toBeGreaterThan(0);
+    // a rank-corr study has its own lock too
+    writeLock(join(run, ".psvit-rank-corr.lock"), process.ppid);
+    const rc = captureIo();
+    expect(await runCli(["node", "psvit", "rank-corr", "--run", run, "--backend", "cpu"], rc)).toBe(2);
+    expect(rc.stderr.join("")).toMatch(
+      /^psvit: the rank-corr study of .* is in use by another psvit \(pid \d+/,
+    );
+    // the holder died: the next search takes the lock over
+    writeLock(lock, deadPid());
+    expect((await searchCommand({ ...quiet, run, resume: true, workers: 0 }, captureIo())).evaluations).toBe(
+      done.evaluations,
+    );
+    expect(existsSync(lock)).toBe(false);
+  });
 
   it("a budget below the smallest architecture is a clear error naming the minimum", async () => {
     const run = await freshRun();
@@ -363,5 +410,58 @@ describe("search options", () => {
     expect(() =>
       searchOptions({ run: "x", population: 10, mutations: 8, crossovers: 8 }, "evolution"),
     ).toThrow(UsageError);
+  });
+
+  it("refuses counts that make no sense (issue 15, defect 15)", async () => {
+    const { searchOptions } = await import("../../src/cli/commands/search.js");
+    const refused: [Partial<SearchCommandOptions>, string][] = [
+      [{ population: 4, parents: 10 }, "--parents 10 exceeds --population 4"],
+      [
+        { population: 16, mutationProb: 0 },
+        "--mutation-prob 0 makes each of the 8 mutations a copy of its parent",
+      ],
+      [{ population: 16, parents: 1 }, "--crossovers 8 with --parents 1"],
+      [{ population: 5, parents: 1, crossovers: 2 }, "--crossovers 2 with --parents 1"],
+    ];
+    for (const [o, message] of refused) {
+      expect(() => searchOptions({ run: "x", ...o }, "evolution"), message).toThrow(message);
+    }
+    // what does make sense is accepted: no mutations at p = 0, one parent without crossovers, the
+    // parents of a small population (at least 2, so crossovers can mix), evolution flags kept by random
+    expect(
+      searchOptions({ run: "x", population: 16, mutationProb: 0, mutations: 0 }, "evolution").mutations,
+    ).toBe(0);
+    expect(searchOptions({ run: "x", population: 16, parents: 1, crossovers: 0 }, "evolution").parents).toBe(
+      1,
+    );
+    expect(searchOptions({ run: "x", population: 5 }, "evolution")).toMatchObject({
+      parents: 2,
+      crossovers: 2,
+    });
+    expect(searchOptions({ run: "x", population: 1 }, "evolution")).toMatchObject({
+      parents: 1,
+      crossovers: 0,
+    });
+    expect(searchOptions({ run: "x", population: 16, parents: 16 }, "evolution").parents).toBe(16);
+    expect(() => searchOptions({ run: "x", population: 4, parents: 10 }, "random")).toThrow(UsageError);
+    // through the CLI: one line, exit 2, before anything is written
+    const run = await freshRun();
+    const io = captureIo();
+    const argv = [
+      "node",
+      "psvit",
+      "search",
+      "--run",
+      run,
+      "--flops",
+      budget(),
+      "--parents",
+      "10",
+      "--population",
+      "4",
+    ];
+    expect(await runCli(argv, io)).toBe(2);
+    expect(io.stderr).toEqual([expect.stringContaining("psvit: --parents 10 exceeds --population 4")]);
+    expect(existsSync(join(run, "search-evolution"))).toBe(false);
   });
 });

@@ -7,13 +7,13 @@ import { captureIo } from "../../src/cli/io.js";
 import { runCli } from "../../src/cli/run.js";
 import { parseSpaceConfig } from "../../src/config/validate.js";
 import { defaultDecayMask } from "../../src/engine/adamw.js";
-import { InterruptedError, UsageError } from "../../src/errors.js";
+import { InterruptedError, LockedError, UsageError } from "../../src/errors.js";
 import { materialize, parseArch } from "../../src/space/arch.js";
 import { Rng } from "../../src/space/rng.js";
 import { archCost, rejectionSampler } from "../../src/space/sample.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { RunDir } from "../../src/train/rundir.js";
-import { tempDir } from "../helpers.js";
+import { deadPid, tempDir, writeLock } from "../helpers.js";
 import { TINY_SPACE, tinySetup } from "./fixtures.js";
 
 const quiet = { backend: "cpu", logLevel: "silent", prefetch: 0 } as const;
@@ -378,6 +378,61 @@ describe("train a fixed model", () => {
     const { model: loaded } = await loadModelWeights(run.path(`${model.name}.safetensors`));
     expect(loaded.paramCount()).toBeGreaterThan(0);
     loaded.dispose();
+  });
+});
+
+describe("one writer per run (issue 15, defect 8)", () => {
+  it("a run another live process holds is refused in one line (resume and --force); a stale lock is taken over", async () => {
+    const out = join(tempDir(), "locked");
+    await expect(trainSupernetCommand({ ...base(out), stopAfterSteps: 3 }, captureIo())).rejects.toThrow(
+      InterruptedError,
+    );
+    expect(existsSync(join(out, ".psvit-train.lock"))).toBe(false); // released when the command ended
+    const lock = join(out, ".psvit-train.lock");
+    writeLock(lock, process.ppid);
+    await expect(trainSupernetCommand({ ...quiet, out, resume: true }, captureIo())).rejects.toThrow(
+      LockedError,
+    );
+    const io = captureIo();
+    const argv = ["node", "psvit", "train-supernet", "--out", out, "--resume", "--backend", "cpu"];
+    expect(await runCli(argv, io)).toBe(2);
+    expect(io.stderr).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^psvit: the run directory ${out} is in use by another psvit \\(pid ${process.ppid} on .*${lock} if that process is gone\n$`,
+        ),
+      ),
+    ]);
+    // --force does not delete a run that another process is writing
+    await expect(trainSupernetCommand({ ...base(out), force: true }, captureIo())).rejects.toThrow(
+      LockedError,
+    );
+    expect(RunDir.existing(out).latestCheckpoint()!.step).toBe(3);
+    // the holder was killed: its lock is stale
+    writeLock(lock, deadPid());
+    const r = await trainSupernetCommand({ ...quiet, out, resume: true }, captureIo());
+    expect(r.steps).toBe(16);
+    expect(existsSync(lock)).toBe(false);
+  });
+});
+
+describe("debris of a killed run (issue 15, defect 13)", () => {
+  it("--resume removes the temporary files of a dead writer (a checkpoint cut short), not a live one's", async () => {
+    const out = join(tempDir(), "debris");
+    await expect(trainSupernetCommand({ ...base(out), stopAfterSteps: 3 }, captureIo())).rejects.toThrow(
+      InterruptedError,
+    );
+    const run = RunDir.existing(out);
+    const dead = deadPid();
+    const cut = `${run.checkpointPath(6)}.tmp-${dead}-0123abcd`;
+    const json = run.path(`run.json.tmp-${dead}-deadbeef`);
+    const live = `${run.checkpointPath(6)}.tmp-${process.ppid}-89abcdef`;
+    const notOurs = run.path("checkpoints", "notes.tmp-1-x");
+    for (const f of [cut, json, live, notOurs]) writeFileSync(f, "half");
+    await trainSupernetCommand({ ...quiet, out, resume: true, stopAfterSteps: 1 }, captureIo()).catch(
+      () => {},
+    );
+    expect([cut, json, live, notOurs].map((f) => existsSync(f))).toEqual([false, false, true, true]);
   });
 });
 
