@@ -55,7 +55,7 @@ export function removeWasmScriptFiles(): void {
 
 function scriptDir(): string {
   if (!tempDir) {
-    tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "psvit-wasm-"));
+    tempDir = fs.mkdtempSync(path.join(os.tmpdir(), `psvit-wasm-${process.pid}-`));
     process.once("exit", removeWasmScriptFiles);
   }
   return tempDir;
