@@ -272,7 +272,8 @@ async function check(seed, epochs) {
   const { HvtModel } = await dist("model/hvt.js");
   const { crossEntropy } = await dist("train/loss.js");
   const { lrAt } = await dist("train/schedule.js");
-  const { AdamW, clipGradNorm, defaultDecayMask, globalGradNorm } = await dist("engine/adamw.js");
+  const { clipGradNorm, defaultDecayMask, globalGradNorm } = await dist("engine/adamw.js");
+  const { optimizerFor } = await dist("train/loop.js");
   const { saveModelWeights } = await dist("weights/io.js");
 
   await startBackend(undefined, { training: true });
@@ -300,28 +301,6 @@ async function check(seed, epochs) {
   const idx = Int32Array.from({ length: B }, (_, i) => i);
   const { x, y } = augmentBatch(data.train, idx, pre, NO_AUGMENT, null);
   const [H, W, C] = [data.train.height, data.train.width, data.train.channels];
-  const loss = tf.tidy(
-    () =>
-      crossEntropy(
-        model.forward(tf.tensor4d(x, [B, H, W, C])),
-        tf.tensor1d(y, "int32"),
-        recipe.labelSmoothing,
-      ).dataSync()[0],
-  );
-  const decayed = [...model.variables()].filter(([n, v]) => defaultDecayMask(n, v.shape)).map(([n]) => n);
-  const tmp = mkdtempSync(path.join(os.tmpdir(), "psvit-parity-"));
-  const weights = path.join(tmp, "init.safetensors");
-  await saveModelWeights(weights, model.config, model);
-  // CHECK_STEPS steps on the fixed batch as src/train/loop.ts does them, at lr = lrAt(warmupSteps + k)
-  const optimizer = new AdamW({
-    beta1: recipe.optimizer.betas[0],
-    beta2: recipe.optimizer.betas[1],
-    eps: recipe.optimizer.eps,
-    weightDecay: recipe.optimizer.weightDecay,
-    decay: defaultDecayMask,
-  });
-  const vars = model.variables();
-  const tfName = new Map([...vars].map(([n, v]) => [v.name, n]));
   const fixedLoss = () =>
     tf.tidy(
       () =>
@@ -331,6 +310,15 @@ async function check(seed, epochs) {
           recipe.labelSmoothing,
         ).dataSync()[0],
     );
+  const loss = fixedLoss();
+  const decayed = [...model.variables()].filter(([n, v]) => defaultDecayMask(n, v.shape)).map(([n]) => n);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "psvit-parity-"));
+  const weights = path.join(tmp, "init.safetensors");
+  await saveModelWeights(weights, model.config, model);
+  // CHECK_STEPS steps on the fixed batch as src/train/loop.ts does them, at lr = lrAt(warmupSteps + k)
+  const optimizer = optimizerFor(recipe);
+  const vars = model.variables();
+  const tfName = new Map([...vars].map(([n, v]) => [v.name, n]));
   const steps = [];
   for (let k = 0; k < CHECK_STEPS; k++) {
     const lr = lrAt(schedule, Math.min(schedule.warmupSteps + k, totalSteps - 1));

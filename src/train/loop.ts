@@ -26,6 +26,7 @@ import {
 } from "./checkpoint.js";
 import { evaluate } from "./evaluate.js";
 import { crossEntropy } from "./loss.js";
+import type { EvalPathMetric } from "./report.js";
 import type { RunDir } from "./rundir.js";
 import { type CosineSchedule, lrAt } from "./schedule.js";
 
@@ -110,16 +111,21 @@ export interface TrainResult {
   lastEval: EvalRecord[] | null;
 }
 
-export interface EvalRecord {
-  label: string;
-  arch: string | null;
-  flops: number;
-  top1: number;
-  top5: number;
-  loss: number;
-}
+/** One evaluated path of an epoch (a `{type: "eval"}` line of metrics.jsonl holds a list of them). */
+export type EvalRecord = EvalPathMetric;
 
 export class NonFiniteLossError extends PsvitError {}
+
+/** The recipe's AdamW, decaying the default mask (weight matrices only). */
+export function optimizerFor(recipe: Recipe): AdamW {
+  return new AdamW({
+    beta1: recipe.optimizer.betas[0],
+    beta2: recipe.optimizer.betas[1],
+    eps: recipe.optimizer.eps,
+    weightDecay: recipe.optimizer.weightDecay,
+    decay: defaultDecayMask,
+  });
+}
 
 const median = (xs: number[]) => {
   if (xs.length === 0) return 0;
@@ -150,13 +156,7 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
     warmupSteps: Math.round(recipe.schedule.warmupEpochs * stepsPerEpoch),
     totalSteps,
   };
-  const optimizer = new AdamW({
-    beta1: recipe.optimizer.betas[0],
-    beta2: recipe.optimizer.betas[1],
-    eps: recipe.optimizer.eps,
-    weightDecay: recipe.optimizer.weightDecay,
-    decay: defaultDecayMask,
-  });
+  const optimizer = optimizerFor(recipe);
   let samplerRng = new Rng(opts.seed ^ 0x5eed);
   let step = 0;
   let lastEval: EvalRecord[] | null = null;

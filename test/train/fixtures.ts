@@ -59,3 +59,11 @@ export function tinySetup(n = 72): { dir: string; space: string; recipe: string;
     data: `idx:${join(dir, "images.idx")},${join(dir, "labels.idx")}`,
   };
 }
+
+/** Options that keep a training command quiet and synchronous on the cpu backend. */
+export const QUIET = { backend: "cpu", logLevel: "silent", prefetch: 0 } as const;
+
+/** A tiny train-supernet run's options (seed 7) on `setup`'s space, recipe and data, into `out`. */
+export function tinyTrainOptions(setup: ReturnType<typeof tinySetup>, out: string) {
+  return { ...QUIET, space: setup.space, config: setup.recipe, data: setup.data, out, seed: 7 };
+}

@@ -18,7 +18,7 @@ import {
 } from "../../src/train/report.js";
 import { RunDir } from "../../src/train/rundir.js";
 import { ROOT, tempDir } from "../helpers.js";
-import { TINY_SPACE, tinySetup } from "./fixtures.js";
+import { QUIET, TINY_SPACE, tinySetup, tinyTrainOptions } from "./fixtures.js";
 
 /**
  * A failure injected into a supernet training: the step numbered `atStep` throws, after reading what
@@ -55,7 +55,6 @@ vi.mock("../../src/train/targets.js", async (importOriginal) => {
   };
 });
 
-const quiet = { backend: "cpu", logLevel: "silent", prefetch: 0 } as const;
 let setup: ReturnType<typeof tinySetup>;
 
 beforeAll(async () => {
@@ -63,9 +62,7 @@ beforeAll(async () => {
   await tf.setBackend("cpu");
 });
 
-function base(out: string) {
-  return { ...quiet, space: setup.space, config: setup.recipe, data: setup.data, out, seed: 7 };
-}
+const base = (out: string) => tinyTrainOptions(setup, out);
 
 const PATHS = [
   ["smallest", "II-IB", 40_000],
@@ -246,7 +243,7 @@ describe("train and train-supernet write report.html beside the run", () => {
     writeFileSync(file, JSON.stringify(model));
     const out = join(tempDir(), "m");
     const io = captureIo();
-    await trainModelCommand(file, { ...quiet, config: setup.recipe, data: setup.data, out, epochs: 1 }, io);
+    await trainModelCommand(file, { ...QUIET, config: setup.recipe, data: setup.data, out, epochs: 1 }, io);
     const report = join(out, "report.html");
     expect(io.stdout.join("")).toContain(`\nreport: ${report}\n`);
     const html = readFileSync(report, "utf8");

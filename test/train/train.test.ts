@@ -14,9 +14,9 @@ import { archCost, rejectionSampler } from "../../src/space/sample.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { RunDir } from "../../src/train/rundir.js";
 import { deadPid, tempDir, writeLock } from "../helpers.js";
-import { TINY_SPACE, tinySetup } from "./fixtures.js";
+import { QUIET, TINY_SPACE, tinySetup, tinyTrainOptions } from "./fixtures.js";
 
-const quiet = { backend: "cpu", logLevel: "silent", prefetch: 0 } as const;
+const quiet = QUIET;
 let setup: ReturnType<typeof tinySetup>;
 
 beforeAll(async () => {
@@ -24,9 +24,7 @@ beforeAll(async () => {
   await tf.setBackend("cpu");
 });
 
-function base(out: string) {
-  return { ...quiet, space: setup.space, config: setup.recipe, data: setup.data, out, seed: 7 };
-}
+const base = (out: string) => tinyTrainOptions(setup, out);
 
 async function finalWeights(dir: string) {
   const run = RunDir.existing(dir);
