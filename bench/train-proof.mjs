@@ -2,11 +2,11 @@
 // smallest / median / largest paths, two uniform draws under 25 MFLOPs) × 3 seeds × 5 epochs on the
 // embedded data, and a supernet for 10 epochs, with the default recipe; then checks every logged loss
 // and gradient norm is finite and no run stopped. Two jobs at a time, one wasm thread each.
-//   node bench/train-proof.mjs [--out runs/train-proof] [--epochs 5] [--seeds 0,1,2] [--supernet-epochs 10]
+//   node bench/train-proof.mjs [--out runs/train-proof] [--epochs 5] [--seeds 0,1,2] [--supernet-epochs 10] [--archs largest,median,…] [--report]
 // Results: OUT/summary.json and a Markdown table on stdout. Re-running skips finished runs.
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { opt, root } from "./args.mjs";
+import { argv, opt, root } from "./args.mjs";
 import { meanSe, readMetrics, runJobs } from "./jobs.mjs";
 
 const { parseSpaceConfig } = await import(path.join(root, "dist/config/validate.js"));
@@ -65,6 +65,21 @@ for (const a of archs) {
   a.config = file;
 }
 
+const readRun = (dir) => {
+  try {
+    return JSON.parse(readFileSync(path.join(dir, "run.json"), "utf8"));
+  } catch {
+    return null;
+  }
+};
+const augmentText = (a) =>
+  !a
+    ? "?"
+    : a.cropPadding === 0 && a.flipProb === 0
+      ? "no aug."
+      : a.cropPadding === 0
+        ? "flip"
+        : "data default (crop + flip)";
 const done = (dir) => () =>
   existsSync(dir) && readdirSync(dir).some((f) => f.endsWith(".safetensors") && !f.includes("ckpt"));
 const jobs = [];
@@ -78,7 +93,10 @@ jobs.push({
   done: () => readMetrics(sdir).filter((m) => m.type === "eval").length >= Number(SUPERNET_EPOCHS),
 });
 // longest first: largest path, median, then the rest
-const order = ["largest", "median", "export", "draw1", "draw2", "smallest"];
+const ALL_LABELS = ["largest", "median", "export", "draw1", "draw2", "smallest"];
+const order = opt("archs", ALL_LABELS.join(",")).split(",");
+for (const l of order)
+  if (!ALL_LABELS.includes(l)) throw new Error(`--archs: unknown ${l}; known: ${ALL_LABELS}`);
 for (const label of order) {
   const a = archs.find((x) => x.label === label);
   for (const seed of SEEDS) {
@@ -97,16 +115,22 @@ for (const label of order) {
   }
 }
 
+// --report: summarise the runs as they stand, training nothing (a run still going or stopped is
+// "unfinished": its losses so far are checked, its exit is unknown)
+const REPORT_ONLY = argv.includes("--report");
 const t0 = Date.now();
-const results = await runJobs(jobs, 2, {
-  onDone: (r) =>
-    console.error(
-      `${new Date().toISOString()} ${r.name}: exit ${r.code}${r.seconds ? ` in ${r.seconds.toFixed(0)} s` : " (done before)"}`,
-    ),
-});
+const results = REPORT_ONLY
+  ? jobs.map((j) => ({ name: j.name, code: j.done() ? 0 : null, seconds: null }))
+  : await runJobs(jobs, 2, {
+      onDone: (r) =>
+        console.error(
+          `${new Date().toISOString()} ${r.name}: exit ${r.code}${r.seconds ? ` in ${r.seconds.toFixed(0)} s` : " (done before)"}`,
+        ),
+    });
 
-const rows = jobs.map((j, i) => {
+const rows = jobs.flatMap((j, i) => {
   const m = readMetrics(j.dir);
+  if (m.length === 0) return [];
   const steps = m.filter((x) => x.type === "step");
   const evals = m.filter((x) => x.type === "eval");
   const bad =
@@ -126,6 +150,7 @@ const rows = jobs.map((j, i) => {
     maxLoss: Math.max(...steps.map((x) => x.loss)),
     maxGradNorm: Math.max(...steps.map((x) => x.grad_norm ?? 0)),
     val: last ? Object.fromEntries(last.paths.map((p) => [p.label, p.top1])) : null,
+    augment: readRun(j.dir)?.recipe?.augment ?? null,
   };
 });
 writeFileSync(
@@ -133,8 +158,10 @@ writeFileSync(
   `${JSON.stringify({ date: new Date().toISOString(), epochs: EPOCHS, seeds: SEEDS, archs, wallSeconds: (Date.now() - t0) / 1000, rows }, null, 2)}\n`,
 );
 
-console.log("| run | arch | exit | steps | non-finite | max loss | max ‖g‖ | final val top-1 | wall |");
-console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+console.log(
+  "| run | arch | recipe | exit | steps | non-finite | max loss | max ‖g‖ | final val top-1 | wall |",
+);
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const r of rows) {
   const val = r.val
     ? Object.entries(r.val)
@@ -142,12 +169,12 @@ for (const r of rows) {
         .join(", ")
     : "-";
   console.log(
-    `| ${r.label} s${r.seed} | ${r.arch ?? "(supernet)"} | ${r.exit} | ${r.lastStep} | ${r.nonFinite} | ${r.maxLoss.toFixed(3)} | ${r.maxGradNorm.toFixed(2)} | ${val} | ${r.seconds ? `${(r.seconds / 60).toFixed(1)} min` : "-"} |`,
+    `| ${r.label} s${r.seed} | ${r.arch ?? "(supernet)"} | ${augmentText(r.augment)} | ${r.exit ?? "unfinished"} | ${r.lastStep} | ${r.nonFinite} | ${r.maxLoss.toFixed(3)} | ${r.maxGradNorm.toFixed(2)} | ${val} | ${r.seconds ? `${(r.seconds / 60).toFixed(1)} min` : "-"} |`,
   );
 }
 for (const label of order) {
-  const xs = rows.filter((r) => r.label === label && r.val).map((r) => r.val.model * 100);
+  const xs = rows.filter((r) => r.label === label && r.exit === 0 && r.val).map((r) => r.val.model * 100);
   const s = meanSe(xs);
   console.log(`${label}: mean ${s.mean.toFixed(2)}% ± ${s.se.toFixed(2)} (SE, n = ${s.n})`);
 }
-process.exitCode = rows.some((r) => r.exit !== 0 || r.nonFinite > 0) ? 1 : 0;
+process.exitCode = rows.some((r) => (r.exit !== 0 && r.exit !== null) || r.nonFinite > 0) ? 1 : 0;

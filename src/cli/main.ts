@@ -206,7 +206,7 @@ export function buildProgram(io: Io): Command {
     program
       .command("pipeline")
       .description(
-        "the whole job: train-supernet, search under a budget, export (embedded data: about 3 min on 2 cores)",
+        "the whole job: train-supernet, search under a budget, export (embedded data: about 8 min on 2 cores)",
       )
       .option("--out <dir>", "run directory (default runs/pipeline)")
       .option("--flops <budget>", "FLOPs budget of the search (default 25M)")
