@@ -301,15 +301,10 @@ async function check(seed, epochs) {
   const idx = Int32Array.from({ length: B }, (_, i) => i);
   const { x, y } = augmentBatch(data.train, idx, pre, NO_AUGMENT, null);
   const [H, W, C] = [data.train.height, data.train.width, data.train.channels];
-  const fixedLoss = () =>
-    tf.tidy(
-      () =>
-        crossEntropy(
-          model.forward(tf.tensor4d(x, [B, H, W, C])),
-          tf.tensor1d(y, "int32"),
-          recipe.labelSmoothing,
-        ).dataSync()[0],
-    );
+  // the loss on the fixed batch (a scalar tensor), and its value
+  const batchLoss = () =>
+    crossEntropy(model.forward(tf.tensor4d(x, [B, H, W, C])), tf.tensor1d(y, "int32"), recipe.labelSmoothing);
+  const fixedLoss = () => tf.tidy(() => batchLoss().dataSync()[0]);
   const loss = fixedLoss();
   const decayed = [...model.variables()].filter(([n, v]) => defaultDecayMask(n, v.shape)).map(([n]) => n);
   const tmp = mkdtempSync(path.join(os.tmpdir(), "psvit-parity-"));
@@ -322,17 +317,7 @@ async function check(seed, epochs) {
   const steps = [];
   for (let k = 0; k < CHECK_STEPS; k++) {
     const lr = lrAt(schedule, Math.min(schedule.warmupSteps + k, totalSteps - 1));
-    const { value, grads } = tf.tidy(() =>
-      tf.variableGrads(
-        () =>
-          crossEntropy(
-            model.forward(tf.tensor4d(x, [B, H, W, C])),
-            tf.tensor1d(y, "int32"),
-            recipe.labelSmoothing,
-          ),
-        [...vars.values()],
-      ),
-    );
+    const { value, grads } = tf.tidy(() => tf.variableGrads(batchLoss, [...vars.values()]));
     const named = new Map(Object.entries(grads).map(([n, g]) => [tfName.get(n), g]));
     const l = value.dataSync()[0];
     value.dispose();
