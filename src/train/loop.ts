@@ -243,7 +243,7 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
         throw new NonFiniteLossError(
           `${what} at step ${step + 1}${arch ? ` (path ${formatArch(arch)})` : ""}; stopped before the update, the weights are unchanged. ` +
             (last ? `The last good checkpoint is step ${last.step} (${last.file}). ` : "") +
-            "Lower the learning rate or raise clipGradNorm in the recipe.",
+            "Lower the learning rate, or clip gradients harder (a smaller clipGradNorm) in the recipe.",
         );
       }
       if (recipe.clipGradNorm !== null) clipGradNorm(named, recipe.clipGradNorm, gradNorm);
