@@ -72,6 +72,8 @@ export interface SearchState {
   /** Candidates of the current generation, not yet evaluated. */
   population: string[];
   history: Evaluated[];
+  /** Set when breeding found no candidate that was not evaluated before: the search ends early. */
+  exhausted?: boolean;
 }
 
 export interface GenerationSummary {
@@ -139,7 +141,8 @@ export class EvolutionSearch {
   }
 
   get done(): boolean {
-    return this.s.generation >= this.s.options.generations;
+    // also done when breeding found no unseen candidate (a small space, searched out)
+    return this.s.generation >= this.s.options.generations || this.s.exhausted === true;
   }
 
   get generation(): number {
@@ -188,6 +191,10 @@ export class EvolutionSearch {
       const next = this.nextPopulation();
       this.s.population = next.archs;
       shortfall = next.shortfall;
+      if (next.archs.length === 0) {
+        this.s.exhausted = true;
+        shortfall = `${shortfall ? `${shortfall}; ` : ""}no unseen candidate is left: the search ends after generation ${generation + 1}`;
+      }
     }
     const best = [...evaluated].sort(compareCandidates)[0];
     const meanAccuracy = evaluated.reduce((a, e) => a + e.accuracy, 0) / evaluated.length;

@@ -160,6 +160,26 @@ describe("EvolutionSearch", () => {
     expect(search.history().length).toBeLessThanOrEqual(total);
   });
 
+  it("a space searched out ends the search early: no generation without candidates (was: best undefined)", async () => {
+    const tight = { maxFlops: quantile(dist, 1e-7) };
+    const total = Number(new ConstrainedSampler(space, tight).total);
+    expect(total).toBeLessThan(small.population * small.generations);
+    const search = EvolutionSearch.start(deps(tight), small, 5);
+    const summaries = [];
+    while (!search.done) summaries.push(await search.step());
+    expect(summaries.length).toBeGreaterThan(0);
+    for (const s of summaries) {
+      expect(s.evaluated.length).toBeGreaterThan(0);
+      expect(s.best).toBeDefined();
+      expect(Number.isFinite(s.meanAccuracy)).toBe(true);
+    }
+    if (summaries.length < small.generations)
+      expect(summaries.at(-1)!.shortfall).toMatch(/no unseen candidate is left/);
+    // the ended state survives a save and restore
+    const restored = EvolutionSearch.restore(deps(tight), JSON.parse(JSON.stringify(search.state())));
+    expect(restored.done).toBe(true);
+  });
+
   it("top() orders by accuracy, then FLOPs", async () => {
     const search = await runAll(EvolutionSearch.start(deps({ maxFlops: median }), small, 4));
     const top = search.top(10);
