@@ -33,6 +33,7 @@ const variant = (name, what, patch) => ({
   what,
   recipe: merge(merge(structuredClone(base), { epochs: 5 }), { ...patch, name: `sweep-${name}` }),
 });
+const NOAUG = { augment: { cropPadding: 0, flipProb: 0 } };
 const all = [
   variant("base", "default recipe, 5 epochs", {}),
   variant("lr4e-3", "lr 4e-3", { optimizer: { lr: 4e-3 } }),
@@ -54,6 +55,20 @@ const all = [
   variant("ep9", "9 epochs", { epochs: 9 }),
   variant("ep9-lr4e-3", "9 epochs, lr 4e-3", { epochs: 9, optimizer: { lr: 4e-3 } }),
   variant("ep3", "3 epochs", { epochs: 3 }),
+  // one change each from the new default (configs/recipes/fmnist.json = "noaug": no augmentation, 5 epochs)
+  variant("noaug-wd0.01", "no augmentation, weight decay 0.01", {
+    ...NOAUG,
+    optimizer: { weightDecay: 0.01 },
+  }),
+  variant("noaug-wd0.2", "no augmentation, weight decay 0.2", { ...NOAUG, optimizer: { weightDecay: 0.2 } }),
+  variant("noaug-ls0", "no augmentation, no label smoothing", { ...NOAUG, labelSmoothing: 0 }),
+  variant("noaug-warm1", "no augmentation, warm-up 1 epoch", { ...NOAUG, schedule: { warmupEpochs: 1 } }),
+  variant("noaug-bs32", "no augmentation, batch 32", { ...NOAUG, batchSize: 32 }),
+  variant("noaug-bs128", "no augmentation, batch 128, lr 4e-3", {
+    ...NOAUG,
+    batchSize: 128,
+    optimizer: { lr: 4e-3 },
+  }),
 ];
 const names = opt("settings", "base,lr4e-3,lr8e-3,bs128,noaug,ls0,warm1").split(",");
 const settings = names.map((n) => {
