@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { UsageError } from "../errors.js";
 import type { StopFlag } from "../train/loop.js";
 import { removeStaleWasmDirs } from "../util/debris.js";
+import { PSVIT_VERSION } from "../version.js";
 
 /** The psvit package folder (holds search-spaces/, configs/, data/). */
 export const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -49,8 +50,7 @@ export function versions(): Record<string, string> {
       return "unknown";
     }
   };
-  const own = JSON.parse(readFileSync(packagePath("package.json"), "utf8")).version as string;
-  return { psvit: own, node: process.version, tfjs: pkg("@tensorflow/tfjs-core") };
+  return { psvit: PSVIT_VERSION, node: process.version, tfjs: pkg("@tensorflow/tfjs-core") };
 }
 
 /** Start the backend named by --backend / PSVIT_BACKEND (logs its choice once). */

@@ -4,9 +4,8 @@
  */
 import { Command, Option } from "commander";
 import { UsageError } from "../errors.js";
+import { PSVIT_VERSION } from "../version.js";
 import type { Io } from "./io.js";
-
-export const VERSION = "0.1.0";
 
 export function buildProgram(io: Io): Command {
   const program = new Command("psvit")
@@ -14,7 +13,7 @@ export function buildProgram(io: Io): Command {
       "Neural architecture search for vision transformers (HVT token pooling, PSViT attention sharing):\n" +
         "train a supernet, search it under a FLOPs budget, export and retrain the winner.",
     )
-    .version(VERSION)
+    .version(PSVIT_VERSION)
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.out(s),

@@ -3,7 +3,7 @@
  * order, augmentation) is a pure function of the run seed and the choice's coordinates, so a resumed
  * run needs nothing but the seed and its position to reproduce it.
  */
-import { Rng, type RngState } from "../space/rng.js";
+import { Rng, type RngState } from "../util/rng.js";
 import { seedState } from "./kernels.js";
 
 /** Purpose tags mixed into seeds so that independent streams never share random numbers. */
@@ -26,7 +26,7 @@ export function derivedState(words: readonly number[]): Uint32Array {
   return seedState(words);
 }
 
-/** A `Rng` (src/space/rng.ts, the same xoshiro128**) started at the state for `words`. */
+/** A `Rng` (src/util/rng.ts, the same xoshiro128**) started at the state for `words`. */
 export function derivedRng(words: readonly number[]): Rng {
   return Rng.fromState(Array.from(derivedState(words)) as RngState);
 }

@@ -12,7 +12,7 @@
  * plain rank-2 matMul (XNNPACK on wasm; bmm.ts replaces tfjs's matMul gradient accordingly) or an
  * attention product through `bmm`; LayerNorm and GELU have hand-written gradients; window ops use only
  * kernels that wasm has, with gradients (no stridedSlice, no gather, no Conv2DBackpropFilter). The plain
- * formulation they are tested against is src/engine/reference.ts (same signatures).
+ * formulation they are tested against is test/oracles/reference.ts (same signatures).
  */
 import * as tf from "@tensorflow/tfjs";
 import { bmm, registerFastMatMulGrad, weightGrad } from "./bmm.js";

@@ -9,9 +9,9 @@ import { evalBatches } from "../data/batch.js";
 import type { Dataset, Preprocess } from "../data/types.js";
 import { Supernet } from "../model/supernet.js";
 import type { Arch } from "../space/arch.js";
-import { Rng } from "../space/rng.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { topkHits } from "../train/loss.js";
+import { Rng } from "../util/rng.js";
 
 /** Normalised validation images, ready to cut into batches (transferable to workers). */
 export interface FitnessSet {

@@ -15,7 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type StageGeometry, stageGeometry } from "../config/geometry.js";
 import type { LayerKind, Pool } from "../config/schema.js";
-import { Rng } from "../space/rng.js";
+import { Rng } from "../util/rng.js";
 
 /** How an internal tensor maps to its PyTorch layout in a weights file. */
 export type Layout =

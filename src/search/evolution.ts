@@ -12,8 +12,8 @@
 import type { SpaceConfig } from "../config/schema.js";
 import { PsvitError } from "../errors.js";
 import { type Arch, CELL_CHOICES, type Cell, formatArch, parseArch, sampleArch } from "../space/arch.js";
-import { Rng, type RngState } from "../space/rng.js";
 import type { Constraint } from "../space/stats.js";
+import { Rng, type RngState } from "../util/rng.js";
 
 export interface Cost {
   flops: number;

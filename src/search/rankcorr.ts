@@ -17,7 +17,6 @@
 import type { SpaceConfig } from "../config/schema.js";
 import { UsageError } from "../errors.js";
 import { type Arch, formatArch } from "../space/arch.js";
-import type { Rng } from "../space/rng.js";
 import {
   ConstrainedSampler,
   type Constraint,
@@ -26,6 +25,7 @@ import {
   satisfies,
   valueAtRank,
 } from "../space/stats.js";
+import type { Rng } from "../util/rng.js";
 
 function check(x: readonly number[], y: readonly number[], what: string): void {
   if (x.length !== y.length) {

@@ -5,7 +5,7 @@
  */
 import type { LayerKind, ModelConfig, SpaceConfig } from "../config/schema.js";
 import { UsageError } from "../errors.js";
-import type { Rng } from "./rng.js";
+import type { Rng } from "../util/rng.js";
 
 export const CELL_CHOICES = ["B", "S", "I"] as const;
 export type Cell = (typeof CELL_CHOICES)[number];

@@ -4,9 +4,9 @@
 import type { SpaceConfig } from "../config/schema.js";
 import { UsageError } from "../errors.js";
 import { countModel } from "../flops/count.js";
+import { Rng } from "../util/rng.js";
 import { human } from "../util/units.js";
 import { type Arch, materialize, sampleArch } from "./arch.js";
-import { Rng } from "./rng.js";
 import {
   ConstrainedSampler,
   type Constraint,

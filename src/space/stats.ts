@@ -11,8 +11,8 @@
 import { stageGeometry } from "../config/geometry.js";
 import type { SpaceConfig } from "../config/schema.js";
 import { attnLayerCost, type Cost, countModel, reuseLayerCost } from "../flops/count.js";
+import type { Rng } from "../util/rng.js";
 import { type Arch, type Cell, materialize, spaceSize, uniformArch } from "./arch.js";
-import type { Rng } from "./rng.js";
 
 export interface StageOption extends Cost {
   nB: number;

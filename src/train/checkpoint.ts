@@ -9,7 +9,7 @@ import type * as tf from "@tensorflow/tfjs";
 import type { BatchStreamState } from "../data/batch.js";
 import type { AdamWState } from "../engine/adamw.js";
 import { DataError } from "../errors.js";
-import type { RngState } from "../space/rng.js";
+import type { RngState } from "../util/rng.js";
 import { readSafetensors, type StTensor, writeSafetensors } from "../weights/safetensors.js";
 
 export const CHECKPOINT_KEY = "psvit.checkpoint";

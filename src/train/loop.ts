@@ -15,8 +15,8 @@ import type { AugmentOptions, Dataset, Preprocess } from "../data/types.js";
 import { AdamW, clipGradNorm, defaultDecayMask, globalGradNorm, nonFiniteGrads } from "../engine/adamw.js";
 import { InterruptedError, PsvitError } from "../errors.js";
 import { type Arch, formatArch } from "../space/arch.js";
-import { Rng } from "../space/rng.js";
 import type { Logger } from "../util/log.js";
+import { Rng } from "../util/rng.js";
 import {
   type Checkpoint,
   type CheckpointMeta,

@@ -11,8 +11,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type * as vl from "vega-lite";
-import { htmlReport, type ReportSection, renderSvg } from "../search/report.js";
-import { writeFileAtomic } from "../weights/safetensors.js";
+import { htmlReport, type ReportSection, renderSvg } from "../report/html.js";
+import { writeFileAtomic } from "../util/fs.js";
 
 export const REPORT_FILE = "report.html";
 

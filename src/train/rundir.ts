@@ -18,8 +18,8 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSyn
 import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { removeStaleTempFiles } from "../util/debris.js";
+import { writeFileAtomic } from "../util/fs.js";
 import { acquireLock, type Lock } from "../util/lock.js";
-import { writeFileAtomic } from "../weights/safetensors.js";
 
 export const RUN_FILE = "run.json";
 /** The lock of a training run (train, train-supernet) in its directory. */

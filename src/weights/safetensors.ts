@@ -7,9 +7,9 @@
  * Hand-written: the format is tiny, and psvit needs every malformed file reported as a DataError that
  * names the file and says what is wrong; see docs/MODEL.md for why no npm reader is used.
  */
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
-import { DataError, FileSystemError } from "../errors.js";
-import { tempFileFor } from "../util/debris.js";
+import { readFile } from "node:fs/promises";
+import { DataError } from "../errors.js";
+import { errCode, writeFileAtomic } from "../util/fs.js";
 
 export interface StTensor {
   shape: number[];
@@ -170,13 +170,6 @@ export function decodeSafetensors(bytes: Uint8Array, file?: string): StFile {
   return { metadata, tensors };
 }
 
-function errCode(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === "ENOENT") return "no such file";
-  if (e.code === "EISDIR") return "is a directory";
-  return e.code ?? e.message;
-}
-
 export async function readSafetensors(file: string): Promise<StFile> {
   let bytes: Buffer;
   try {
@@ -194,22 +187,4 @@ export async function writeSafetensors(
   metadata: Record<string, string> = {},
 ): Promise<void> {
   await writeFileAtomic(file, encodeSafetensors(tensors, metadata));
-}
-
-/**
- * Write `file` atomically: to a temporary file beside it, then rename over it. A file-system failure
- * (a read-only or missing directory, a full disk) is a FileSystemError naming `file`.
- */
-export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  const tmp = tempFileFor(file);
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true }).catch(() => {});
-    throw (
-      FileSystemError.from(e, { path: file, action: "write" }) ??
-      new DataError(`cannot write file (${errCode(e)})`, file)
-    );
-  }
 }

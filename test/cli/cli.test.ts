@@ -1,5 +1,7 @@
 import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { versions } from "../../src/cli/common.js";
 import { captureIo } from "../../src/cli/io.js";
 import { exitCodeFor, runCli } from "../../src/cli/run.js";
 import { ConfigError, DataError, UsageError } from "../../src/errors.js";
@@ -166,6 +168,15 @@ describe("exit codes", () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("flops");
     expect((await cli("--version")).code).toBe(0);
+  });
+  it("--version and run.json's versions are package.json's version (one source)", async () => {
+    const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, "utf8")).version;
+    expect((await cli("--version")).stdout.trim()).toBe(pkg);
+    expect(versions().psvit).toBe(pkg);
+    const hardCoded = readdirSync(`${ROOT}/src/cli`, { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".ts"))
+      .filter((f) => /["'`]\d+\.\d+\.\d+["'`]/.test(readFileSync(`${ROOT}/src/cli/${f}`, "utf8")));
+    expect(hardCoded, "a hard-coded version string in src/cli").toEqual([]);
   });
   it("psvit errors print one line and exit 2; bugs print a stack and exit 1", () => {
     for (const e of [new UsageError("u"), new ConfigError("c", "f.json"), new DataError("d", "x.idx")]) {

@@ -15,7 +15,7 @@ import {
   sampleArch,
   spaceSize,
 } from "../../src/space/arch.js";
-import { Rng } from "../../src/space/rng.js";
+import { Rng } from "../../src/util/rng.js";
 import { ROOT } from "../helpers.js";
 
 const space2d = loadSpaceConfig(`${ROOT}/search-spaces/psvit-2d-tiny.json`);

@@ -3,7 +3,6 @@ import { loadSpaceConfig } from "../../src/config/load.js";
 import type { SpaceConfig } from "../../src/config/schema.js";
 import { countModel } from "../../src/flops/count.js";
 import { type Arch, CELL_CHOICES, type Cell, formatArch, materialize } from "../../src/space/arch.js";
-import { Rng } from "../../src/space/rng.js";
 import {
   ConstrainedSampler,
   countSatisfying,
@@ -13,6 +12,7 @@ import {
   satisfies,
   spaceStats,
 } from "../../src/space/stats.js";
+import { Rng } from "../../src/util/rng.js";
 import { ROOT } from "../helpers.js";
 
 /** fmnist-2d cut down to 3 + 2 + 3 cells: 3^8 = 6561 architectures, small enough to enumerate. */

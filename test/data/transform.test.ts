@@ -7,7 +7,7 @@ import { derivedState, RNG_TAG } from "../../src/data/seed.js";
 import { classCounts, splitTrainVal, stratifiedQuota, subset } from "../../src/data/split.js";
 import { computeStats, normalize } from "../../src/data/stats.js";
 import { UsageError } from "../../src/errors.js";
-import { Rng, type RngState } from "../../src/space/rng.js";
+import { Rng, type RngState } from "../../src/util/rng.js";
 import { makeDataset } from "./helpers.js";
 
 describe("fitting to the model input", () => {
@@ -246,7 +246,7 @@ describe("augmentation (typed arrays)", () => {
 });
 
 describe("generator", () => {
-  it("the kernel's xoshiro128** equals src/space/rng.ts from the same state", () => {
+  it("the kernel's xoshiro128** equals src/util/rng.ts from the same state", () => {
     const s = seedState([123, 4, 5]);
     const r = Rng.fromState(Array.from(s) as RngState);
     const copy = Uint32Array.from(s);

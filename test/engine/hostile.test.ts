@@ -16,9 +16,9 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdamW } from "../../src/engine/adamw.js";
 import * as fast from "../../src/engine/ops.js";
-import * as ref from "../../src/engine/reference.js";
 import { setWasmFastKernels, setWasmFma, setWasmSimdKernels } from "../../src/engine/wasm-kernels.js";
 import { crossEntropy } from "../../src/train/loss.js";
+import * as ref from "../oracles/reference.js";
 import { randn, useBackend, valueAndGrads } from "./helpers.js";
 
 /** The row of PsvitSoftmax's input [2048, 4] (an attention map of stage 3) at step 103 of that run. */

@@ -1,12 +1,11 @@
 /**
- * The fast ops (src/engine/ops.ts) against the reference formulation (src/engine/reference.ts, run on
+ * The fast ops (src/engine/ops.ts) against the reference formulation (test/oracles/reference.ts, run on
  * the cpu backend) in value and gradient, on the cpu and wasm backends; conv2d against tf.conv2d.
  */
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bmm, setBmmStrategy, setWideWeightGrad } from "../../src/engine/bmm.js";
 import * as fast from "../../src/engine/ops.js";
-import * as ref from "../../src/engine/reference.js";
 import {
   setInferenceBypass,
   setWasmBmm,
@@ -19,6 +18,7 @@ import {
   wasmScratchFloats,
   wasmSimdFlavour,
 } from "../../src/engine/wasm-kernels.js";
+import * as ref from "../oracles/reference.js";
 import { expectClose, type Input, type Result, randn, useBackend, valueAndGrads } from "./helpers.js";
 
 type F = (...xs: tf.Tensor[]) => tf.Tensor;

@@ -2,7 +2,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { ModelConfig, SpaceConfig } from "../../src/config/schema.js";
 import { parseModelConfig, parseSpaceConfig } from "../../src/config/validate.js";
-import { Rng } from "../../src/space/rng.js";
+import { Rng } from "../../src/util/rng.js";
 
 export async function useCpu(): Promise<void> {
   await tf.setBackend("cpu");

@@ -4,7 +4,7 @@ import { stageGeometry } from "../../src/config/geometry.js";
 import { countModel } from "../../src/flops/count.js";
 import { HvtModel, modelParamSpecs } from "../../src/model/hvt.js";
 import { blockForward, engineOps, lookupIn } from "../../src/model/net.js";
-import { Rng } from "../../src/space/rng.js";
+import { Rng } from "../../src/util/rng.js";
 import {
   ALL_MODELS,
   HVT_MAX1D,

@@ -10,7 +10,7 @@ import type { ModelConfig } from "../../src/config/schema.js";
 import { encodeIdx } from "../../src/data/idx.js";
 import { DataError, UsageError } from "../../src/errors.js";
 import { HvtModel } from "../../src/model/hvt.js";
-import { Rng } from "../../src/space/rng.js";
+import { Rng } from "../../src/util/rng.js";
 import { saveModelWeights } from "../../src/weights/io.js";
 import { model, useCpu } from "./fixtures.js";
 

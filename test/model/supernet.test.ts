@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { HvtModel } from "../../src/model/hvt.js";
 import { Supernet } from "../../src/model/supernet.js";
 import { parseArch, sampleArch } from "../../src/space/arch.js";
-import { Rng } from "../../src/space/rng.js";
+import { Rng } from "../../src/util/rng.js";
 import { maxAbsDiff, randomInput, SPACE_1D, SPACE_2D, useCpu } from "./fixtures.js";
 
 beforeAll(useCpu);

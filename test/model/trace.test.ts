@@ -7,8 +7,8 @@ import { countModel } from "../../src/flops/count.js";
 import { HvtModel, modelParamSpecs } from "../../src/model/hvt.js";
 import { shapeSize } from "../../src/model/params.js";
 import { Supernet } from "../../src/model/supernet.js";
-import { tracedMacsPerImage, traceFlops } from "../../src/model/trace.js";
 import { materialize, parseArch } from "../../src/space/arch.js";
+import { tracedMacsPerImage, traceFlops } from "../oracles/trace.js";
 import { ALL_MODELS, model, randomInput, SPACE_1D, SPACE_2D, useCpu } from "./fixtures.js";
 
 beforeAll(useCpu);

@@ -8,7 +8,7 @@ import { trainSupernetCommand } from "../../src/cli/commands/train.js";
 import { captureIo } from "../../src/cli/io.js";
 import { runCli } from "../../src/cli/run.js";
 import { InterruptedError, LockedError, UsageError } from "../../src/errors.js";
-import { readJournal } from "../../src/search/journal.js";
+import { readJournal } from "../../src/searchrun/journal.js";
 import { parseArch } from "../../src/space/arch.js";
 import { RunDir } from "../../src/train/rundir.js";
 import { deadPid, tempDir, writeLock } from "../helpers.js";

@@ -12,8 +12,8 @@ import {
   type SearchOptions,
 } from "../../src/search/evolution.js";
 import { type Arch, formatArch, materialize } from "../../src/space/arch.js";
-import type { Rng } from "../../src/space/rng.js";
 import { ConstrainedSampler, type Constraint, flopsDistribution, quantile } from "../../src/space/stats.js";
+import type { Rng } from "../../src/util/rng.js";
 import { ROOT } from "../helpers.js";
 
 const space = loadSpaceConfig(`${ROOT}/search-spaces/fmnist-2d.json`);

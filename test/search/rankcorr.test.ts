@@ -11,9 +11,9 @@ import {
   stratifiedArchs,
 } from "../../src/search/rankcorr.js";
 import { formatArch } from "../../src/space/arch.js";
-import { Rng } from "../../src/space/rng.js";
 import { archCost } from "../../src/space/sample.js";
 import { countSatisfying, flopsDistribution } from "../../src/space/stats.js";
+import { Rng } from "../../src/util/rng.js";
 import { TINY_SPACE } from "../train/fixtures.js";
 
 // Reference values from scipy 1.10.1: scipy.stats.kendalltau(x, y).statistic (τ-b, the default) and

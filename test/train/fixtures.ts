@@ -2,7 +2,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeIdx } from "../../src/data/idx.js";
-import { Rng } from "../../src/space/rng.js";
+import { Rng } from "../../src/util/rng.js";
 import { tempDir } from "../helpers.js";
 
 export const TINY_SPACE = {

@@ -206,7 +206,7 @@ describe("training report page", () => {
       }
     };
     visit(join(ROOT, "src/train/report.ts"));
-    expect(seen.has(join(ROOT, "src/search/report.ts"))).toBe(true);
+    expect(seen.has(join(ROOT, "src/report/html.ts"))).toBe(true);
   });
 });
 

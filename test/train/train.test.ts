@@ -9,10 +9,10 @@ import { parseSpaceConfig } from "../../src/config/validate.js";
 import { defaultDecayMask } from "../../src/engine/adamw.js";
 import { InterruptedError, LockedError, UsageError } from "../../src/errors.js";
 import { materialize, parseArch } from "../../src/space/arch.js";
-import { Rng } from "../../src/space/rng.js";
 import { archCost, rejectionSampler } from "../../src/space/sample.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { RunDir } from "../../src/train/rundir.js";
+import { Rng } from "../../src/util/rng.js";
 import { deadPid, tempDir, writeLock } from "../helpers.js";
 import { QUIET, TINY_SPACE, tinySetup, tinyTrainOptions } from "./fixtures.js";
 
@@ -460,7 +460,7 @@ describe("checkpoint writes", () => {
     expect(run.checkpoints().map((c) => c.step)).toEqual([before.step]);
     expect(readFileSync(before.file).equals(bytes)).toBe(true);
     // and a write that fails inside the file system (target is a directory) cleans its temporary file
-    const { writeFileAtomic } = await import("../../src/weights/safetensors.js");
+    const { writeFileAtomic } = await import("../../src/util/fs.js");
     await expect(writeFileAtomic(run.path("checkpoints"), new Uint8Array(4))).rejects.toThrow();
     expect(run.checkpoints().map((c) => c.step)).toEqual([before.step]);
   });

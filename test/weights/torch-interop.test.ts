@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelConfig } from "../../src/config/schema.js";
 import { HvtModel } from "../../src/model/hvt.js";
-import { Rng } from "../../src/space/rng.js";
+import { Rng } from "../../src/util/rng.js";
 import { loadModelWeights, saveModelWeights } from "../../src/weights/io.js";
 import { model, randomInput, useCpu } from "../model/fixtures.js";
 

@@ -27,10 +27,9 @@ import { parseSpaceConfig } from "../../config/validate.js";
 import type { ResolvedData } from "../../data/resolve.js";
 import { InterruptedError, UsageError } from "../../errors.js";
 import type { FitnessSet } from "../../eval/fitness.js";
-import { readJsonl, sealJournal } from "../../search/journal.js";
 import { type FlopsBounds, kendallTau, spearmanRho, stratifiedArchs } from "../../search/rankcorr.js";
+import { readJsonl, sealJournal } from "../../searchrun/journal.js";
 import { type Arch, formatArch, materialize, parseArch } from "../../space/arch.js";
-import { Rng } from "../../space/rng.js";
 import { archCost } from "../../space/sample.js";
 import { spaceStats } from "../../space/stats.js";
 import { loadCheckpoint } from "../../train/checkpoint.js";
@@ -39,6 +38,7 @@ import { RunDir } from "../../train/rundir.js";
 import { removeStaleTempFiles } from "../../util/debris.js";
 import { acquireLock } from "../../util/lock.js";
 import { createLogger, type Logger, setLogger } from "../../util/log.js";
+import { Rng } from "../../util/rng.js";
 import { grouped, human, parseQuantity } from "../../util/units.js";
 import { installStopHandlers, intOption, positiveOption, startBackend, versions } from "../common.js";
 import { type Io, table } from "../io.js";
@@ -464,8 +464,9 @@ const pct = (a: number) => `${(a * 100).toFixed(2)}%`;
 const fmtCorr = (r: number | null) => (r === null ? "undefined" : r.toFixed(3));
 
 async function writeReport(run: RunDir, spaceName: string, r: RankCorrResult): Promise<void> {
-  const { renderSvg, scatterSpec, htmlReport } = await import("../../search/report.js");
-  const { writeFileAtomic } = await import("../../weights/safetensors.js");
+  const { renderSvg, htmlReport } = await import("../../report/html.js");
+  const { scatterSpec } = await import("../../report/search.js");
+  const { writeFileAtomic } = await import("../../util/fs.js");
   const budget = r.constraint.maxFlops;
   const images = r.valImages > 0 ? `${r.valImages} validation images` : "every validation image";
   const svg = await renderSvg(

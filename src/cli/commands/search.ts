@@ -4,7 +4,9 @@
  * DIR/search-<strategy>/: search.json (settings), candidates.jsonl (journal), state.json (after every
  * generation), result.json and report.html.
  */
+
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import os from "node:os";
 import { parseSpaceConfig } from "../../config/validate.js";
 import { InterruptedError, UsageError } from "../../errors.js";
 import {
@@ -17,7 +19,7 @@ import {
   type SearchState,
   type Strategy,
 } from "../../search/evolution.js";
-import { readJournal, sealJournal } from "../../search/journal.js";
+import { readJournal, sealJournal } from "../../searchrun/journal.js";
 import { type Arch, formatArch } from "../../space/arch.js";
 import { archCost } from "../../space/sample.js";
 import { ConstrainedSampler, type Constraint, spaceStats } from "../../space/stats.js";
@@ -82,9 +84,12 @@ export interface SearchResult {
   generations: { generation: number; best: number; mean: number; bestSoFar: number }[];
 }
 
-/** Default worker threads: one per core, at most 2 (measured: see docs/BENCHMARKS.md). */
-export function defaultWorkers(): number {
-  return 2;
+/**
+ * Default worker threads: one per core, at most 2 (2 measured fastest on 2 cores, docs/BENCHMARKS.md
+ * "Search throughput"; each worker holds its own copy of the supernet).
+ */
+export function defaultWorkers(cores: number = os.availableParallelism()): number {
+  return Math.max(1, Math.min(2, Math.floor(cores)));
 }
 
 function parseStrategy(s: string | undefined): Strategy {
@@ -413,7 +418,7 @@ async function runSearch(
 
   const seconds = (performance.now() - started) / 1000;
   const history = search.history();
-  const { generationStats } = await import("../../search/report.js");
+  const { generationStats } = await import("../../report/search.js");
   const result: SearchResult = {
     strategy,
     constraint: c,
@@ -439,8 +444,9 @@ async function writeReport(
   r: SearchResult,
   history: Evaluated[],
 ) {
-  const { renderSvg, paretoSpec, generationSpec, htmlReport } = await import("../../search/report.js");
-  const { writeFileAtomic } = await import("../../weights/safetensors.js");
+  const { renderSvg, htmlReport } = await import("../../report/html.js");
+  const { paretoSpec, generationSpec } = await import("../../report/search.js");
+  const { writeFileAtomic } = await import("../../util/fs.js");
   const budget = r.constraint.maxFlops ?? null;
   const row = (e: Evaluated, i: number) => [
     i + 1,

@@ -8,9 +8,9 @@ import { loadSpaceConfig } from "../../config/load.js";
 import type { SpaceConfig } from "../../config/schema.js";
 import { UsageError } from "../../errors.js";
 import { formatArch } from "../../space/arch.js";
-import { Rng } from "../../space/rng.js";
 import { archCost, checkSatisfiable, parseFlopsRange } from "../../space/sample.js";
 import { ConstrainedSampler, type Constraint, spaceStats } from "../../space/stats.js";
+import { Rng } from "../../util/rng.js";
 import { grouped, human, jsonCount, parseQuantity } from "../../util/units.js";
 import { type Io, table } from "../io.js";
 

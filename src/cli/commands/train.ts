@@ -340,7 +340,7 @@ async function execute(
 
   let target: ReturnType<typeof supernetTarget>;
   let dispose: () => void;
-  let sampler: ((rng: import("../../space/rng.js").Rng) => import("../../space/arch.js").Arch) | undefined;
+  let sampler: ((rng: import("../../util/rng.js").Rng) => import("../../space/arch.js").Arch) | undefined;
   if (snapshot.space) {
     const { Supernet } = await import("../../model/supernet.js");
     const space = parseSpaceConfig(snapshot.space);

@@ -4,7 +4,7 @@
  * by a crash is skipped (and counted); `sealJournal` ends such a line so later appends stay parseable.
  */
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
-import type { Evaluated } from "./evolution.js";
+import type { Evaluated } from "../search/evolution.js";
 
 /** Every line of a JSONL journal that parses and passes `valid`; the others are counted as skipped. */
 export function readJsonl<T>(file: string, valid: (x: unknown) => x is T): { entries: T[]; skipped: number } {

@@ -5,7 +5,7 @@
  * products count; LayerNorm, softmax, GELU, additions and max pooling do not.
  */
 import type * as tf from "@tensorflow/tfjs";
-import { engineOps, type Ops } from "./net.js";
+import { engineOps, type Ops } from "../../src/model/net.js";
 
 export interface FlopsTrace {
   /** Total MACs of everything run through the ops. */
