@@ -264,7 +264,7 @@ async function check(seed, epochs) {
   process.env.PSVIT_WASM_THREADS ??= "1";
   const dist = (p) => import(path.join(root, "dist", p));
   const tf = await import("@tensorflow/tfjs");
-  const { startBackend } = await dist("cli/common.js");
+  const { startBackend } = await dist("engine/start.js");
   const { loadModelConfig } = await dist("config/load.js");
   const { loadRecipe, parseRecipe } = await dist("config/recipe.js");
   const { resolveData } = await dist("data/resolve.js");

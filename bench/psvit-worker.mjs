@@ -13,7 +13,7 @@ import { argv as args, opt, root } from "./args.mjs";
 const { initBackend } = await import(`${root}/dist/engine/backend.js`);
 const { AdamW } = await import(`${root}/dist/engine/adamw.js`);
 const { trainStep, peakRssMb } = await import(`${root}/dist/engine/benchmark.js`);
-const { modelFromFile } = await import(`${root}/dist/cli/commands/flops.js`);
+const { modelFromFile } = await import(`${root}/dist/config/model-file.js`);
 const { HvtModel } = await import(`${root}/dist/model/hvt.js`);
 const tf = await import("@tensorflow/tfjs");
 

@@ -1,27 +1,8 @@
 /**
- * What the tensor commands share: package-relative defaults, option parsing, backend start-up, run
- * snapshots and signal handling. (Imports no tfjs at module load.)
+ * What the commands share when they parse flags: numbers from flag values, and the one rule for which
+ * flags `--resume` refuses. (The work itself lives in the domain modules the commands call.)
  */
-
-import { readFileSync } from "node:fs";
-import os from "node:os";
-import { fileURLToPath } from "node:url";
 import { UsageError } from "../errors.js";
-import type { StopFlag } from "../train/loop.js";
-import { removeStaleWasmDirs } from "../util/debris.js";
-import { PSVIT_VERSION } from "../version.js";
-
-/** The psvit package folder (holds search-spaces/, configs/, data/). */
-export const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-export function packagePath(rel: string): string {
-  return `${PACKAGE_ROOT}${rel}`;
-}
-
-export const DEFAULT_SPACE = "search-spaces/fmnist-2d.json";
-export const DEFAULT_RECIPE = "configs/recipes/fmnist.json";
-/** train-supernet's (and the pipeline's) default: the same recipe with the supernet's epochs. */
-export const DEFAULT_SUPERNET_RECIPE = "configs/recipes/fmnist-supernet.json";
 
 /** An integer flag value ≥ `min`. */
 export function intOption(value: string | number | undefined, flag: string, min = 1): number | undefined {
@@ -41,58 +22,31 @@ export function positiveOption(value: string | number | undefined, flag: string)
   return n;
 }
 
-export function versions(): Record<string, string> {
-  const pkg = (name: string) => {
-    try {
-      const url = import.meta.resolve(`${name}/package.json`);
-      return JSON.parse(readFileSync(fileURLToPath(url), "utf8")).version as string;
-    } catch {
-      return "unknown";
-    }
-  };
-  return { psvit: PSVIT_VERSION, node: process.version, tfjs: pkg("@tensorflow/tfjs-core") };
-}
-
-/** Start the backend named by --backend / PSVIT_BACKEND (logs its choice once). */
-/**
- * wasm threads for a command: the ones that train (train, train-supernet, rank-corr, pipeline) use 2
- * where there are 2 cores or more — psvit's products split over a helper thread, 1.41× per BBSSII
- * training step (forward only 1.11×, so the short commands keep the single-threaded build's faster
- * start; docs/BENCHMARKS.md). PSVIT_WASM_THREADS, when set, decides for every command (undefined here).
- */
-export function commandThreads(training: boolean, env: string | undefined, cpus: number): number | undefined {
-  if (env !== undefined && env !== "") return undefined;
-  return training ? Math.min(2, Math.max(1, cpus)) : undefined;
+/** `--flag-name` of an option key (`valImages` → `--val-images`). */
+export function flagName(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 /**
- * Start the engine for a command (see `commandThreads`), after removing the wasm script folders that
- * killed psvit processes left in the temp folder (src/util/debris.ts).
+ * The rule of every command that resumes (train, train-supernet, search, rank-corr): `--resume` continues
+ * with the settings its run recorded (`settingsFile`), so the flags in `fixed` that were given are refused,
+ * all named in one line; and `--resume` with `--force` is refused (one continues, the other replaces).
  */
-export async function startBackend(name?: string, opts: { training?: boolean } = {}) {
-  removeStaleWasmDirs();
-  const { initBackend } = await import("../engine/backend.js");
-  const threads = commandThreads(opts.training ?? false, process.env.PSVIT_WASM_THREADS, os.cpus().length);
-  return initBackend(name ?? process.env.PSVIT_BACKEND ?? "auto", threads === undefined ? {} : { threads });
-}
-
-/** SIGINT/SIGTERM set the flag (the loop finishes its step and checkpoints); a second signal exits at once. */
-export function installStopHandlers(): { flag: StopFlag; dispose(): void } {
-  const flag: StopFlag = { signal: null };
-  const handler = (signal: "SIGINT" | "SIGTERM") => () => {
-    if (flag.signal) process.exit(signal === "SIGINT" ? 130 : 143);
-    flag.signal = signal;
-    process.stderr.write(`\npsvit: ${signal}: finishing the current step and writing a checkpoint…\n`);
-  };
-  const onInt = handler("SIGINT");
-  const onTerm = handler("SIGTERM");
-  process.on("SIGINT", onInt);
-  process.on("SIGTERM", onTerm);
-  return {
-    flag,
-    dispose() {
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-    },
-  };
+export function checkResumeFlags(
+  opts: { resume?: boolean; force?: boolean } & Record<string, unknown>,
+  fixed: readonly string[],
+  settingsFile: string,
+): void {
+  if (!opts.resume) return;
+  if (opts.force) {
+    throw new UsageError(
+      "--resume and --force exclude each other: --resume continues the run, --force replaces it",
+    );
+  }
+  const given = fixed.filter((k) => opts[k] !== undefined);
+  if (given.length) {
+    throw new UsageError(
+      `--resume continues with the settings in ${settingsFile}; drop ${given.map(flagName).join(", ")}`,
+    );
+  }
 }

@@ -17,6 +17,7 @@ import { InterruptedError, PsvitError } from "../errors.js";
 import { type Arch, formatArch } from "../space/arch.js";
 import type { Logger } from "../util/log.js";
 import { Rng } from "../util/rng.js";
+import type { StopFlag } from "../util/signals.js";
 import {
   type Checkpoint,
   type CheckpointMeta,
@@ -56,10 +57,7 @@ export interface TrainData {
   augment: AugmentOptions;
 }
 
-/** Set by a signal handler; the loop stops after the current step. */
-export interface StopFlag {
-  signal: "SIGINT" | "SIGTERM" | null;
-}
+export type { StopFlag } from "../util/signals.js";
 
 export interface LoopOptions {
   target: Trainable;

@@ -16,14 +16,73 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, relative, resolve } from "node:path";
+import type { Recipe } from "../config/recipe.js";
+import type { ModelConfig, SpaceConfig } from "../config/schema.js";
+import type { DataInfo } from "../data/resolve.js";
+import type { Preprocess } from "../data/types.js";
 import { UsageError } from "../errors.js";
+import type { Constraint } from "../space/stats.js";
 import { removeStaleTempFiles } from "../util/debris.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { acquireLock, type Lock } from "../util/lock.js";
+import { versions } from "../version.js";
 
 export const RUN_FILE = "run.json";
 /** The lock of a training run (train, train-supernet) in its directory. */
 export const TRAIN_LOCK = ".psvit-train.lock";
+/** What run.json records (its one owner is this module); `--resume` rebuilds the run from it. */
+export interface RunSnapshot {
+  kind: "psvit.run";
+  version: 1;
+  command: "train-supernet" | "train";
+  created: string;
+  seed: number;
+  space?: SpaceConfig;
+  model?: ModelConfig;
+  recipe: Recipe;
+  flopsRange: Constraint | null;
+  data: { spec: string | null; dataDir: string | null; info: DataInfo };
+  /** The normalisation the run trains with (the training split's, or the model config's own). */
+  preprocess: Preprocess;
+  evalPaths: { label: string; arch: string | null; flops: number }[];
+  versions: Record<string, string>;
+  backend: { name: string; reason: string };
+  args: Record<string, unknown>;
+  finished?: FinishedRecord;
+}
+
+/** run.json's record of a finished training. */
+export interface FinishedRecord {
+  steps: number;
+  images_per_sec: number;
+  data_wait_ms: number;
+  seconds: number;
+  last_eval: unknown;
+}
+
+/** The one constructor of run.json's contents: kind, version, creation time and versions filled in. */
+export function newRunSnapshot(
+  fields: Omit<RunSnapshot, "kind" | "version" | "created" | "versions" | "finished">,
+): RunSnapshot {
+  const { command, seed, ...rest } = fields;
+  const created = new Date().toISOString();
+  return { kind: "psvit.run", version: 1, command, created, seed, ...rest, versions: versions() };
+}
+
+/** The `finished` record of a training that ran `seconds`. */
+export function finishedRecord(
+  r: { steps: number; imagesPerSec: number; dataWaitMs: number; lastEval: unknown },
+  seconds: number,
+): FinishedRecord {
+  return {
+    steps: r.steps,
+    images_per_sec: r.imagesPerSec,
+    data_wait_ms: r.dataWaitMs,
+    seconds,
+    last_eval: r.lastEval,
+  };
+}
+
 const CKPT_RE = /^step-(\d{8})\.ckpt\.safetensors$/;
 
 export interface OpenOptions {

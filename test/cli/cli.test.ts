@@ -1,11 +1,11 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { versions } from "../../src/cli/common.js";
 import { captureIo } from "../../src/cli/io.js";
 import { exitCodeFor, runCli } from "../../src/cli/run.js";
 import { ConfigError, DataError, UsageError } from "../../src/errors.js";
 import { parseQuantity } from "../../src/util/units.js";
+import { versions } from "../../src/version.js";
 import { ROOT, writeTempJson } from "../helpers.js";
 
 async function cli(...args: string[]) {

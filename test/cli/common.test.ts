@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createProgress } from "../../src/cli/progress.js";
 import type { Logger } from "../../src/util/log.js";
+import { createProgress } from "../../src/util/progress.js";
 
 function capture() {
   const lines: string[] = [];
@@ -31,7 +31,7 @@ describe("progress lines", () => {
 
 describe("threads of a command", () => {
   it("training commands take 2 wasm threads where there are 2 cores; PSVIT_WASM_THREADS decides when set", async () => {
-    const { commandThreads } = await import("../../src/cli/common.js");
+    const { commandThreads } = await import("../../src/engine/start.js");
     expect(commandThreads(true, undefined, 2)).toBe(2);
     expect(commandThreads(true, "", 16)).toBe(2);
     expect(commandThreads(true, undefined, 1)).toBe(1);

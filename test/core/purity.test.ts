@@ -51,3 +51,24 @@ describe("the pure core", () => {
     expect(bad.map(([, s]) => s)).toContain("node:fs");
   });
 });
+
+describe("commands over domain services", () => {
+  const commands = readdirSync(join(ROOT, "src/cli/commands")).filter((f) => f.endsWith(".ts"));
+  it.each(commands)("src/cli/commands/%s imports no other command module", (f) => {
+    const src = readFileSync(join(ROOT, "src/cli/commands", f), "utf8");
+    const local = [...src.matchAll(/from\s*["'](\.\/[^"']+)["']|import\(\s*["'](\.\/[^"']+)["']/g)].map(
+      (m) => m[1] ?? m[2],
+    );
+    expect(local).toEqual([]);
+  });
+  const domain = [
+    "src/train/run.ts",
+    "src/searchrun/run.ts",
+    "src/searchrun/export.ts",
+    "src/study/rank-corr.ts",
+  ];
+  it.each(domain)("%s (a domain service) reaches nothing under src/cli, transitively", (file) => {
+    const up = closure(file).filter(([, spec]) => /(^|\/)cli\//.test(spec));
+    expect(up.map(([f, s]) => `${f} imports ${s}`)).toEqual([]);
+  });
+});

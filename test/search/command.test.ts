@@ -80,6 +80,28 @@ describe("psvit search", () => {
     expect((await search(run, { force: true })).evaluations).toBeGreaterThan(0);
   });
 
+  it("--resume with --force is refused in one line by every command that resumes (search accepted it)", async () => {
+    const run = await freshRun();
+    await search(run);
+    const line =
+      "psvit: --resume and --force exclude each other: --resume continues the run, --force replaces it\n";
+    for (const argv of [
+      ["search", "--run", run, "--resume", "--force", "--workers", "0"],
+      ["rank-corr", "--run", run, "--resume", "--force"],
+      ["train-supernet", "--out", run, "--resume", "--force"],
+      ["train", "m.model.json", "--out", run, "--resume", "--force"],
+    ]) {
+      const io = captureIo();
+      expect(await runCli(["node", "psvit", ...argv], io), argv[0]).toBe(2);
+      expect(io.stderr, argv[0]).toEqual([line]);
+    }
+  });
+
+  it("default workers: one per core, at most 2", async () => {
+    const { defaultWorkers } = await import("../../src/searchrun/run.js");
+    expect([1, 2, 3, 16].map((cores) => defaultWorkers(cores))).toEqual([1, 2, 2, 2]);
+  });
+
   it("--force with a bad option, or a start that fails, leaves the existing search as it was", async () => {
     const run = await freshRun();
     await search(run);
@@ -363,7 +385,7 @@ describe("evaluator pool", () => {
   it("a worker that exits mid-job fails that job naming the worker, later evaluate() at once; close() returns", async () => {
     const { createEvaluator } = await import("../../src/eval/pool.js");
     const { fitnessSet } = await import("../../src/eval/fitness.js");
-    const { loadRunData } = await import("../../src/cli/commands/train.js");
+    const { loadRunData } = await import("../../src/train/run.js");
     const run = RunDir.existing(runDir);
     const snap = run.readJson<any>("run.json");
     const data = await loadRunData(snap);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  type RankCorrOptions,
+  type RankCorrCommandOptions,
   type RankCorrResult,
   rankCorrCommand,
 } from "../../src/cli/commands/rank-corr.js";
@@ -38,7 +38,7 @@ function freshRun(): string {
   return dir;
 }
 
-function rankCorr(run: string, extra: Partial<RankCorrOptions> = {}, io = captureIo()) {
+function rankCorr(run: string, extra: Partial<RankCorrCommandOptions> = {}, io = captureIo()) {
   return rankCorrCommand({ ...quiet, run, samples: 4, epochs: 1, seed: 1, ...extra }, io);
 }
 
@@ -154,7 +154,7 @@ describe("psvit rank-corr", () => {
 
   it("bad flags and runs are usage errors (exit 2), found before anything is trained", async () => {
     const run = freshRun();
-    const bad: [Partial<RankCorrOptions>, string][] = [
+    const bad: [Partial<RankCorrCommandOptions>, string][] = [
       [{ samples: 2 }, "--samples: expected an integer >= 3"],
       [{ samples: "x" }, "--samples"],
       [{ epochs: 0 }, "--epochs: expected a number > 0"],

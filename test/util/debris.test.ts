@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { startBackend } from "../../src/cli/common.js";
+import { startBackend } from "../../src/engine/start.js";
 import { removeStaleTempFiles, removeStaleWasmDirs, tempFileFor } from "../../src/util/debris.js";
 import { processStartMs } from "../../src/util/proc.js";
 import { deadPid, tempDir } from "../helpers.js";

@@ -4,6 +4,8 @@
  * AdamW) and forward throughput of a freshly initialised model on random data, and the process's peak
  * RSS. With --json the last line of stdout is {"backend", "train_img_s", "fwd_img_s", "peak_rss_mb"}.
  */
+
+import { modelFromFile } from "../../config/model-file.js";
 import { initBackend } from "../../engine/backend.js";
 import { benchmarkModel } from "../../engine/benchmark.js";
 import { UsageError } from "../../errors.js";
@@ -11,7 +13,6 @@ import { countModel } from "../../flops/count.js";
 import { HvtModel } from "../../model/hvt.js";
 import { human } from "../../util/units.js";
 import { type Io, table } from "../io.js";
-import { modelFromFile } from "./flops.js";
 
 export interface BenchCommandOptions {
   arch?: string;

@@ -5,9 +5,10 @@
  */
 import { loadModelConfig } from "../../config/load.js";
 import { resolveData } from "../../data/resolve.js";
+import { startBackend } from "../../engine/start.js";
 import { DataError, UsageError } from "../../errors.js";
 import { log } from "../../util/log.js";
-import { intOption, startBackend } from "../common.js";
+import { intOption } from "../common.js";
 import type { Io } from "../io.js";
 
 export interface EvalOptions {

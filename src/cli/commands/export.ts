@@ -1,27 +1,15 @@
 /**
- * `psvit export --run DIR [--rank 1] [--strategy evolution] [--out DIR]`: the search's rank-th
- * architecture as an HVT config (SPEC §1, with the run's `preprocess`), its inherited supernet weights
- * (SPEC §4 safetensors) and a summary. `psvit export --space FILE --arch STRING` writes the config alone.
+ * `psvit export --run DIR [--rank 1] [--strategy evolution] [--out DIR]` and `psvit export --space FILE
+ * --arch STRING`: flags → src/searchrun/export.ts → a summary.
  */
-import { existsSync, mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { loadSpaceConfig } from "../../config/load.js";
-import type { ModelConfig } from "../../config/schema.js";
-import { parseSpaceConfig } from "../../config/validate.js";
-import { UsageError } from "../../errors.js";
-import { countModel } from "../../flops/count.js";
-import { compareCandidates, type Evaluated } from "../../search/evolution.js";
-import { readJournal } from "../../searchrun/journal.js";
-import { formatArch, materialize, parseArch, parseArchFor } from "../../space/arch.js";
-import { RunDir } from "../../train/rundir.js";
-import { writeFileAtomic } from "../../util/fs.js";
-import { grouped, human } from "../../util/units.js";
-import { intOption, startBackend } from "../common.js";
+import { type ExportResult, exportArchitecture } from "../../searchrun/export.js";
+import { intOption } from "../common.js";
 import type { Io } from "../io.js";
-import type { SearchSnapshot } from "./search.js";
-import type { RunSnapshot } from "./train.js";
+import { exportSummary } from "../summaries.js";
 
-export interface ExportOptions {
+export type { ExportResult } from "../../searchrun/export.js";
+
+export interface ExportCommandOptions {
   run?: string;
   rank?: string | number;
   strategy?: string;
@@ -34,152 +22,9 @@ export interface ExportOptions {
   backend?: string;
 }
 
-export interface ExportResult {
-  config: string;
-  weights: string | null;
-  summary: string | null;
-  arch: string;
-  flops: number;
-  params: number;
-  valAccuracy: number | null;
-}
-
-function guard(files: string[], force: boolean | undefined): void {
-  const existing = files.filter((f) => existsSync(f));
-  if (existing.length && !force) {
-    throw new UsageError(
-      `${existing[0]} already exists; add --force to replace it or choose another --out / --name`,
-    );
-  }
-}
-
-async function writeJson(file: string, value: unknown): Promise<void> {
-  await writeFileAtomic(file, new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`));
-}
-
-export async function exportCommand(opts: ExportOptions, io: Io): Promise<ExportResult> {
-  if (opts.run !== undefined && (opts.space !== undefined || opts.arch !== undefined)) {
-    throw new UsageError("use either --run DIR, or --space FILE with --arch STRING");
-  }
-  const result = opts.run !== undefined ? await exportFromRun(opts.run, opts) : await exportFromSpace(opts);
-  if (opts.json) io.out(JSON.stringify(result));
-  else {
-    const lines = [
-      `exported ${result.arch}: ${human(result.flops)}FLOPs, ${human(result.params, 4)} params` +
-        (result.valAccuracy !== null
-          ? `, val top-1 ${(result.valAccuracy * 100).toFixed(2)}% (inherited weights)`
-          : ""),
-      `  config:  ${result.config}`,
-      ...(result.weights ? [`  weights: ${result.weights}`] : []),
-      ...(result.summary ? [`  summary: ${result.summary}`] : []),
-      `retrain it from scratch: psvit train ${result.config}`,
-    ];
-    io.out(`${lines.join("\n")}\n`);
-  }
+export async function exportCommand(opts: ExportCommandOptions, io: Io): Promise<ExportResult> {
+  const { json, rank, ...rest } = opts;
+  const result = await exportArchitecture({ ...rest, rank: intOption(rank, "--rank") });
+  io.out(json ? JSON.stringify(result) : exportSummary(result));
   return result;
-}
-
-async function exportFromSpace(opts: ExportOptions): Promise<ExportResult> {
-  if (opts.space === undefined || opts.arch === undefined) {
-    throw new UsageError("export needs --run DIR, or --space FILE with --arch STRING");
-  }
-  const space = loadSpaceConfig(opts.space);
-  const arch = parseArchFor(space, opts.arch);
-  const config = materialize(space, arch, opts.name);
-  const out = resolve(opts.out ?? ".");
-  mkdirSync(out, { recursive: true });
-  const file = join(out, `${config.name}.model.json`);
-  guard([file], opts.force);
-  await writeJson(file, config);
-  const cost = countModel(config);
-  return {
-    config: file,
-    weights: null,
-    summary: null,
-    arch: formatArch(arch),
-    flops: cost.flops,
-    params: cost.params,
-    valAccuracy: null,
-  };
-}
-
-async function exportFromRun(runDir: string, opts: ExportOptions): Promise<ExportResult> {
-  const run = RunDir.existing(runDir);
-  const snap = run.readJson<RunSnapshot>("run.json");
-  if (snap.command !== "train-supernet" || !snap.space)
-    throw new UsageError(`${runDir} is not a train-supernet run`);
-  const space = parseSpaceConfig(snap.space);
-  const strategy = opts.strategy ?? "evolution";
-  const dirName = `search-${strategy}`;
-  if (!existsSync(run.path(dirName, "search.json"))) {
-    throw new UsageError(
-      `${runDir} has no ${strategy} search: run psvit search --run ${runDir} --flops BUDGET first`,
-    );
-  }
-  const settings = run.readJson<SearchSnapshot>(`${dirName}/search.json`);
-  const ranked = [...readJournal(run.path(dirName, "candidates.jsonl")).entries.values()].sort(
-    compareCandidates,
-  );
-  const rank = intOption(opts.rank, "--rank") ?? 1;
-  if (ranked.length === 0)
-    throw new UsageError(`the ${strategy} search in ${runDir} has evaluated nothing yet`);
-  if (rank > ranked.length)
-    throw new UsageError(`--rank ${rank}: the search evaluated only ${ranked.length} candidates`);
-  const best: Evaluated = ranked[rank - 1];
-  const checkpointFile = run.storedCheckpoint(settings.checkpoint.file);
-  if (!existsSync(checkpointFile)) {
-    throw new UsageError(`the supernet checkpoint the search used is gone: ${checkpointFile}`);
-  }
-  const arch = parseArch(best.arch);
-  const name = opts.name ?? `${space.name}-${best.arch}`;
-  const out = resolve(opts.out ?? run.path("export"));
-  mkdirSync(out, { recursive: true });
-  const files = {
-    config: join(out, `${name}.model.json`),
-    weights: join(out, `${name}.safetensors`),
-    summary: join(out, `${name}.summary.json`),
-  };
-  guard(Object.values(files), opts.force);
-
-  await startBackend(opts.backend);
-  const { supernetFromCheckpoint } = await import("../../eval/fitness.js");
-  const { saveModelWeights } = await import("../../weights/io.js");
-  const net = await supernetFromCheckpoint(checkpointFile, space);
-  let config: ModelConfig;
-  try {
-    const extracted = net.extract(arch, name);
-    config = { ...extracted.config, preprocess: snap.preprocess };
-    await saveModelWeights(files.weights, config, extracted.weights);
-  } finally {
-    net.dispose();
-  }
-  await writeJson(files.config, config);
-  const cost = countModel(config);
-  await writeJson(files.summary, {
-    kind: "psvit.export",
-    version: 1,
-    name,
-    architecture: best.arch,
-    space: space.name,
-    flops: cost.flops,
-    flops_human: `${human(cost.flops)}FLOPs (${grouped(cost.flops)})`,
-    params: cost.params,
-    val_top1_inherited: best.accuracy,
-    rank,
-    search: {
-      strategy,
-      constraint: settings.constraint,
-      options: settings.options,
-      seed: settings.seed,
-      val_images: settings.valImages,
-      evaluated: ranked.length,
-    },
-    supernet: {
-      run: run.dir,
-      checkpoint: settings.checkpoint,
-      data: snap.data.spec ?? "embedded",
-      recipe: snap.recipe.name,
-    },
-  });
-  return { ...files, arch: best.arch, flops: cost.flops, params: cost.params, valAccuracy: best.accuracy };
 }

@@ -2,37 +2,16 @@
  * `psvit flops <model.json>` and `psvit flops <space.json> --arch STRING`: FLOPs and params, per stage.
  * Pure core only (no tfjs), so it starts fast.
  */
-import { loadAnyConfig } from "../../config/load.js";
+
+import { modelFromFile } from "../../config/model-file.js";
 import type { ModelConfig } from "../../config/schema.js";
-import { UsageError } from "../../errors.js";
 import { countModel, type ModelCost } from "../../flops/count.js";
-import { formatArch, materialize, parseArchFor } from "../../space/arch.js";
 import { grouped, human } from "../../util/units.js";
 import { type Io, table } from "../io.js";
 
 export interface FlopsOptions {
   arch?: string;
   json?: boolean;
-}
-
-/** Resolve a model config from a model file, or a space file plus an architecture string. */
-export function modelFromFile(file: string, arch?: string): ModelConfig {
-  const loaded = loadAnyConfig(file);
-  if (loaded.kind === "psvit.model") {
-    if (arch !== undefined)
-      throw new UsageError(`--arch is for space files, but ${file} is a psvit.model config`);
-    return loaded.config;
-  }
-  if (arch === undefined) {
-    throw new UsageError(
-      `${file} is a search space (psvit.space): add --arch STRING, e.g. --arch ${exampleArch(loaded.config.stages.map((s) => s.cells))}`,
-    );
-  }
-  return materialize(loaded.config, parseArchFor(loaded.config, arch));
-}
-
-function exampleArch(cells: number[]): string {
-  return formatArch(cells.map((n) => Array.from({ length: n }, (_, i) => (["B", "S", "I"] as const)[i % 3])));
 }
 
 export function costJson(cfg: ModelConfig, cost: ModelCost) {

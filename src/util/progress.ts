@@ -3,7 +3,7 @@
  * lines otherwise (logs, CI, pipes).
  */
 import cliProgress from "cli-progress";
-import type { Logger } from "../util/log.js";
+import type { Logger } from "./log.js";
 
 export interface Progress {
   update(done: number, info: Record<string, string | number>): void;

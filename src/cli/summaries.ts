@@ -1,0 +1,91 @@
+/**
+ * What the commands print when their work is done: one function per result, shared by the command that
+ * runs that step alone and by `psvit pipeline`, which runs them in a row.
+ */
+
+import type { ExportResult } from "../searchrun/export.js";
+import type { SearchResult } from "../searchrun/snapshot.js";
+import { fmtCorr, pct, type RankCorrResult, UNDEFINED_NOTE } from "../study/rank-corr.js";
+import type { TrainRunResult } from "../train/run.js";
+import { formatDuration } from "../util/progress.js";
+import { human } from "../util/units.js";
+import { table } from "./io.js";
+
+/** `word` as one shell word (quoted only when it has to be). */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function trainSummary(r: TrainRunResult): string {
+  const s = r.snapshot;
+  const lines = [
+    `trained ${r.steps} steps in ${formatDuration(r.seconds)} (${Math.round(r.imagesPerSec)} images/s median)`,
+  ];
+  for (const e of r.lastEval ?? []) {
+    lines.push(
+      `  val ${e.label}${e.arch ? ` ${e.arch}` : ""}${e.flops ? ` (${human(e.flops)}FLOPs)` : ""}: top-1 ${(e.top1 * 100).toFixed(2)}%, top-5 ${(e.top5 * 100).toFixed(2)}%, loss ${e.loss.toFixed(4)}`,
+    );
+  }
+  lines.push(`run directory: ${r.run.dir}`);
+  lines.push(`report: ${r.report}`);
+  if (s.command === "train-supernet") lines.push(`next: psvit search --run ${r.run.dir} --flops 25M`);
+  else
+    lines.push(`weights: ${r.run.path(`${s.model!.name}.safetensors`)} (config ${s.model!.name}.model.json)`);
+  return `${lines.join("\n")}\n`;
+}
+
+export function searchSummary(r: SearchResult, runDir: string, report: string): string {
+  const lines = [
+    `${r.strategy} search under ${human(r.constraint.maxFlops!)}FLOPs: ${r.evaluations} candidates in ${formatDuration(r.seconds)} (${r.candidatesPerMinute.toFixed(1)}/min, ${r.workers} worker(s))`,
+    "",
+  ];
+  const rows = [["rank", "architecture", "FLOPs", "params", "val top-1"]];
+  r.top.slice(0, 5).forEach((e, i) => {
+    rows.push([String(i + 1), e.arch, human(e.flops), human(e.params), `${(e.accuracy * 100).toFixed(2)}%`]);
+  });
+  lines.push(table(rows, ["r", "l", "r", "r", "r"]));
+  lines.push("");
+  lines.push(
+    `Pareto front: ${r.pareto.map((e) => `${human(e.flops)} → ${(e.accuracy * 100).toFixed(1)}%`).join(", ")}`,
+  );
+  lines.push(`report: ${report}`);
+  lines.push(`next: psvit export --run ${runDir}${r.strategy === "random" ? " --strategy random" : ""}`);
+  return `${lines.join("\n")}\n`;
+}
+
+export function exportSummary(r: ExportResult): string {
+  const lines = [
+    `exported ${r.arch}: ${human(r.flops)}FLOPs, ${human(r.params, 4)} params` +
+      (r.valAccuracy !== null ? `, val top-1 ${(r.valAccuracy * 100).toFixed(2)}% (inherited weights)` : ""),
+    `  config:  ${r.config}`,
+    ...(r.weights ? [`  weights: ${r.weights}`] : []),
+    ...(r.summary ? [`  summary: ${r.summary}`] : []),
+    `retrain it from scratch: psvit train ${r.config}`,
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+export function rankCorrSummary(r: RankCorrResult, report: string): string {
+  const rows = [["#", "architecture", "FLOPs", "params", "inherited", "from scratch", "time"]];
+  for (const s of r.pairs) {
+    rows.push([
+      String(s.index),
+      s.arch,
+      human(s.flops),
+      human(s.params),
+      pct(s.inherited),
+      pct(s.scratch),
+      formatDuration(s.seconds),
+    ]);
+  }
+  const total = r.pairs.reduce((a, s) => a + s.seconds, 0);
+  return `${[
+    `rank correlation of ${r.n} subnets trained ${r.epochs} epoch(s) from scratch (${formatDuration(total)}) with their inherited accuracy:`,
+    "",
+    table(rows, ["r", "l", "r", "r", "r", "r", "r"]),
+    "",
+    `Kendall τ-b = ${fmtCorr(r.kendallTau)}   Spearman ρ = ${fmtCorr(r.spearmanRho)}   (n = ${r.n})`,
+    ...(r.kendallTau === null ? [UNDEFINED_NOTE] : []),
+    `report: ${report}`,
+  ].join("\n")}\n`;
+}

@@ -1,0 +1,484 @@
+/**
+ * The rank-correlation study (`psvit rank-corr --run DIR --samples 12 [--epochs E]`): how well the
+ * supernet ranks architectures.
+ * Trains `samples` subnets from scratch with the run's recipe (its epochs overridden by --epochs), data,
+ * seed and normalisation, and compares their validation top-1 with the top-1 the same paths reach with
+ * the supernet's inherited weights (latest checkpoint), on the same validation images (the fitness set
+ * of `psvit search`: a seeded subset of --val-images images, all by default). Prints Kendall's τ-b and
+ * Spearman's ρ.
+ *
+ * The subnets are drawn one per FLOPs stratum (equal-count quantile bins of the space under --flops;
+ * see src/search/rankcorr.ts), so they spread over the whole cost range.
+ *
+ * Everything lives in DIR/rank-corr/:
+ *   rank-corr.json      settings and the drawn architectures (a resumed study takes both from here)
+ *   samples.jsonl       journal, one line per finished subnet (arch, flops, params, inherited, scratch,
+ *                       seconds): `--resume` trains nothing that is in it
+ *   subnets/NN-ARCH/    each subnet's training run (a `psvit train` run directory: run.json, metrics.jsonl;
+ *                       checkpoints while it trains, so an interrupted subnet resumes where it stopped,
+ *                       removed once the subnet is in the journal: only its accuracy is needed)
+ *   result.json         τ, ρ, n and the pairs;  report.html: the scatter plot (no scripts) and the table
+ *   log.jsonl           the JSON log
+ */
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { relative } from "node:path";
+import { parseRecipe } from "../config/recipe.js";
+import type { ModelConfig } from "../config/schema.js";
+import { parseSpaceConfig } from "../config/validate.js";
+import type { ResolvedData } from "../data/resolve.js";
+import { startBackend } from "../engine/start.js";
+import { InterruptedError, UsageError } from "../errors.js";
+import type { FitnessSet } from "../eval/fitness.js";
+import { type FlopsBounds, kendallTau, spearmanRho, stratifiedArchs } from "../search/rankcorr.js";
+import { readJsonl, sealJournal } from "../searchrun/journal.js";
+import { type Arch, formatArch, materialize, parseArch } from "../space/arch.js";
+import { archCost } from "../space/sample.js";
+import { spaceStats } from "../space/stats.js";
+import { loadCheckpoint } from "../train/checkpoint.js";
+import { loadRunData } from "../train/run.js";
+import { finishedRecord, newRunSnapshot, RunDir, type RunSnapshot } from "../train/rundir.js";
+import { removeStaleTempFiles } from "../util/debris.js";
+import { writeFileAtomic } from "../util/fs.js";
+import { acquireLock } from "../util/lock.js";
+import { createLogger, type Logger, setLogger } from "../util/log.js";
+import { Rng } from "../util/rng.js";
+import { installStopHandlers, type StopFlag } from "../util/signals.js";
+import { grouped, human } from "../util/units.js";
+
+/** How a study is started; the command builds it from its flags. */
+export interface RankCorrOptions {
+  run: string;
+  /** Subnets to train (default 12, at least 3). */
+  samples?: number;
+  /** Epochs of every from-scratch training (default: the run's recipe's). */
+  epochs?: number;
+  /** Seed of the architecture draw and of the validation subset (default 0). */
+  seed?: number;
+  /** Validation images both accuracies are measured on (default all). */
+  valImages?: number;
+  /** Only architectures under this many FLOPs (default the whole space); `flopsText` as written. */
+  maxFlops?: number;
+  flopsText?: string;
+  backend?: string;
+  resume?: boolean;
+  force?: boolean;
+  /** Draw progress bars (a terminal). */
+  tty?: boolean;
+  /** Tests: log level of the console logger. */
+  logLevel?: string;
+  /** Tests: batches prepared ahead (0: synchronous). */
+  prefetch?: number;
+  /** Tests: stop as if interrupted after this many subnets of this process. */
+  stopAfterSamples?: number;
+  /** Tests: stop as if interrupted after this many training steps of a subnet. */
+  stopAfterSteps?: number;
+}
+
+/** One architecture of the study, as drawn. */
+export interface PlannedSample {
+  /** 1-based, in order of FLOPs stratum. */
+  index: number;
+  arch: string;
+  flops: number;
+  params: number;
+  stratum: { minFlops: number; maxFlops: number };
+}
+
+/** What rank-corr.json records. */
+export interface RankCorrSnapshot {
+  kind: "psvit.rank-corr";
+  version: 1;
+  created: string;
+  seed: number;
+  samples: number;
+  epochs: number;
+  /** -1: every validation image. */
+  valImages: number;
+  constraint: FlopsBounds;
+  /** The supernet checkpoint the inherited accuracies come from (file relative to the run directory). */
+  checkpoint: { step: number; file: string };
+  sampling: "flops-strata";
+  plan: PlannedSample[];
+}
+
+/** A journal line: one finished subnet. */
+export interface RankCorrSample {
+  index: number;
+  arch: string;
+  flops: number;
+  params: number;
+  /** Validation top-1 with the supernet's inherited weights. */
+  inherited: number;
+  /** Validation top-1 after training from scratch. */
+  scratch: number;
+  /** Training and evaluation time of the subnet (in the process that finished it). */
+  seconds: number;
+}
+
+export interface RankCorrResult {
+  /** Kendall's τ-b; null where undefined (a constant side). */
+  kendallTau: number | null;
+  /** Spearman's ρ; null where undefined. */
+  spearmanRho: number | null;
+  n: number;
+  epochs: number;
+  valImages: number;
+  constraint: FlopsBounds;
+  checkpoint: { step: number; file: string };
+  pairs: RankCorrSample[];
+}
+
+const DIR = "rank-corr";
+/** A rank-corr study of a run: one process at a time (the lock is in the run directory). */
+export async function rankCorrStudy(opts: RankCorrOptions): Promise<RankCorrResult & { report: string }> {
+  const run = RunDir.existing(opts.run);
+  const lock = acquireLock(run.path(".psvit-rank-corr.lock"), `the rank-corr study of ${opts.run}`);
+  try {
+    removeStaleTempFiles(run.path(DIR)); // what a killed study was writing (subnets: RunDir.open)
+    return await study(opts, run);
+  } finally {
+    lock.release();
+  }
+}
+
+async function study(opts: RankCorrOptions, run: RunDir): Promise<RankCorrResult & { report: string }> {
+  const snap = run.readJson<RunSnapshot>("run.json");
+  if (snap.command !== "train-supernet" || !snap.space) {
+    throw new UsageError(`${opts.run} is a ${snap.command} run; rank-corr needs a train-supernet run`);
+  }
+  const space = parseSpaceConfig(snap.space);
+  const settingsFile = `${DIR}/rank-corr.json`;
+
+  let settings: RankCorrSnapshot;
+  if (opts.resume) {
+    if (!existsSync(run.path(settingsFile))) {
+      throw new UsageError(`${opts.run}: no rank-corr to resume (no ${settingsFile})`);
+    }
+    settings = run.readJson<RankCorrSnapshot>(settingsFile);
+  } else {
+    if (existsSync(run.path(settingsFile)) && !opts.force) {
+      throw new UsageError(
+        `${opts.run} already holds a rank-corr study (${DIR}/); add --resume to continue it or --force to replace it`,
+      );
+    }
+    settings = plan(opts, snap, space, run);
+    rmSync(run.path(DIR), { recursive: true, force: true });
+  }
+  const checkpointFile = run.path(settings.checkpoint.file);
+  if (!existsSync(checkpointFile)) {
+    throw new UsageError(`the supernet checkpoint of the study is gone: ${checkpointFile}`);
+  }
+
+  mkdirSync(run.path(DIR, "subnets"), { recursive: true });
+  const logger = createLogger({
+    file: run.path(DIR, "log.jsonl"),
+    ...(opts.logLevel ? { level: opts.logLevel } : {}),
+  });
+  setLogger(logger);
+  if (!opts.resume) await run.writeJson(settingsFile, settings);
+
+  const journalFile = run.path(DIR, "samples.jsonl");
+  const { entries, skipped } = readSamples(journalFile);
+  if (skipped) logger.warn(`${skipped} unreadable line(s) in samples.jsonl skipped (an interrupted write)`);
+  const done = new Map(entries.map((e) => [e.arch, e]));
+  const pending = settings.plan.filter((p) => !done.has(p.arch));
+  logger.info(
+    `rank-corr of ${space.name}: ${settings.samples} subnets (${settings.plan.length - pending.length} done), ` +
+      `${settings.epochs} epoch(s) from scratch each, inherited weights from step ${settings.checkpoint.step}`,
+  );
+
+  if (pending.length > 0) {
+    const backend = await startBackend(opts.backend, { training: true });
+    const data = await loadRunData(snap);
+    const { fitnessSet, pathAccuracy, supernetFromCheckpoint } = await import("../eval/fitness.js");
+    const set = fitnessSet(
+      data.val,
+      snap.preprocess,
+      settings.seed,
+      settings.valImages > 0 ? settings.valImages : undefined,
+    );
+    const net = await supernetFromCheckpoint(checkpointFile, space);
+    const stop = installStopHandlers();
+    let trainedHere = 0;
+    try {
+      for (const p of pending) {
+        if (stop.flag.signal) throw interrupted(opts.run, null, settings, stop.flag.signal);
+        const arch = parseArch(p.arch);
+        const inherited = pathAccuracy(net, arch, set);
+        const started = performance.now();
+        const scratch = await trainFromScratch({
+          p,
+          arch,
+          settings,
+          snap,
+          space,
+          run,
+          data,
+          set,
+          backend,
+          logger,
+          stop: stop.flag,
+          opts,
+        });
+        const sample: RankCorrSample = {
+          index: p.index,
+          arch: p.arch,
+          flops: p.flops,
+          params: p.params,
+          inherited,
+          scratch,
+          seconds: Math.round(((performance.now() - started) / 1000) * 100) / 100,
+        };
+        run.appendJsonl(`${DIR}/samples.jsonl`, sample);
+        done.set(p.arch, sample);
+        RunDir.open(subnetDir(run, p), { resume: true }).prune(0);
+        logger.info(
+          { sample: p.index },
+          `subnet ${p.index}/${settings.samples} ${p.arch} (${human(p.flops)}FLOPs): inherited ${pct(inherited)}, from scratch ${pct(scratch)}`,
+        );
+        trainedHere++;
+        const signal =
+          stop.flag.signal ??
+          (opts.stopAfterSamples !== undefined && trainedHere >= opts.stopAfterSamples ? "SIGINT" : null);
+        if (signal && done.size < settings.plan.length) throw interrupted(opts.run, null, settings, signal);
+      }
+    } finally {
+      stop.dispose();
+      net.dispose();
+    }
+  }
+
+  const pairs = settings.plan.map((p) => done.get(p.arch)!);
+  const x = pairs.map((s) => s.inherited);
+  const y = pairs.map((s) => s.scratch);
+  const orNull = (r: number) => (Number.isNaN(r) ? null : r);
+  const result: RankCorrResult = {
+    kendallTau: orNull(kendallTau(x, y)),
+    spearmanRho: orNull(spearmanRho(x, y)),
+    n: pairs.length,
+    epochs: settings.epochs,
+    valImages: settings.valImages,
+    constraint: settings.constraint,
+    checkpoint: settings.checkpoint,
+    pairs,
+  };
+  await run.writeJson(`${DIR}/result.json`, result);
+  const report = run.path(DIR, "report.html");
+  await writeReport(report, space.name, result);
+  return { ...result, report };
+}
+
+/** Validate the flags, draw the architectures, pick the checkpoint: the settings of a new study. */
+function plan(
+  opts: RankCorrOptions,
+  snap: RunSnapshot,
+  space: ReturnType<typeof parseSpaceConfig>,
+  run: RunDir,
+): RankCorrSnapshot {
+  const samples = opts.samples ?? 12;
+  const epochs = opts.epochs ?? snap.recipe.epochs;
+  const seed = opts.seed ?? 0;
+  const valImages = opts.valImages ?? -1;
+  const constraint: FlopsBounds = {};
+  if (opts.maxFlops !== undefined) {
+    constraint.maxFlops = opts.maxFlops;
+    const stats = spaceStats(space, constraint);
+    if (stats.satisfying === 0n) {
+      throw new UsageError(
+        `--flops ${opts.flopsText ?? opts.maxFlops} is below the smallest architecture of ${space.name}, which needs ${human(stats.min)}FLOPs (${grouped(stats.min)})`,
+      );
+    }
+  }
+  const ckpt = run.latestCheckpoint();
+  if (!ckpt) throw new UsageError(`${opts.run} has no checkpoint yet: train the supernet first`);
+  const drawn = stratifiedArchs(space, constraint, samples, new Rng(seed ^ 0x7a0));
+  return {
+    kind: "psvit.rank-corr",
+    version: 1,
+    created: new Date().toISOString(),
+    seed,
+    samples,
+    epochs,
+    valImages,
+    constraint,
+    checkpoint: { step: ckpt.step, file: relative(run.dir, ckpt.file) },
+    sampling: "flops-strata",
+    plan: drawn.map((d, i) => ({
+      index: i + 1,
+      arch: formatArch(d.arch),
+      ...archCost(space, d.arch),
+      stratum: d.stratum,
+    })),
+  };
+}
+
+function subnetDir(run: RunDir, p: PlannedSample): string {
+  return run.path(DIR, "subnets", `${String(p.index).padStart(2, "0")}-${p.arch}`);
+}
+
+/** The error of an interrupted study: `p` is the subnet that was training (null: between subnets). */
+function interrupted(
+  runArg: string,
+  p: PlannedSample | null,
+  s: RankCorrSnapshot,
+  signal: "SIGINT" | "SIGTERM",
+): InterruptedError {
+  const where = p ? `while training subnet ${p.index}/${s.samples} (checkpoint written)` : "between subnets";
+  return new InterruptedError(
+    `interrupted ${where}; every finished subnet is in ${DIR}/samples.jsonl. Continue with: psvit rank-corr --run ${runArg} --resume`,
+    signal,
+  );
+}
+
+interface SubnetJob {
+  p: PlannedSample;
+  arch: Arch;
+  settings: RankCorrSnapshot;
+  snap: RunSnapshot;
+  space: ReturnType<typeof parseSpaceConfig>;
+  run: RunDir;
+  data: ResolvedData;
+  set: FitnessSet;
+  backend: { name: string; reason: string };
+  logger: Logger;
+  stop: StopFlag;
+  opts: RankCorrOptions;
+}
+
+/**
+ * Train one subnet from scratch in its own `psvit train` run directory (continuing from its checkpoint
+ * when an earlier process was interrupted in it) and return its top-1 on the fitness set.
+ */
+async function trainFromScratch(j: SubnetJob): Promise<number> {
+  const { p, settings, snap, logger } = j;
+  const { HvtModel } = await import("../model/hvt.js");
+  const { modelTarget } = await import("../train/targets.js");
+  const { runTraining } = await import("../train/run.js");
+  const model: ModelConfig = materialize(j.space, j.arch);
+  const recipe = parseRecipe({ ...snap.recipe, epochs: settings.epochs });
+  const dir = subnetDir(j.run, p);
+
+  let sub: RunDir;
+  let resume: Awaited<ReturnType<typeof loadCheckpoint>> | undefined;
+  const latest =
+    existsSync(dir) && existsSync(`${dir}/run.json`) ? RunDir.existing(dir).latestCheckpoint() : undefined;
+  if (j.opts.resume && latest) {
+    sub = RunDir.open(dir, { resume: true });
+    resume = await loadCheckpoint(latest.file);
+    logger.info(`subnet ${p.index}: continuing its training at step ${resume.meta.step}`);
+  } else {
+    rmSync(dir, { recursive: true, force: true });
+    sub = RunDir.open(dir);
+    const snapshot = newRunSnapshot({
+      command: "train",
+      seed: snap.seed,
+      model,
+      recipe,
+      flopsRange: null,
+      data: snap.data,
+      preprocess: snap.preprocess,
+      evalPaths: [{ label: "model", arch: null, flops: p.flops }],
+      backend: j.backend,
+      args: { rankCorr: j.run.dir, sample: p.index, arch: p.arch, epochs: settings.epochs },
+    });
+    await sub.writeJson("run.json", snapshot);
+  }
+
+  const net = HvtModel.create(model, { seed: snap.seed });
+  try {
+    const started = performance.now();
+    const result = await runTraining({
+      label: `subnet ${p.index}/${settings.samples}`,
+      target: modelTarget(net, model),
+      evalPaths: [{ label: "model", arch: null, flops: p.flops }],
+      data: j.data,
+      preprocess: snap.preprocess,
+      recipe,
+      seed: snap.seed,
+      run: sub,
+      logger,
+      resume,
+      stop: j.stop,
+      stopAfterSteps: j.opts.stopAfterSteps,
+      prefetch: j.opts.prefetch,
+      evalImages: settings.valImages > 0 ? settings.valImages : undefined,
+      tty: j.opts.tty,
+    }).catch((e) => {
+      if (e instanceof InterruptedError) {
+        throw interrupted(j.opts.run, p, settings, e.exitCode === 130 ? "SIGINT" : "SIGTERM");
+      }
+      throw e;
+    });
+    const { setAccuracy } = await import("../eval/fitness.js");
+    const top1 = setAccuracy((x) => net.forward(x), j.set);
+    sub.appendJsonl("metrics.jsonl", { type: "eval", step: result.steps, split: "fitness-set", top1 });
+    const snapshot = sub.readJson<RunSnapshot>("run.json");
+    snapshot.finished = finishedRecord(result, (performance.now() - started) / 1000);
+    await sub.writeJson("run.json", snapshot);
+    return top1;
+  } finally {
+    net.dispose();
+  }
+}
+
+const isSample = (e: unknown): e is RankCorrSample =>
+  typeof e === "object" &&
+  e !== null &&
+  typeof (e as RankCorrSample).arch === "string" &&
+  typeof (e as RankCorrSample).inherited === "number" &&
+  typeof (e as RankCorrSample).scratch === "number";
+
+/** The journal's finished subnets (a line cut short by a crash is skipped and counted). */
+function readSamples(file: string): { entries: RankCorrSample[]; skipped: number } {
+  sealJournal(file);
+  return readJsonl(file, isSample);
+}
+
+export const UNDEFINED_NOTE =
+  "(undefined: every subnet has the same inherited or the same from-scratch accuracy; " +
+  "a longer-trained supernet, more --epochs or more --val-images separate them)";
+export const pct = (a: number) => `${(a * 100).toFixed(2)}%`;
+export const fmtCorr = (r: number | null) => (r === null ? "undefined" : r.toFixed(3));
+
+async function writeReport(file: string, spaceName: string, r: RankCorrResult): Promise<void> {
+  const { renderSvg, htmlReport } = await import("../report/html.js");
+  const { scatterSpec } = await import("../report/search.js");
+  const budget = r.constraint.maxFlops;
+  const images = r.valImages > 0 ? `${r.valImages} validation images` : "every validation image";
+  const svg = await renderSvg(
+    scatterSpec(
+      r.pairs.map((s) => ({ ...s, label: String(s.index) })),
+      r.kendallTau ?? Number.NaN,
+      r.spearmanRho ?? Number.NaN,
+      `${spaceName}: from-scratch vs inherited accuracy`,
+    ),
+  );
+  const html = htmlReport(`psvit rank-corr: ${spaceName}`, [
+    {
+      heading: "Summary",
+      text:
+        `Kendall τ-b = ${fmtCorr(r.kendallTau)}, Spearman ρ = ${fmtCorr(r.spearmanRho)} over ${r.n} subnets ` +
+        `drawn one per FLOPs stratum${budget !== undefined ? ` under ${human(budget)}FLOPs` : ""}. ` +
+        `Inherited: validation top-1 with the supernet's weights (checkpoint step ${r.checkpoint.step}); ` +
+        `from scratch: validation top-1 after ${r.epochs} epoch(s) of the run's recipe; both on the same ${images}.` +
+        (r.kendallTau === null ? ` ${UNDEFINED_NOTE}` : ""),
+    },
+    { heading: "From-scratch vs inherited accuracy (labels: subnet number)", svg },
+    {
+      heading: "Subnets",
+      table: {
+        head: ["architecture", "#", "MFLOPs", "M params", "inherited top-1", "from-scratch top-1", "seconds"],
+        rows: r.pairs.map((s) => [
+          s.arch,
+          s.index,
+          (s.flops / 1e6).toFixed(2),
+          (s.params / 1e6).toFixed(3),
+          pct(s.inherited),
+          pct(s.scratch),
+          s.seconds.toFixed(1),
+        ]),
+      },
+    },
+  ]);
+  await writeFileAtomic(file, new TextEncoder().encode(html));
+}
