@@ -22,8 +22,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
-import { countModel } from "../dist/flops/count.js";
 import { modelFromFile } from "../dist/config/model-file.js";
+import { countModel } from "../dist/flops/count.js";
 import { argv as args, DEFAULT_ARCHS, DEFAULT_SPACE, benchDir as here, opt } from "./args.mjs";
 
 const space = opt("space", DEFAULT_SPACE);
