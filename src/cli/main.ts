@@ -138,16 +138,26 @@ export function buildProgram(io: Io): Command {
     .option("--flops <budget>", "FLOPs budget, e.g. 25M, 1.3G, 5e8")
     .option("--params <budget>", "params budget, e.g. 1.5M")
     .addOption(
-      new Option("--strategy <s>", "evolution | random (the baseline)").choices(["evolution", "random"]),
+      new Option(
+        "--strategy <s>",
+        "evolution (SPOS) | aging (regularized evolution, steady state) | random (the baseline)",
+      ).choices(["evolution", "aging", "random"]),
     )
     .option("--population <n>", "candidates per generation (default 50)")
     .option("--generations <n>", "generations (default 20)")
-    .option("--parents <n>", "top candidates kept as parents (default 10)")
+    .option("--parents <n>", "top candidates kept as parents; aging: the tournament size (default 10)")
     .option("--mutations <n>", "children by mutation per generation (default 25)")
     .option("--mutation-prob <p>", "probability that a cell mutates (default 0.1)")
     .option("--crossovers <n>", "children by crossover per generation (default 25)")
     .option("--val-images <n>", "validation images every candidate is scored on (default all)")
-    .option("--workers <n>", "worker threads evaluating candidates (0: this thread; default 2)")
+    .option(
+      "--rescore-top <k>",
+      "at the end, re-score the top k on every validation image and pick the winner by that (0: off; default 10)",
+    )
+    .option(
+      "--workers <n>",
+      "worker threads evaluating candidates (0: this thread; default: one per core, at most 2)",
+    )
     .option("--seed <n>", "seed of the search (default 0)")
     .option("--resume", "continue the search in --run from its last generation")
     .option("--force", "replace a previous search of the same strategy")
@@ -187,8 +197,13 @@ export function buildProgram(io: Io): Command {
       "write a searched architecture as an HVT config + inherited weights (or a config from --space/--arch)",
     )
     .option("--run <dir>", "a train-supernet run with a search")
-    .option("--rank <n>", "which candidate: 1 is the best (default 1)")
-    .addOption(new Option("--strategy <s>", "which search of the run").choices(["evolution", "random"]))
+    .option(
+      "--rank <n>",
+      "which candidate: 1 is the best (default 1; the search's final stage ranks its top k first)",
+    )
+    .addOption(
+      new Option("--strategy <s>", "which search of the run").choices(["evolution", "aging", "random"]),
+    )
     .option("--space <space.json>", "export a config alone: the space…")
     .option("--arch <string>", "…and the architecture string")
     .option("--out <dir>", "output folder (default DIR/export, or . with --space)")

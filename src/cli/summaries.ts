@@ -3,6 +3,7 @@
  * runs that step alone and by `psvit pipeline`, which runs them in a row.
  */
 
+import type { FinalStage } from "../search/rescore.js";
 import type { ExportResult } from "../searchrun/export.js";
 import type { SearchResult } from "../searchrun/snapshot.js";
 import { fmtCorr, pct, type RankCorrResult, UNDEFINED_NOTE } from "../study/rank-corr.js";
@@ -34,23 +35,46 @@ export function trainSummary(r: TrainRunResult): string {
   return `${lines.join("\n")}\n`;
 }
 
+const pctSe = (a: number, se: number | undefined) =>
+  `${(a * 100).toFixed(2)}%${se !== undefined ? ` ± ${(se * 100).toFixed(2)}` : ""}`;
+
 export function searchSummary(r: SearchResult, runDir: string, report: string): string {
   const lines = [
-    `${r.strategy} search under ${human(r.constraint.maxFlops!)}FLOPs: ${r.evaluations} candidates in ${formatDuration(r.seconds)} (${r.candidatesPerMinute.toFixed(1)}/min, ${r.workers} worker(s))`,
+    `${r.strategy} search under ${human(r.constraint.maxFlops!)}FLOPs: ${r.evaluations} candidates in ${formatDuration(r.seconds)} (${r.candidatesPerMinute.toFixed(1)}/min, ${r.workers} worker(s)), each scored on ${r.fitnessImages} validation images`,
     "",
   ];
-  const rows = [["rank", "architecture", "FLOPs", "params", "val top-1"]];
+  const rows = [["rank", "architecture", "FLOPs", "params", "val top-1 ± SE"]];
   r.top.slice(0, 5).forEach((e, i) => {
-    rows.push([String(i + 1), e.arch, human(e.flops), human(e.params), `${(e.accuracy * 100).toFixed(2)}%`]);
+    rows.push([String(i + 1), e.arch, human(e.flops), human(e.params), pctSe(e.accuracy, e.se)]);
   });
   lines.push(table(rows, ["r", "l", "r", "r", "r"]));
   lines.push("");
   lines.push(
     `Pareto front: ${r.pareto.map((e) => `${human(e.flops)} → ${(e.accuracy * 100).toFixed(1)}%`).join(", ")}`,
   );
+  if (r.final) lines.push(...finalStageLines(r.final));
   lines.push(`report: ${report}`);
-  lines.push(`next: psvit export --run ${runDir}${r.strategy === "random" ? " --strategy random" : ""}`);
+  lines.push(
+    `next: psvit export --run ${runDir}${r.strategy !== "evolution" ? ` --strategy ${r.strategy}` : ""}`,
+  );
   return `${lines.join("\n")}\n`;
+}
+
+/** The final stage in words: the winner by the whole split, and whether it is tied with the runner-up. */
+export function finalStageLines(f: FinalStage): string[] {
+  const [w, second] = f.ranking;
+  const lines = [
+    `final stage: the top ${f.k} re-scored on all ${f.images} validation images; winner ${w.arch} ${pctSe(w.accuracy, w.se)} (${human(w.flops)}FLOPs)`,
+  ];
+  if (f.test && second) {
+    lines.push(
+      `  runner-up ${second.arch} ${pctSe(second.accuracy, second.se)}; McNemar (images only one gets right: ${f.test.aOnly} vs ${f.test.bOnly}) p = ${f.test.p.toPrecision(2)}: ` +
+        (f.tied
+          ? `a statistical tie (p >= ${f.alpha}): the data cannot tell the two apart`
+          : `the winner is better (p < ${f.alpha})`),
+    );
+  }
+  return lines;
 }
 
 export function exportSummary(r: ExportResult): string {

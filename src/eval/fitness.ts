@@ -77,6 +77,37 @@ export function setAccuracy(
   return hits / set.n;
 }
 
+/**
+ * Per-image top-1 correctness (1 = right, by the rule of `topkHits`: ties count for the label, a row
+ * with a non-finite score is wrong) of any forward function on `set`, in batches: what McNemar's test
+ * of two candidates on the same images needs.
+ */
+export function setCorrect(
+  forward: (x: tf.Tensor4D) => tf.Tensor2D,
+  set: FitnessSet,
+  batchSize = 250,
+): Uint8Array {
+  const { height: H, width: W, channels: C, numClasses: K } = set;
+  const per = H * W * C;
+  const out = new Uint8Array(set.n);
+  for (let start = 0; start < set.n; start += batchSize) {
+    const size = Math.min(batchSize, set.n - start);
+    const logits = tf.tidy(() => {
+      const x = tf.tensor4d(set.x.subarray(start * per, (start + size) * per), [size, H, W, C]);
+      return forward(x).dataSync() as Float32Array;
+    });
+    for (let b = 0; b < size; b++) {
+      out[start + b] = topkHits(logits.subarray(b * K, (b + 1) * K), K, [set.y[start + b]]).top1;
+    }
+  }
+  return out;
+}
+
+/** Per-image top-1 correctness of the supernet path `arch` on `set` (see `setCorrect`). */
+export function pathCorrect(net: Supernet, arch: Arch, set: FitnessSet, batchSize = 250): Uint8Array {
+  return setCorrect((x) => net.forward(x, arch), set, batchSize);
+}
+
 /** Top-1 accuracy of the supernet path `arch` on `set`. */
 export function pathAccuracy(net: Supernet, arch: Arch, set: FitnessSet, batchSize = 250): number {
   return setAccuracy((x) => net.forward(x, arch), set, batchSize);

@@ -14,9 +14,13 @@ export function paretoSpec(
   const pts = all.map((e) => ({
     mflops: e.flops / 1e6,
     top1: e.accuracy * 100,
+    // ± 1 standard error of the fitness (binomial, on the search's validation images)
+    lo: (e.accuracy - (e.se ?? 0)) * 100,
+    hi: (e.accuracy + (e.se ?? 0)) * 100,
     generation: e.generation,
     arch: e.arch,
   }));
+  const withSe = pts.filter((p) => p.hi > p.lo);
   const fr = front.map((e) => ({ mflops: e.flops / 1e6, top1: e.accuracy * 100, arch: e.arch }));
   const x = { field: "mflops", type: "quantitative", title: "MFLOPs (multiply-accumulates)" } as const;
   const y = {
@@ -31,6 +35,15 @@ export function paretoSpec(
     width: 560,
     height: 340,
     layer: [
+      ...(withSe.length
+        ? [
+            {
+              data: { values: withSe },
+              mark: { type: "rule" as const, opacity: 0.35, color: "#777" },
+              encoding: { x, y: { ...y, field: "lo" }, y2: { field: "hi" } },
+            },
+          ]
+        : []),
       {
         data: { values: pts },
         mark: { type: "point", filled: true, opacity: 0.7, size: 36 },

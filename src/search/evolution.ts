@@ -24,9 +24,11 @@ export interface Evaluated extends Cost {
   arch: string;
   accuracy: number;
   generation: number;
+  /** Standard error of `accuracy` on the images it was measured on (absent in older journals). */
+  se?: number;
 }
 
-export type Strategy = "evolution" | "random";
+export type Strategy = "evolution" | "random" | "aging";
 
 export interface SearchOptions {
   strategy: Strategy;
@@ -60,6 +62,8 @@ export interface SearchDeps {
   evaluate(archs: Arch[]): Promise<number[]>;
   /** Draws a random architecture (default: uniform over the space); results are still checked. */
   propose?(rng: Rng): Arch | null;
+  /** Evaluations the evaluator runs at once (workers); the steady-state aging search keeps them busy. */
+  parallel?: number;
 }
 
 export interface SearchState {
@@ -74,6 +78,8 @@ export interface SearchState {
   history: Evaluated[];
   /** Set when breeding found no candidate that was not evaluated before: the search ends early. */
   exhausted?: boolean;
+  /** Aging evolution: the current population, oldest first (./aging.ts). */
+  members?: string[];
 }
 
 export interface GenerationSummary {
@@ -93,7 +99,8 @@ export function compareCandidates(a: Evaluated, b: Evaluated): number {
   return b.accuracy - a.accuracy || a.flops - b.flops || (a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0);
 }
 
-function satisfies(c: Cost, k: Constraint): boolean {
+/** Whether a cost is within the constraint. */
+export function satisfies(c: Cost, k: Constraint): boolean {
   return (
     (k.maxFlops === undefined || c.flops <= k.maxFlops) &&
     (k.minFlops === undefined || c.flops >= k.minFlops) &&

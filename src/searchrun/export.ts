@@ -17,7 +17,7 @@ import { RunDir, type RunSnapshot } from "../train/rundir.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { grouped, human } from "../util/units.js";
 import { readJournal } from "./journal.js";
-import { readSearchSnapshot, searchDirName } from "./snapshot.js";
+import { readSearchSnapshot, type SearchResult, searchDirName } from "./snapshot.js";
 
 export interface ExportOptions {
   /** A train-supernet run with a search (or `space` and `arch`). */
@@ -89,6 +89,27 @@ export async function exportFromSpace(opts: ExportOptions): Promise<ExportResult
   };
 }
 
+/** The search's result.json, where the search finished (null otherwise). */
+function finishedResult(run: RunDir, dirName: string): SearchResult | null {
+  return existsSync(run.path(dirName, "result.json"))
+    ? run.readJson<SearchResult>(`${dirName}/result.json`)
+    : null;
+}
+
+/**
+ * The search's candidates, best first: those its final stage re-scored on the whole validation split,
+ * in that ranking (their accuracy: the whole split's), then the rest of the journal by fitness.
+ */
+export function searchRanking(run: RunDir, dirName: string): Evaluated[] {
+  const journal = [...readJournal(run.path(dirName, "candidates.jsonl")).entries.values()].sort(
+    compareCandidates,
+  );
+  const final = finishedResult(run, dirName)?.final;
+  if (!final) return journal;
+  const rescored = new Set(final.ranking.map((e) => e.arch));
+  return [...final.ranking, ...journal.filter((e) => !rescored.has(e.arch))];
+}
+
 export async function exportFromRun(runDir: string, opts: ExportOptions): Promise<ExportResult> {
   const run = RunDir.existing(runDir);
   const snap = run.readJson<RunSnapshot>("run.json");
@@ -102,9 +123,8 @@ export async function exportFromRun(runDir: string, opts: ExportOptions): Promis
     strategy,
     `${runDir} has no ${strategy} search: run psvit search --run ${runDir} --flops BUDGET first`,
   );
-  const ranked = [...readJournal(run.path(dirName, "candidates.jsonl")).entries.values()].sort(
-    compareCandidates,
-  );
+  const ranked = searchRanking(run, dirName);
+  const final = finishedResult(run, dirName)?.final ?? null;
   const rank = opts.rank ?? 1;
   if (ranked.length === 0)
     throw new UsageError(`the ${strategy} search in ${runDir} has evaluated nothing yet`);
@@ -150,7 +170,18 @@ export async function exportFromRun(runDir: string, opts: ExportOptions): Promis
     flops_human: `${human(cost.flops)}FLOPs (${grouped(cost.flops)})`,
     params: cost.params,
     val_top1_inherited: best.accuracy,
+    val_top1_se: best.se ?? null,
     rank,
+    final_stage: final
+      ? {
+          k: final.k,
+          images: final.images,
+          winner: final.ranking[0].arch,
+          runner_up: final.test?.runnerUp ?? null,
+          mcnemar_p: final.test?.p ?? null,
+          tied: final.tied,
+        }
+      : null,
     search: {
       strategy,
       constraint: settings.constraint,

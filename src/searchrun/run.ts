@@ -12,14 +12,16 @@ import { startBackend } from "../engine/start.js";
 import { InterruptedError, UsageError } from "../errors.js";
 import {
   type Evaluated,
-  EvolutionSearch,
   paretoFront,
   type SearchDeps,
   type SearchOptions,
   type SearchState,
   type Strategy,
 } from "../search/evolution.js";
-import { type Arch, formatArch } from "../space/arch.js";
+import { DEFAULT_RESCORE_TOP, type FinalStage, finalStage } from "../search/rescore.js";
+import { accuracySe } from "../search/significance.js";
+import { restoreSearch, startSearch } from "../search/strategies.js";
+import { type Arch, formatArch, parseArch } from "../space/arch.js";
 import { archCost } from "../space/sample.js";
 import { ConstrainedSampler, type Constraint, spaceStats } from "../space/stats.js";
 import { loadRunData } from "../train/run.js";
@@ -52,6 +54,8 @@ export interface NewSearch {
   seed: number;
   /** Validation images each candidate is scored on (undefined: all). */
   valImages?: number;
+  /** The top k re-scored on the whole validation split at the end (default 10; 0: none). */
+  rescoreTop?: number;
   workers?: number;
 }
 
@@ -128,6 +132,7 @@ function newSettings(
     options: s.options,
     seed: s.seed,
     valImages: s.valImages ?? -1,
+    rescoreTop: s.rescoreTop ?? DEFAULT_RESCORE_TOP,
     workers: s.workers ?? defaultWorkers(),
     // relative to the run, so the run can be moved or copied
     checkpoint: { step: ckpt.step, file: run.relativePath(ckpt.file) },
@@ -160,7 +165,7 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
     if (existsSync(run.path(dirName, "search.json"))) {
       if (!o.force) {
         throw new UsageError(
-          `${o.run} already holds ${strategy === "evolution" ? "an" : "a"} ${strategy} search (${dirName}/); add --resume to continue it or --force to replace it`,
+          `${o.run} already holds ${strategy === "random" ? "a" : "an"} ${strategy} search (${dirName}/); add --resume to continue it or --force to replace it`,
         );
       }
       replacing = true;
@@ -177,10 +182,12 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
   // the data or the backend that fails leaves the old search as it was
   const staging = replacing ? `.${dirName}.new` : dirName;
   if (replacing) rmSync(run.path(staging), { recursive: true, force: true }); // an earlier attempt's
-  const { fitnessSet } = await import("../eval/fitness.js");
+  const { fitnessSet, pathCorrect, supernetFromCheckpoint } = await import("../eval/fitness.js");
   const { createEvaluator, WorkerExitError } = await import("../eval/pool.js");
   let logger: ReturnType<typeof createLogger>;
   let evaluator: Awaited<ReturnType<typeof createEvaluator>>;
+  let data: Awaited<ReturnType<typeof loadRunData>>;
+  let fitnessImages: number;
   const c = settings.constraint;
   try {
     mkdirSync(run.path(staging), { recursive: true });
@@ -197,13 +204,14 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
     );
 
     const backend = await startBackend(o.backend);
-    const data = await loadRunData(snap);
+    data = await loadRunData(snap);
     const set = fitnessSet(
       data.val,
       snap.preprocess,
       settings.seed,
       settings.valImages > 0 ? settings.valImages : undefined,
     );
+    fitnessImages = set.n;
     evaluator = await createEvaluator({
       checkpoint: checkpointFile,
       space,
@@ -235,6 +243,9 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
   const started = performance.now();
   let evaluatedHere = 0;
   let progress: ReturnType<typeof createProgress> | undefined;
+  // candidates done in this generation and the best of them (for the progress line)
+  let done = 0;
+  let best = 0;
   let generationsHere = 0;
   const resumeHint = `psvit search --run ${o.run} --strategy ${strategy} --resume`;
 
@@ -244,9 +255,8 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
     constraint: c,
     cost: (arch: Arch) => archCost(space, arch),
     propose: (rng) => sampler.sample(rng),
+    parallel: Math.max(1, workers),
     evaluate: async (archs) => {
-      let done = 0;
-      let best = 0;
       return Promise.all(
         archs.map(async (arch) => {
           const key = formatArch(arch);
@@ -260,6 +270,7 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
               arch: key,
               ...archCost(space, arch),
               accuracy,
+              se: accuracySe(accuracy, fitnessImages),
               generation: evolution.generation,
             };
             journal.set(key, record);
@@ -275,13 +286,15 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
   };
 
   const evolution = o.resume
-    ? EvolutionSearch.restore(deps, run.readJson<SearchState>(statePath))
-    : EvolutionSearch.start(deps, settings.options, settings.seed);
+    ? restoreSearch(deps, run.readJson<SearchState>(statePath))
+    : startSearch(deps, settings.options, settings.seed);
   if (!o.resume) await run.writeJson(statePath, evolution.state());
 
   try {
     while (!evolution.done) {
       const g = evolution.generation;
+      done = 0;
+      best = 0;
       progress = createProgress(
         `generation ${g + 1}/${settings.options.generations}`,
         evolution.pending().length,
@@ -327,19 +340,44 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
     await evaluator.close();
   }
 
+  const searchSeconds = (performance.now() - started) / 1000;
+  // the final stage: the top k re-scored on every validation image, in this thread (the workers are gone)
+  const withSe = (e: Evaluated): Evaluated => ({ ...e, se: accuracySe(e.accuracy, fitnessImages) });
+  const k = settings.rescoreTop ?? DEFAULT_RESCORE_TOP;
+  let final: FinalStage | null = null;
+  if (k > 0 && evolution.history().length > 0) {
+    const top = evolution.top(k);
+    const whole = fitnessSet(data.val, snap.preprocess, settings.seed);
+    logger.info(`final stage: the top ${top.length} re-scored on all ${whole.n} validation images`);
+    const net = await supernetFromCheckpoint(checkpointFile, space);
+    try {
+      final = finalStage(top, (a) => pathCorrect(net, parseArch(a), whole));
+    } finally {
+      net.dispose();
+    }
+    const [w] = final.ranking;
+    logger.info(
+      `final stage: winner ${w.arch} ${(w.accuracy * 100).toFixed(2)}% ± ${(w.se * 100).toFixed(2)}` +
+        (final.test
+          ? `; against the runner-up ${final.test.runnerUp}: McNemar p = ${final.test.p.toPrecision(2)}${final.tied ? " (a statistical tie)" : ""}`
+          : ""),
+    );
+  }
   const seconds = (performance.now() - started) / 1000;
-  const history = evolution.history();
+  const history = evolution.history().map(withSe);
   const { generationStats } = await import("../report/search.js");
   const result: SearchResult = {
     strategy,
     constraint: c,
     evaluations: history.length,
     seconds,
-    candidatesPerMinute: evaluatedHere > 0 ? (evaluatedHere / seconds) * 60 : 0,
+    candidatesPerMinute: evaluatedHere > 0 ? (evaluatedHere / searchSeconds) * 60 : 0,
     workers,
-    top: evolution.top(10),
+    fitnessImages,
+    top: evolution.top(10).map(withSe),
     pareto: paretoFront(history),
     generations: generationStats(history),
+    final,
   };
   await run.writeJson(`${dirName}/result.json`, result);
   const report = run.path(dirName, "report.html");

@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { UsageError } from "../errors.js";
 import type { Evaluated, SearchOptions, Strategy } from "../search/evolution.js";
+import type { FinalStage } from "../search/rescore.js";
 import type { Constraint } from "../space/stats.js";
 import type { RunDir } from "../train/rundir.js";
 
@@ -18,6 +19,8 @@ export interface SearchSnapshot {
   options: SearchOptions;
   seed: number;
   valImages: number;
+  /** Candidates re-scored on the whole validation split at the end (0: none; absent: the default 10). */
+  rescoreTop?: number;
   workers: number;
   /** The supernet checkpoint; `file` relative to the run directory (absolute in older searches). */
   checkpoint: { step: number; file: string };
@@ -32,8 +35,13 @@ export interface SearchResult {
   seconds: number;
   candidatesPerMinute: number;
   workers: number;
+  /** Validation images each candidate was scored on during the search. */
+  fitnessImages: number;
+  /** The top candidates by the search's fitness, with standard errors. */
   top: Evaluated[];
   pareto: Evaluated[];
+  /** The top k re-scored on the whole validation split; its ranking's first is the winner. */
+  final: FinalStage | null;
   generations: { generation: number; best: number; mean: number; bestSoFar: number }[];
 }
 

@@ -25,6 +25,7 @@ export interface SearchCommandOptions {
   mutationProb?: string | number;
   crossovers?: string | number;
   valImages?: string | number;
+  rescoreTop?: string | number;
   workers?: string | number;
   seed?: string | number;
   strategy?: string;
@@ -39,8 +40,8 @@ export interface SearchCommandOptions {
 
 function parseStrategy(s: string | undefined): Strategy {
   const v = s ?? "evolution";
-  if (v !== "evolution" && v !== "random")
-    throw new UsageError(`--strategy: expected evolution or random, got ${JSON.stringify(v)}`);
+  if (v !== "evolution" && v !== "random" && v !== "aging")
+    throw new UsageError(`--strategy: expected evolution, aging or random, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -78,6 +79,7 @@ const FIXED_ON_RESUME = [
   "mutationProb",
   "crossovers",
   "valImages",
+  "rescoreTop",
   "seed",
 ] as const;
 
@@ -100,6 +102,7 @@ export async function searchCommand(opts: SearchCommandOptions, io: Io): Promise
       options: searchOptions(opts, strategy),
       seed: intOption(opts.seed, "--seed", 0) ?? 0,
       valImages: intOption(opts.valImages, "--val-images"),
+      rescoreTop: intOption(opts.rescoreTop, "--rescore-top", 0),
       workers,
     };
   }
