@@ -180,6 +180,16 @@ export function buildProgram(io: Io): Command {
       "epochs of each from-scratch training (may be fractional, e.g. 0.25; default: the run's recipe's)",
     )
     .option("--flops <budget>", "only subnets under this FLOPs budget (default the whole space)")
+    .addOption(
+      new Option(
+        "--sampling <how>",
+        "strata: one subnet per FLOPs stratum (default); band: all within ±5% of --flops",
+      ).choices(["strata", "band"]),
+    )
+    .option(
+      "--scratch-seeds <n>",
+      "from-scratch trainings per subnet (default 2: the τ between seeds is the ceiling the supernet is measured against)",
+    )
     .option("--val-images <n>", "validation images both accuracies are measured on (default all)")
     .option("--seed <n>", "seed of the subnet draw and the validation subset (default 0)")
     .option("--resume", "continue the study in --run without retraining finished subnets")

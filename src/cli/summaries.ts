@@ -89,8 +89,22 @@ export function exportSummary(r: ExportResult): string {
   return `${lines.join("\n")}\n`;
 }
 
+const ci = (i: { lo: number; hi: number } | null) =>
+  i ? ` [95% CI ${i.lo.toFixed(2)}, ${i.hi.toFixed(2)}]` : "";
+
 export function rankCorrSummary(r: RankCorrResult, report: string): string {
-  const rows = [["#", "architecture", "FLOPs", "params", "inherited", "from scratch", "time"]];
+  const seeds = r.scratchSeeds ?? 1;
+  const rows = [
+    [
+      "#",
+      "architecture",
+      "FLOPs",
+      "params",
+      "inherited",
+      seeds > 1 ? "from scratch (per seed)" : "from scratch",
+      "time",
+    ],
+  ];
   for (const s of r.pairs) {
     rows.push([
       String(s.index),
@@ -98,17 +112,26 @@ export function rankCorrSummary(r: RankCorrResult, report: string): string {
       human(s.flops),
       human(s.params),
       pct(s.inherited),
-      pct(s.scratch),
+      s.scratchBySeed && s.scratchBySeed.length > 1 ? s.scratchBySeed.map(pct).join(" / ") : pct(s.scratch),
       formatDuration(s.seconds),
     ]);
   }
   const total = r.pairs.reduce((a, s) => a + s.seconds, 0);
+  const how = r.sampling === "flops-band" ? "drawn within ±5% of the budget" : "one per FLOPs stratum";
+  const c = r.ceiling;
   return `${[
-    `rank correlation of ${r.n} subnets trained ${r.epochs} epoch(s) from scratch (${formatDuration(total)}) with their inherited accuracy:`,
+    `rank correlation of ${r.n} subnets (${how}) trained ${r.epochs} epoch(s) from scratch${seeds > 1 ? ` with ${seeds} seeds each` : ""} (${formatDuration(total)}) with their inherited accuracy:`,
     "",
     table(rows, ["r", "l", "r", "r", "r", "r", "r"]),
     "",
-    `Kendall τ-b = ${fmtCorr(r.kendallTau)}   Spearman ρ = ${fmtCorr(r.spearmanRho)}   (n = ${r.n})`,
+    `Kendall τ-b = ${fmtCorr(r.kendallTau)}${ci(r.kendallTauCi)}   Spearman ρ = ${fmtCorr(r.spearmanRho)}   (n = ${r.n}${seeds > 1 ? "; from scratch: the mean over seeds" : ""})`,
+    ...(c
+      ? [
+          `ceiling (τ between two seeds of the same from-scratch training) = ${fmtCorr(c.kendallTau)}${ci(c.ci)}; ` +
+            `supernet τ against single seeds ${r.perSeedTau.map(fmtCorr).join(" / ")}` +
+            (c.ratio !== null ? `, ${c.ratio.toFixed(2)} × the ceiling (goal ≥ 0.7)` : ""),
+        ]
+      : []),
     ...(r.kendallTau === null ? [UNDEFINED_NOTE] : []),
     `report: ${report}`,
   ].join("\n")}\n`;

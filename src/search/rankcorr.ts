@@ -166,3 +166,80 @@ export function stratifiedArchs(
     return { arch, stratum };
   });
 }
+
+/**
+ * The other sample design: `n` distinct architectures drawn uniformly (exactly) from those whose FLOPs
+ * lie within ±`halfWidth` of `budget` — architectures of nearly equal cost, among which the search has
+ * to choose (across the whole FLOPs range a ranking mostly follows size). Each comes with the band as
+ * its stratum.
+ */
+export function bandArchs(
+  space: SpaceConfig,
+  budget: number,
+  n: number,
+  rng: Rng,
+  halfWidth = 0.05,
+): { arch: Arch; stratum: Stratum }[] {
+  const band: Stratum = {
+    minFlops: Math.ceil(budget * (1 - halfWidth)),
+    maxFlops: Math.floor(budget * (1 + halfWidth)),
+  };
+  const sampler = new ConstrainedSampler(space, band);
+  const seen = new Set<string>();
+  const out: { arch: Arch; stratum: Stratum }[] = [];
+  for (let t = 0; t < 1000 + 100 * n && out.length < n; t++) {
+    const arch = sampler.sample(rng);
+    if (!arch) break;
+    const key = formatArch(arch);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ arch, stratum: band });
+  }
+  if (out.length < n) {
+    throw new UsageError(
+      `the FLOPs band ${band.minFlops}–${band.maxFlops} (±${halfWidth * 100}% of ${budget}) holds fewer than ${n} distinct architectures`,
+    );
+  }
+  return out;
+}
+
+/** A bootstrap confidence interval: the `level` percentile interval of `reps` resampled statistics. */
+export interface Interval {
+  lo: number;
+  hi: number;
+  level: number;
+  /** Resamples where the statistic was defined (a resample with a constant side is skipped). */
+  reps: number;
+}
+
+/**
+ * Percentile bootstrap of a paired statistic (e.g. `kendallTau`): resample the n pairs with replacement
+ * `reps` times. Null when the statistic is undefined in every resample.
+ */
+export function bootstrapCi(
+  x: readonly number[],
+  y: readonly number[],
+  stat: (x: readonly number[], y: readonly number[]) => number,
+  rng: Rng,
+  reps = 2000,
+  level = 0.95,
+): Interval | null {
+  check(x, y, "bootstrapCi");
+  const n = x.length;
+  const values: number[] = [];
+  const bx = new Array<number>(n);
+  const by = new Array<number>(n);
+  for (let r = 0; r < reps; r++) {
+    for (let i = 0; i < n; i++) {
+      const j = rng.int(n);
+      bx[i] = x[j];
+      by[i] = y[j];
+    }
+    const v = stat(bx, by);
+    if (!Number.isNaN(v)) values.push(v);
+  }
+  if (values.length === 0) return null;
+  values.sort((a, b) => a - b);
+  const at = (q: number) => values[Math.min(values.length - 1, Math.max(0, Math.floor(q * values.length)))];
+  return { lo: at((1 - level) / 2), hi: at(1 - (1 - level) / 2), level, reps: values.length };
+}

@@ -29,7 +29,15 @@ import type { ResolvedData } from "../data/resolve.js";
 import { startBackend } from "../engine/start.js";
 import { InterruptedError, UsageError } from "../errors.js";
 import type { FitnessSet } from "../eval/fitness.js";
-import { type FlopsBounds, kendallTau, spearmanRho, stratifiedArchs } from "../search/rankcorr.js";
+import {
+  bandArchs,
+  bootstrapCi,
+  type FlopsBounds,
+  type Interval,
+  kendallTau,
+  spearmanRho,
+  stratifiedArchs,
+} from "../search/rankcorr.js";
 import { readJsonl, sealJournal } from "../searchrun/journal.js";
 import { type Arch, formatArch, materialize, parseArch } from "../space/arch.js";
 import { archCost } from "../space/sample.js";
@@ -59,6 +67,10 @@ export interface RankCorrOptions {
   /** Only architectures under this many FLOPs (default the whole space); `flopsText` as written. */
   maxFlops?: number;
   flopsText?: string;
+  /** How the subnets are drawn: one per FLOPs stratum (default), or all within ±5% of `maxFlops`. */
+  sampling?: "strata" | "band";
+  /** From-scratch trainings per subnet, seeds run seed + 0, 1, … (default 2: their τ is the ceiling). */
+  scratchSeeds?: number;
   backend?: string;
   resume?: boolean;
   force?: boolean;
@@ -97,7 +109,9 @@ export interface RankCorrSnapshot {
   constraint: FlopsBounds;
   /** The supernet checkpoint the inherited accuracies come from (file relative to the run directory). */
   checkpoint: { step: number; file: string };
-  sampling: "flops-strata";
+  sampling: "flops-strata" | "flops-band";
+  /** From-scratch trainings per subnet (absent in older studies: 1). */
+  scratchSeeds?: number;
   plan: PlannedSample[];
 }
 
@@ -109,17 +123,30 @@ export interface RankCorrSample {
   params: number;
   /** Validation top-1 with the supernet's inherited weights. */
   inherited: number;
-  /** Validation top-1 after training from scratch. */
+  /** Validation top-1 after training from scratch (the mean over `scratchBySeed`). */
   scratch: number;
+  /** Validation top-1 of each from-scratch training (training seed run seed + k); absent in older journals. */
+  scratchBySeed?: number[];
   /** Training and evaluation time of the subnet (in the process that finished it). */
   seconds: number;
 }
 
 export interface RankCorrResult {
-  /** Kendall's τ-b; null where undefined (a constant side). */
+  /** Kendall's τ-b of inherited vs from-scratch (mean over seeds); null where undefined (a constant side). */
   kendallTau: number | null;
+  /** Its 95% bootstrap interval (resampling subnets). */
+  kendallTauCi: Interval | null;
   /** Spearman's ρ; null where undefined. */
   spearmanRho: number | null;
+  /** τ of inherited vs each seed's from-scratch accuracy: comparable with the ceiling. */
+  perSeedTau: (number | null)[];
+  /**
+   * The ceiling: τ between two seeds of the same from-scratch training (seed 0 vs 1), with its interval;
+   * null with one seed. `ratio`: the mean of `perSeedTau` over the ceiling (goal ≥ 0.7).
+   */
+  ceiling: { kendallTau: number | null; ci: Interval | null; ratio: number | null } | null;
+  sampling: RankCorrSnapshot["sampling"];
+  scratchSeeds: number;
   n: number;
   epochs: number;
   valImages: number;
@@ -206,20 +233,28 @@ async function study(opts: RankCorrOptions, run: RunDir): Promise<RankCorrResult
         const arch = parseArch(p.arch);
         const inherited = pathAccuracy(net, arch, set);
         const started = performance.now();
-        const scratch = await trainFromScratch({
-          p,
-          arch,
-          settings,
-          snap,
-          space,
-          run,
-          data,
-          set,
-          backend,
-          logger,
-          stop: stop.flag,
-          opts,
-        });
+        const seeds = settings.scratchSeeds ?? 1;
+        const scratchBySeed: number[] = [];
+        for (let k = 0; k < seeds; k++) {
+          scratchBySeed.push(
+            await trainFromScratch({
+              p,
+              k,
+              arch,
+              settings,
+              snap,
+              space,
+              run,
+              data,
+              set,
+              backend,
+              logger,
+              stop: stop.flag,
+              opts,
+            }),
+          );
+        }
+        const scratch = scratchBySeed.reduce((a, b) => a + b, 0) / seeds;
         const sample: RankCorrSample = {
           index: p.index,
           arch: p.arch,
@@ -227,14 +262,15 @@ async function study(opts: RankCorrOptions, run: RunDir): Promise<RankCorrResult
           params: p.params,
           inherited,
           scratch,
+          scratchBySeed,
           seconds: Math.round(((performance.now() - started) / 1000) * 100) / 100,
         };
         run.appendJsonl(`${DIR}/samples.jsonl`, sample);
         done.set(p.arch, sample);
-        RunDir.open(subnetDir(run, p), { resume: true }).prune(0);
+        for (let k = 0; k < seeds; k++) RunDir.open(subnetDir(run, p, k), { resume: true }).prune(0);
         logger.info(
           { sample: p.index },
-          `subnet ${p.index}/${settings.samples} ${p.arch} (${human(p.flops)}FLOPs): inherited ${pct(inherited)}, from scratch ${pct(scratch)}`,
+          `subnet ${p.index}/${settings.samples} ${p.arch} (${human(p.flops)}FLOPs): inherited ${pct(inherited)}, from scratch ${scratchBySeed.map(pct).join(" / ")}`,
         );
         trainedHere++;
         const signal =
@@ -252,9 +288,30 @@ async function study(opts: RankCorrOptions, run: RunDir): Promise<RankCorrResult
   const x = pairs.map((s) => s.inherited);
   const y = pairs.map((s) => s.scratch);
   const orNull = (r: number) => (Number.isNaN(r) ? null : r);
+  const seeds = settings.scratchSeeds ?? 1;
+  const bySeed = (k: number) => pairs.map((s) => s.scratchBySeed?.[k] ?? s.scratch);
+  const boot = (a: number[], b: number[], salt: number) =>
+    bootstrapCi(a, b, kendallTau, new Rng(settings.seed ^ salt));
+  const perSeedTau = Array.from({ length: seeds }, (_, k) => orNull(kendallTau(x, bySeed(k))));
+  let ceiling: RankCorrResult["ceiling"] = null;
+  if (seeds >= 2) {
+    const c = orNull(kendallTau(bySeed(0), bySeed(1)));
+    const defined = perSeedTau.filter((t): t is number => t !== null);
+    const mean = defined.length ? defined.reduce((a, b) => a + b, 0) / defined.length : null;
+    ceiling = {
+      kendallTau: c,
+      ci: boot(bySeed(0), bySeed(1), 0xce11),
+      ratio: c !== null && c > 0 && mean !== null ? mean / c : null,
+    };
+  }
   const result: RankCorrResult = {
     kendallTau: orNull(kendallTau(x, y)),
+    kendallTauCi: boot(x, y, 0xb007),
     spearmanRho: orNull(spearmanRho(x, y)),
+    perSeedTau,
+    ceiling,
+    sampling: settings.sampling,
+    scratchSeeds: seeds,
     n: pairs.length,
     epochs: settings.epochs,
     valImages: settings.valImages,
@@ -291,7 +348,15 @@ function plan(
   }
   const ckpt = run.latestCheckpoint();
   if (!ckpt) throw new UsageError(`${opts.run} has no checkpoint yet: train the supernet first`);
-  const drawn = stratifiedArchs(space, constraint, samples, new Rng(seed ^ 0x7a0));
+  const sampling = opts.sampling ?? "strata";
+  if (sampling === "band" && constraint.maxFlops === undefined) {
+    throw new UsageError("--sampling band draws within ±5% of the budget: give --flops BUDGET");
+  }
+  const rng = new Rng(seed ^ 0x7a0);
+  const drawn =
+    sampling === "band"
+      ? bandArchs(space, constraint.maxFlops!, samples, rng)
+      : stratifiedArchs(space, constraint, samples, rng);
   return {
     kind: "psvit.rank-corr",
     version: 1,
@@ -302,7 +367,8 @@ function plan(
     valImages,
     constraint,
     checkpoint: { step: ckpt.step, file: relative(run.dir, ckpt.file) },
-    sampling: "flops-strata",
+    sampling: sampling === "band" ? "flops-band" : "flops-strata",
+    scratchSeeds: opts.scratchSeeds ?? 2,
     plan: drawn.map((d, i) => ({
       index: i + 1,
       arch: formatArch(d.arch),
@@ -312,8 +378,9 @@ function plan(
   };
 }
 
-function subnetDir(run: RunDir, p: PlannedSample): string {
-  return run.path(DIR, "subnets", `${String(p.index).padStart(2, "0")}-${p.arch}`);
+/** Subnet `p`'s training with seed k (k = 0: the folder of older studies, too). */
+function subnetDir(run: RunDir, p: PlannedSample, k = 0): string {
+  return run.path(DIR, "subnets", `${String(p.index).padStart(2, "0")}-${p.arch}${k > 0 ? `-seed${k}` : ""}`);
 }
 
 /** The error of an interrupted study: `p` is the subnet that was training (null: between subnets). */
@@ -332,6 +399,8 @@ function interrupted(
 
 interface SubnetJob {
   p: PlannedSample;
+  /** Which from-scratch training: seed run seed + k. */
+  k: number;
   arch: Arch;
   settings: RankCorrSnapshot;
   snap: RunSnapshot;
@@ -350,13 +419,17 @@ interface SubnetJob {
  * when an earlier process was interrupted in it) and return its top-1 on the fitness set.
  */
 async function trainFromScratch(j: SubnetJob): Promise<number> {
-  const { p, settings, snap, logger } = j;
+  const { p, k, settings, snap, logger } = j;
+  const seed = snap.seed + k;
   const { HvtModel } = await import("../model/hvt.js");
   const { modelTarget } = await import("../train/targets.js");
   const { runTraining } = await import("../train/run.js");
   const model: ModelConfig = materialize(j.space, j.arch);
   const recipe = parseRecipe({ ...snap.recipe, epochs: settings.epochs });
-  const dir = subnetDir(j.run, p);
+  const dir = subnetDir(j.run, p, k);
+  // a training an earlier process finished (the study stopped before the subnet's other seeds)
+  const finished = finishedFitness(dir);
+  if (j.opts.resume && finished !== null) return finished;
 
   let sub: RunDir;
   let resume: Awaited<ReturnType<typeof loadCheckpoint>> | undefined;
@@ -365,13 +438,13 @@ async function trainFromScratch(j: SubnetJob): Promise<number> {
   if (j.opts.resume && latest) {
     sub = RunDir.open(dir, { resume: true });
     resume = await loadCheckpoint(latest.file);
-    logger.info(`subnet ${p.index}: continuing its training at step ${resume.meta.step}`);
+    logger.info(`subnet ${p.index} (seed ${seed}): continuing its training at step ${resume.meta.step}`);
   } else {
     rmSync(dir, { recursive: true, force: true });
     sub = RunDir.open(dir);
     const snapshot = newRunSnapshot({
       command: "train",
-      seed: snap.seed,
+      seed,
       model,
       recipe,
       flopsRange: null,
@@ -379,22 +452,22 @@ async function trainFromScratch(j: SubnetJob): Promise<number> {
       preprocess: snap.preprocess,
       evalPaths: [{ label: "model", arch: null, flops: p.flops }],
       backend: j.backend,
-      args: { rankCorr: j.run.dir, sample: p.index, arch: p.arch, epochs: settings.epochs },
+      args: { rankCorr: j.run.dir, sample: p.index, arch: p.arch, epochs: settings.epochs, scratchSeed: k },
     });
     await sub.writeJson("run.json", snapshot);
   }
 
-  const net = HvtModel.create(model, { seed: snap.seed });
+  const net = HvtModel.create(model, { seed });
   try {
     const started = performance.now();
     const result = await runTraining({
-      label: `subnet ${p.index}/${settings.samples}`,
+      label: `subnet ${p.index}/${settings.samples}${(settings.scratchSeeds ?? 1) > 1 ? ` seed ${seed}` : ""}`,
       target: modelTarget(net, model),
       evalPaths: [{ label: "model", arch: null, flops: p.flops }],
       data: j.data,
       preprocess: snap.preprocess,
       recipe,
-      seed: snap.seed,
+      seed,
       run: sub,
       logger,
       resume,
@@ -419,6 +492,19 @@ async function trainFromScratch(j: SubnetJob): Promise<number> {
   } finally {
     net.dispose();
   }
+}
+
+/** The fitness-set top-1 a finished training of a subnet recorded (null: not finished). */
+function finishedFitness(dir: string): number | null {
+  if (!existsSync(`${dir}/run.json`)) return null;
+  const sub = RunDir.existing(dir);
+  if (!sub.readJson<RunSnapshot>("run.json").finished || !existsSync(sub.path("metrics.jsonl"))) return null;
+  const { entries } = readJsonl(
+    sub.path("metrics.jsonl"),
+    (e: unknown): e is { split: string; top1: number } =>
+      typeof e === "object" && e !== null && (e as { split?: string }).split === "fitness-set",
+  );
+  return entries.at(-1)?.top1 ?? null;
 }
 
 const isSample = (e: unknown): e is RankCorrSample =>
@@ -457,8 +543,13 @@ async function writeReport(file: string, spaceName: string, r: RankCorrResult): 
     {
       heading: "Summary",
       text:
-        `Kendall τ-b = ${fmtCorr(r.kendallTau)}, Spearman ρ = ${fmtCorr(r.spearmanRho)} over ${r.n} subnets ` +
-        `drawn one per FLOPs stratum${budget !== undefined ? ` under ${human(budget)}FLOPs` : ""}. ` +
+        `Kendall τ-b = ${fmtCorr(r.kendallTau)}${r.kendallTauCi ? ` (95% bootstrap interval ${r.kendallTauCi.lo.toFixed(2)} to ${r.kendallTauCi.hi.toFixed(2)})` : ""}, Spearman ρ = ${fmtCorr(r.spearmanRho)} over ${r.n} subnets ` +
+        (r.sampling === "flops-band"
+          ? `drawn uniformly within ±5% of ${human(budget ?? 0)}FLOPs. `
+          : `drawn one per FLOPs stratum${budget !== undefined ? ` under ${human(budget)}FLOPs` : ""}. `) +
+        (r.ceiling
+          ? `Ceiling: τ between two seeds of the same from-scratch training = ${fmtCorr(r.ceiling.kendallTau)}${r.ceiling.ci ? ` (${r.ceiling.ci.lo.toFixed(2)} to ${r.ceiling.ci.hi.toFixed(2)})` : ""}; the supernet's τ against single seeds is ${r.perSeedTau.map(fmtCorr).join(" / ")}${r.ceiling.ratio !== null ? `, ${r.ceiling.ratio.toFixed(2)} × the ceiling` : ""}. `
+          : "") +
         `Inherited: validation top-1 with the supernet's weights (checkpoint step ${r.checkpoint.step}); ` +
         `from scratch: validation top-1 after ${r.epochs} epoch(s) of the run's recipe; both on the same ${images}.` +
         (r.kendallTau === null ? ` ${UNDEFINED_NOTE}` : ""),
@@ -467,14 +558,24 @@ async function writeReport(file: string, spaceName: string, r: RankCorrResult): 
     {
       heading: "Subnets",
       table: {
-        head: ["architecture", "#", "MFLOPs", "M params", "inherited top-1", "from-scratch top-1", "seconds"],
+        head: [
+          "architecture",
+          "#",
+          "MFLOPs",
+          "M params",
+          "inherited top-1",
+          "from-scratch top-1 (per seed)",
+          "seconds",
+        ],
         rows: r.pairs.map((s) => [
           s.arch,
           s.index,
           (s.flops / 1e6).toFixed(2),
           (s.params / 1e6).toFixed(3),
           pct(s.inherited),
-          pct(s.scratch),
+          s.scratchBySeed && s.scratchBySeed.length > 1
+            ? s.scratchBySeed.map(pct).join(" / ")
+            : pct(s.scratch),
           s.seconds.toFixed(1),
         ]),
       },

@@ -86,6 +86,18 @@ describe("psvit rank-corr", () => {
     expect(whole.kendallTau).toBe(orNull(kendallTau(x, y)));
     expect(whole.spearmanRho).toBe(orNull(spearmanRho(x, y)));
     expect(whole.n).toBe(4);
+    // two from-scratch seeds per subnet (the default): the scratch accuracy is their mean, and their τ
+    // is the ceiling the supernet's τ against single seeds is measured against
+    for (const l of lines) {
+      expect(l.scratchBySeed).toHaveLength(2);
+      expect(l.scratch).toBeCloseTo((l.scratchBySeed[0] + l.scratchBySeed[1]) / 2, 12);
+    }
+    const s0 = lines.map((l) => l.scratchBySeed[0]);
+    const s1 = lines.map((l) => l.scratchBySeed[1]);
+    expect(whole.scratchSeeds).toBe(2);
+    expect(whole.ceiling?.kendallTau).toBe(orNull(kendallTau(s0, s1)));
+    expect(whole.perSeedTau).toEqual([orNull(kendallTau(x, s0)), orNull(kendallTau(x, s1))]);
+    if (whole.kendallTauCi) expect(whole.kendallTauCi.lo).toBeLessThanOrEqual(whole.kendallTauCi.hi);
     expect(JSON.parse(readFileSync(join(dir, "result.json"), "utf8"))).toEqual(whole);
 
     const html = readFileSync(join(dir, "report.html"), "utf8");
@@ -95,16 +107,20 @@ describe("psvit rank-corr", () => {
 
     // each subnet left a finished `train` run without its checkpoints
     const subnets = readdirSync(join(dir, "subnets")).sort();
-    expect(subnets).toHaveLength(4);
+    expect(subnets).toHaveLength(8);
     expect(subnets[0]).toMatch(/^01-[BSI]{2}-[BSI]{2}$/);
+    expect(subnets[1]).toBe(`${subnets[0]}-seed1`);
     const sub = JSON.parse(readFileSync(join(dir, "subnets", subnets[0], "run.json"), "utf8"));
     expect(sub).toMatchObject({ command: "train", recipe: { epochs: 1 }, seed: 3 });
+    const sub1 = JSON.parse(readFileSync(join(dir, "subnets", subnets[1], "run.json"), "utf8"));
+    expect(sub1).toMatchObject({ command: "train", seed: 4 });
     expect(sub.finished.steps).toBe(8);
     expect(readdirSync(join(dir, "subnets", subnets[0], "checkpoints"))).toEqual([]);
 
     const out = io.stdout.join("");
     expect(out).toContain("Kendall τ-b = ");
     expect(out).toContain("Spearman ρ = ");
+    expect(out).toContain("ceiling (τ between two seeds of the same from-scratch training) = ");
     for (const l of lines) expect(out).toContain(l.arch);
   });
 
@@ -147,9 +163,37 @@ describe("psvit rank-corr", () => {
     expect(readdirSync(join(run, "rank-corr", "subnets", sub, "checkpoints"))).toHaveLength(1);
     const resumed = await rankCorrCommand({ ...quiet, run, resume: true }, captureIo());
     expect(readFileSync(join(run, "rank-corr", "log.jsonl"), "utf8")).toContain(
-      "subnet 1: continuing its training at step 3",
+      "subnet 1 (seed 3): continuing its training at step 3",
     );
     expect(untimed(resumed)).toEqual(untimed(whole));
+  });
+
+  it("--sampling band: every subnet within ±5% of --flops; without --flops it is refused", async () => {
+    const run = freshRun();
+    const { loadSpaceConfig } = await import("../../src/config/load.js");
+    const { flopsDistribution } = await import("../../src/space/stats.js");
+    const space = loadSpaceConfig(setup.space);
+    const values = flopsDistribution(space).values;
+    // a budget whose ±5% band holds at least 3 architectures of the tiny space
+    const { countSatisfying } = await import("../../src/space/stats.js");
+    const budget = values.find(
+      (v) => countSatisfying(space, { minFlops: Math.ceil(v * 0.95), maxFlops: Math.floor(v * 1.05) }) >= 3n,
+    )!;
+    expect(budget).toBeDefined();
+    const r = await rankCorr(run, { samples: 3, sampling: "band", flops: String(budget), scratchSeeds: 1 });
+    expect(r.sampling).toBe("flops-band");
+    expect(r.ceiling).toBeNull();
+    for (const p of r.pairs) {
+      expect(p.flops).toBeGreaterThanOrEqual(budget * 0.95);
+      expect(p.flops).toBeLessThanOrEqual(budget * 1.05);
+    }
+    const io = captureIo();
+    expect(await runCli(["node", "psvit", "rank-corr", "--run", freshRun(), "--sampling", "band"], io)).toBe(
+      2,
+    );
+    expect(io.stderr.join("")).toContain(
+      "--sampling band draws within ±5% of the budget: give --flops BUDGET",
+    );
   });
 
   it("bad flags and runs are usage errors (exit 2), found before anything is trained", async () => {
@@ -204,6 +248,6 @@ describe("psvit rank-corr", () => {
     const again = await rankCorr(wholeRun, { samples: 3, seed: 2, force: true });
     expect(again.n).toBe(3);
     expect(journal(wholeRun)).toHaveLength(3);
-    expect(readdirSync(join(wholeRun, "rank-corr", "subnets"))).toHaveLength(3);
+    expect(readdirSync(join(wholeRun, "rank-corr", "subnets"))).toHaveLength(6); // 3 subnets × 2 seeds
   });
 });

@@ -4,6 +4,8 @@ import { parseSpaceConfig } from "../../src/config/validate.js";
 import { UsageError } from "../../src/errors.js";
 import {
   averageRanks,
+  bandArchs,
+  bootstrapCi,
   flopsStrata,
   kendallTau,
   pearson,
@@ -184,5 +186,55 @@ describe("stratified sample design", () => {
   it("stratifiedArchs: asking for the whole space gives every architecture once", () => {
     const all = stratifiedArchs(space, {}, 81, new Rng(1)).map((d) => formatArch(d.arch));
     expect(new Set(all).size).toBe(81);
+  });
+});
+
+describe("bootstrap interval of a rank correlation", () => {
+  it("perfectly concordant pairs: [1, 1]; resamples with a constant side are skipped, not counted", () => {
+    const x = [1, 2, 3, 4, 5, 6];
+    const ci = bootstrapCi(x, x, kendallTau, new Rng(1), 500)!;
+    expect([ci.lo, ci.hi]).toEqual([1, 1]);
+    expect(ci.reps).toBeLessThanOrEqual(500);
+    // two pairs: a resample draws the same pair twice half the time (τ undefined there): skipped
+    const two = bootstrapCi([1, 2], [1, 2], kendallTau, new Rng(1), 400)!;
+    expect(two.reps).toBeGreaterThan(150);
+    expect(two.reps).toBeLessThan(250);
+    expect(bootstrapCi([1, 1, 1], [1, 2, 3], kendallTau, new Rng(1), 50)).toBeNull();
+  });
+  it("holds the point estimate, widens with the level, shrinks with n, and repeats for a seed", () => {
+    const pairs = (n: number, seed: number) => {
+      const r = new Rng(seed);
+      const x = Array.from({ length: n }, () => r.float());
+      return { x, y: x.map((v) => v + 0.5 * r.float()) };
+    };
+    const { x, y } = pairs(20, 3);
+    const tau = kendallTau(x, y);
+    const c95 = bootstrapCi(x, y, kendallTau, new Rng(7))!;
+    const c50 = bootstrapCi(x, y, kendallTau, new Rng(7), 2000, 0.5)!;
+    expect(c95.lo).toBeLessThan(tau);
+    expect(c95.hi).toBeGreaterThan(tau);
+    expect(c50.lo).toBeGreaterThanOrEqual(c95.lo);
+    expect(c50.hi).toBeLessThanOrEqual(c95.hi);
+    expect(bootstrapCi(x, y, kendallTau, new Rng(7))).toEqual(c95);
+    const big = pairs(200, 3);
+    const cBig = bootstrapCi(big.x, big.y, kendallTau, new Rng(7), 500)!;
+    expect(cBig.hi - cBig.lo).toBeLessThan(c95.hi - c95.lo);
+  });
+});
+
+describe("band sampling (architectures of nearly equal cost)", () => {
+  it("draws n distinct architectures, all within ±5% of the budget; refuses a band too thin", () => {
+    const space = parseSpaceConfig(TINY_SPACE);
+    const dist = flopsDistribution(space);
+    const budget = dist.values[Math.floor(dist.values.length / 2)];
+    const drawn = bandArchs(space, budget, 3, new Rng(2), 0.5);
+    expect(new Set(drawn.map((d) => formatArch(d.arch))).size).toBe(3);
+    for (const d of drawn) {
+      const f = archCost(space, d.arch).flops;
+      expect(f).toBeGreaterThanOrEqual(budget * 0.5);
+      expect(f).toBeLessThanOrEqual(budget * 1.5);
+      expect(d.stratum).toEqual({ minFlops: Math.ceil(budget * 0.5), maxFlops: Math.floor(budget * 1.5) });
+    }
+    expect(() => bandArchs(space, budget, 1000, new Rng(2), 0.01)).toThrow(UsageError);
   });
 });

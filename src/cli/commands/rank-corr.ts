@@ -2,6 +2,7 @@
  * `psvit rank-corr --run DIR --samples 12 [--epochs E]`: flags → src/study/rank-corr.ts (the study) →
  * Kendall's τ-b, Spearman's ρ and the table of subnets.
  */
+import { UsageError } from "../../errors.js";
 import { type RankCorrResult, rankCorrStudy } from "../../study/rank-corr.js";
 import { parseQuantity } from "../../util/units.js";
 import { checkResumeFlags, intOption, positiveOption } from "../common.js";
@@ -17,6 +18,8 @@ export interface RankCorrCommandOptions {
   seed?: string | number;
   valImages?: string | number;
   flops?: string;
+  sampling?: string;
+  scratchSeeds?: string | number;
   backend?: string;
   resume?: boolean;
   force?: boolean;
@@ -32,7 +35,20 @@ export interface RankCorrCommandOptions {
 }
 
 /** The flags rank-corr.json fixes: `--resume` refuses them. */
-const FIXED_ON_RESUME = ["samples", "epochs", "seed", "valImages", "flops"] as const;
+const FIXED_ON_RESUME = [
+  "samples",
+  "epochs",
+  "seed",
+  "valImages",
+  "flops",
+  "sampling",
+  "scratchSeeds",
+] as const;
+
+function parseSampling(v: string | undefined): "strata" | "band" | undefined {
+  if (v === undefined || v === "strata" || v === "band") return v;
+  throw new UsageError(`--sampling: expected strata or band, got ${JSON.stringify(v)}`);
+}
 
 export async function rankCorrCommand(opts: RankCorrCommandOptions, io: Io): Promise<RankCorrResult> {
   checkResumeFlags(opts as unknown as Record<string, unknown>, FIXED_ON_RESUME, "rank-corr/rank-corr.json");
@@ -44,6 +60,8 @@ export async function rankCorrCommand(opts: RankCorrCommandOptions, io: Io): Pro
     valImages: intOption(opts.valImages, "--val-images"),
     maxFlops: opts.flops === undefined ? undefined : parseQuantity(opts.flops, "--flops"),
     flopsText: opts.flops,
+    sampling: parseSampling(opts.sampling),
+    scratchSeeds: intOption(opts.scratchSeeds, "--scratch-seeds"),
     backend: opts.backend,
     resume: opts.resume,
     force: opts.force,
