@@ -21,20 +21,28 @@ const arch = process.env.ARCH ?? "BBSSII-BBSSII-BBSSII";
 const fwd = process.env.FWD === "1";
 const { tf, wk, bmm, trainStep, model, x, labels, opt, vars } = await stepSetup(arch);
 
+// each switch: the engine flags it turns off for A (src/engine/wasm/flags.ts); "all" turns off all of
+// kernels, wgrad, bmm and linear together
+const FLAGS = {
+  kernels: ["fastKernels"],
+  bmm: ["bmm"],
+  linear: ["linear"],
+  simd: ["simd"],
+  fma: ["fma"],
+  "simd-wgrad": ["simdWeightGrad"],
+  "bmm-threads": ["bmmThreads"],
+  pack: ["packB"],
+  "pack-a": ["packA"],
+  residual: ["fusedResidual"],
+  bypass: ["inferenceBypass"],
+  attention: ["fusedAttention"],
+};
+if (!["all", "wgrad"].includes(what) && !Object.hasOwn(FLAGS, what))
+  throw new Error(`ab-step: unknown switch ${what}`);
+const flagNames = what === "all" ? ["fastKernels", "bmm", "linear"] : (FLAGS[what] ?? []);
 const set = (on) => {
-  if (what === "all" || what === "kernels") wk.setWasmFastKernels(on);
   if (what === "all" || what === "wgrad") bmm.setWideWeightGrad(on);
-  if (what === "all" || what === "bmm") wk.setWasmBmm(on);
-  if (what === "all" || what === "linear") wk.setWasmLinear(on);
-  if (what === "simd") wk.setWasmSimdKernels(on);
-  if (what === "fma") wk.setWasmFma(on);
-  if (what === "simd-wgrad") wk.setWasmSimdWeightGrad(on);
-  if (what === "bmm-threads") wk.setWasmBmmThreads(on);
-  if (what === "pack") wk.setWasmPackB(on);
-  if (what === "pack-a") wk.setWasmPackA(on);
-  if (what === "residual") wk.setWasmFusedResidual(on);
-  if (what === "bypass") wk.setInferenceBypass(on);
-  if (what === "attention") wk.setWasmFusedAttention(on);
+  wk.setEngineFlags(Object.fromEntries(flagNames.map((name) => [name, on])));
 };
 // CPU=1: time by this process's CPU time instead of the wall clock (robust to other jobs on the machine)
 const cpu = process.env.CPU === "1";

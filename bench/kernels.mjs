@@ -10,9 +10,7 @@ import { stepSetup } from "./step-setup.mjs";
 const arch = process.argv[2] ?? "BBSSII-BBSSII-BBSSII";
 const { tf, trainStep, model, x, labels, opt, vars } = await stepSetup(arch, ({ wk, bmm }) => {
   if (process.env.PSVIT_FAST === "0") {
-    wk.setWasmFastKernels(false);
-    wk.setWasmBmm(false);
-    wk.setWasmLinear(false);
+    wk.setEngineFlags({ fastKernels: false, bmm: false, linear: false });
     bmm.setWideWeightGrad(false);
   }
 });

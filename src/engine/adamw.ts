@@ -114,7 +114,7 @@ export class AdamW {
       const decay = this.weightDecay > 0 && this.decayOf(name, p.shape) ? lr * this.weightDecay : 0;
       const old = slot;
       if (wasmFastKernels() && p.dtype === "float32" && g.dtype === "float32") {
-        // one fused kernel per variable on wasm (wasm-kernels.ts): → [p, m, v]
+        // one fused kernel per variable on wasm (wasm/fused.ts): → [p, m, v]
         const [np, m, v] = runFused(
           "PsvitAdamW",
           { p, g, m: old.m, v: old.v },

@@ -14,7 +14,7 @@ import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { UsageError } from "../errors.js";
 import { log } from "../util/log.js";
-import { setWasmKernelThreads } from "./wasm-kernels.js";
+import { setEngineFlags } from "./wasm-kernels.js";
 import { unrefWasmWorkers, withWasmThreads } from "./wasm-threads.js";
 
 export const BACKEND_CHOICES = ["auto", "tensorflow", "wasm", "cpu"] as const;
@@ -153,7 +153,7 @@ async function startWasm(threads: number): Promise<BackendInfo | undefined> {
       return { name: "wasm", reason: "", threads: wasm.getThreadsCount(), threadsFailed: true };
     }
     unrefWasmWorkers((tf.backend() as unknown as { wasm?: unknown }).wasm);
-    setWasmKernelThreads(wasm.getThreadsCount());
+    setEngineFlags({ kernelThreads: wasm.getThreadsCount() });
   } else {
     ok = await setBackend("wasm");
   }

@@ -18,12 +18,12 @@ import * as tf from "@tensorflow/tfjs";
 import { bmm, registerFastMatMulGrad, weightGrad } from "./bmm.js";
 import {
   customGradNeeded,
+  engineFlags,
   runFused,
   wasmAttentionAvailable,
   wasmFastKernels,
-  wasmFusedResidual,
   wasmLinearAvailable,
-  wasmSimdWeightGrad,
+  wasmSimdWeightGradAvailable,
 } from "./wasm-kernels.js";
 
 registerFastMatMulGrad();
@@ -56,11 +56,13 @@ function simdMatMul(
  * wasm with the SIMD module: x·W and dX = dY·Wᵀ on the SIMD kernel (4×8 register tiles; faster than
  * XNNPACK's per-call weight packing for these shapes — K = in ≤ a few hundred, many rows), and the weight
  * gradient Xᵀ·dY (K = rows, long) too, X read transposed in place (no transpose kernel, no packing);
- * with `setWasmSimdWeightGrad(false)` on XNNPACK via bmm.ts's weight-gradient form.
+ * with the `simdWeightGrad` flag off, on XNNPACK via bmm.ts's weight-gradient form.
  */
 const linearSimdGrads = (x: tf.Tensor, w: tf.Tensor, dy: tf.Tensor) => {
   const dc = dy as tf.Tensor2D;
-  const dw = wasmSimdWeightGrad() ? simdMatMul(x, dc, false, true) : weightGrad(x as tf.Tensor2D, dc);
+  const dw = wasmSimdWeightGradAvailable()
+    ? simdMatMul(x, dc, false, true)
+    : weightGrad(x as tf.Tensor2D, dc);
   return [simdMatMul(dc, w, true), dw];
 };
 
@@ -121,7 +123,7 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D, residual?:
     const rows = x.size / inDim;
     const x2 = x.reshape([rows, inDim]) as tf.Tensor2D;
     if (wasmLinearAvailable() && x.dtype === "float32") {
-      const fuseRes = residual !== undefined && residual.dtype === "float32" && wasmFusedResidual();
+      const fuseRes = residual !== undefined && residual.dtype === "float32" && engineFlags.fusedResidual;
       if (!customGradNeeded()) {
         const y = simdMatMul(x2, w, false, false, b, fuseRes ? residual.reshape([rows, outDim]) : undefined);
         return residual && !fuseRes ? tf.add(residual, y.reshape(outShape)) : y.reshape(outShape);
@@ -175,7 +177,7 @@ function layerNormFn(eps: number): LnFn {
 
 const lnFusedCache = new Map<number, LnFn>();
 
-/** wasm: one fused kernel forward (y, mean, rstd) and one backward (dx, dγ, dβ); see wasm-kernels.ts. */
+/** wasm: one fused kernel forward (y, mean, rstd) and one backward (dx, dγ, dβ); see wasm/fused.ts. */
 function layerNormFusedFn(eps: number): LnFn {
   let f = lnFusedCache.get(eps);
   if (!f) {
@@ -237,7 +239,7 @@ const geluFn = tf.customGrad((x, save) => {
 }) as unknown as (x: tf.Tensor) => tf.Tensor;
 
 /**
- * wasm: one fused kernel forward (wasm-kernels.ts). When gradients are being recorded it also returns the
+ * wasm: one fused kernel forward (wasm/fused.ts). When gradients are being recorded it also returns the
  * derivative Φ(x) + x·φ(x), so backward is a single multiply; otherwise only y is computed.
  */
 const geluFusedFn = tf.customGrad((x, save) => {
@@ -257,7 +259,7 @@ export function gelu(x: tf.Tensor): tf.Tensor {
   return geluFn(x);
 }
 
-/** wasm: softmax over the last axis as one fused kernel forward and one backward (wasm-kernels.ts). */
+/** wasm: softmax over the last axis as one fused kernel forward and one backward (wasm/fused.ts). */
 const softmaxFused = tf.customGrad((x, save) => {
   const y = runFused("PsvitSoftmax", { x: x as tf.Tensor }) as tf.Tensor;
   (save as tf.GradSaveFunc)([y]);
@@ -410,7 +412,7 @@ export const IM2COL_MATMUL_MAX_PIXELS = 256;
 
 const im2colCache = new Map<string, (x: tf.Tensor4D) => tf.Tensor4D>();
 
-/** wasm: one gather kernel forward, one scatter-add kernel backward (wasm-kernels.ts). */
+/** wasm: one gather kernel forward, one scatter-add kernel backward (wasm/fused.ts). */
 function im2colFusedFn(k: number, s: number, p: number, H: number, W: number) {
   const key = `${k},${s},${p},${H},${W}`;
   let f = im2colCache.get(key);

@@ -16,7 +16,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdamW } from "../../src/engine/adamw.js";
 import * as fast from "../../src/engine/ops.js";
-import { setWasmFastKernels, setWasmFma, setWasmSimdKernels } from "../../src/engine/wasm-kernels.js";
+import { setEngineFlags } from "../../src/engine/wasm-kernels.js";
 import { crossEntropy } from "../../src/train/loss.js";
 import * as ref from "../oracles/reference.js";
 import { randn, useBackend, valueAndGrads } from "./helpers.js";
@@ -258,9 +258,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  setWasmSimdKernels(true);
-  setWasmFastKernels(true);
-  setWasmFma(true);
+  setEngineFlags({ simd: true, fastKernels: true, fma: true });
   await tf.setBackend("cpu");
 });
 
@@ -271,8 +269,7 @@ describe("softmax: the input of step 103 (regression)", () => {
     ["JavaScript", false, true],
   ] as const) {
     it(`${name}: a row of 4 scores 88 apart, alone and in a [2048, 4] map`, async () => {
-      setWasmSimdKernels(simd);
-      setWasmFma(fma);
+      setEngineFlags({ simd, fma });
       const rows = 2048;
       const x = new Float32Array(rows * 4);
       for (let r = 0; r < rows; r++) x.set(r === 1234 ? STEP_103_ROW : [0.1, -0.2, 0.3, 0.05], r * 4);
@@ -309,8 +306,7 @@ const variants = [
 for (const [name, simd, fma] of variants) {
   describe(`hostile inputs, ${name}: fast ops = reference`, () => {
     beforeAll(() => {
-      setWasmSimdKernels(simd);
-      setWasmFma(fma);
+      setEngineFlags({ simd, fma });
     });
     const params = { numRuns: 30, seed: 20261201 };
 
@@ -469,7 +465,7 @@ for (const [name, simd, fma] of variants) {
             );
             const run = (fused: boolean) =>
               tf.tidy(() => {
-                setWasmFastKernels(fused); // off: the tfjs formulation of the update
+                setEngineFlags({ fastKernels: fused }); // off: the tfjs formulation of the update
                 const v = tf.variable(tf.tensor1d(p0), true, `w${seed}${fused}`);
                 const opt = new AdamW({ weightDecay: 0.05 });
                 const vars = new Map([["w", v]]);
@@ -481,7 +477,7 @@ for (const [name, simd, fma] of variants) {
               });
             const a = run(true);
             const b = run(false);
-            setWasmFastKernels(true);
+            setEngineFlags({ fastKernels: true });
             const e = violation(a, b, b, 1e-6, 1e-5);
             if (e) throw new Error(e);
           },

@@ -6,18 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bmm, setBmmStrategy, setWideWeightGrad } from "../../src/engine/bmm.js";
 import * as fast from "../../src/engine/ops.js";
-import {
-  setInferenceBypass,
-  setWasmBmm,
-  setWasmFastKernels,
-  setWasmFma,
-  setWasmPackA,
-  setWasmPackB,
-  setWasmSimdKernels,
-  setWasmSimdWeightGrad,
-  wasmScratchFloats,
-  wasmSimdFlavour,
-} from "../../src/engine/wasm-kernels.js";
+import { setEngineFlags, wasmScratchFloats, wasmSimdFlavour } from "../../src/engine/wasm-kernels.js";
 import * as ref from "../oracles/reference.js";
 import { expectClose, type Input, type Result, randn, useBackend, valueAndGrads } from "./helpers.js";
 
@@ -327,18 +316,17 @@ for (const variant of variants) {
   describe(`fast ops on ${variant.name} = reference`, () => {
     beforeAll(async () => {
       await useBackend(backend);
-      setWasmSimdKernels(variant.simd);
-      setWasmFastKernels(variant.kernels);
+      setEngineFlags({
+        simd: variant.simd,
+        fastKernels: variant.kernels,
+        fma: variant.fma,
+        simdWeightGrad: variant.simdWgrad,
+      });
       setWideWeightGrad(variant.kernels);
-      setWasmFma(variant.fma);
-      setWasmSimdWeightGrad(variant.simdWgrad);
     });
     afterAll(() => {
-      setWasmSimdKernels(true);
-      setWasmFastKernels(true);
+      setEngineFlags({ simd: true, fastKernels: true, fma: true, simdWeightGrad: true });
       setWideWeightGrad(true);
-      setWasmFma(true);
-      setWasmSimdWeightGrad(true);
     });
     if (backend === "wasm" && variant.simd && variant.kernels) {
       it("runs the SIMD build it asks for (Node 20: relaxed SIMD behind a V8 flag psvit sets)", () => {
@@ -356,12 +344,12 @@ for (const variant of variants) {
           expectClose(g, want.grads[i], atol, 1e-4, `${c.name} grad ${i}`);
         });
         // the value through the training path too (customGrad wrappers: A&S GELU, split attention)
-        setInferenceBypass(false);
+        setEngineFlags({ inferenceBypass: false });
         try {
           const trainPath = valueAndGrads(c.fast, c.inputs, false);
           expectClose(trainPath.value, want.value, atol, 1e-4, `${c.name} value, training path`);
         } finally {
-          setInferenceBypass(true);
+          setEngineFlags({ inferenceBypass: true });
         }
       });
     }
@@ -406,10 +394,10 @@ for (const variant of variants) {
 
     it("bmm: odd sizes (4×8 tile tails), every transpose combination, SIMD kernel on and off", () => {
       for (const on of [true, false]) {
-        setWasmBmm(on);
+        setEngineFlags({ bmm: on });
         expectBmmLikeMatMul([2, 7, 9, 13], 45, on ? "simd" : "stock");
       }
-      setWasmBmm(true);
+      setEngineFlags({ bmm: true });
     });
 
     it("bmm: B's panels and A's row blocks packed (large products: tails of rows, columns, K blocks), on and off", () => {
@@ -418,8 +406,7 @@ for (const variant of variants) {
         [true, false],
         [false, false],
       ]) {
-        setWasmPackB(packB);
-        setWasmPackA(packA);
+        setEngineFlags({ packB, packA });
         const label = packB ? (packA ? "A and B packed" : "B packed") : "in place";
         // M = 37 rows (a 1-row tail), K = 600 (two K blocks), P = 51 (3 columns past the 8-panels)
         expectBmmLikeMatMul([2, 37, 600, 51], 47, label);
@@ -428,8 +415,7 @@ for (const variant of variants) {
         // K = 5: fewer than one 4×4 transpose of a transposed b, then its 1-row K tail
         expectBmmLikeMatMul([3, 33, 5, 50], 52, label);
       }
-      setWasmPackB(true);
-      setWasmPackA(true);
+      setEngineFlags({ packB: true, packA: true });
     });
 
     if (backend === "wasm" && variant.simd && variant.kernels) {

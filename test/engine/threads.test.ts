@@ -10,7 +10,7 @@ import { initBackend } from "../../src/engine/backend.js";
 import * as ops from "../../src/engine/ops.js";
 import {
   runFused,
-  setWasmBmmThreads,
+  setEngineFlags,
   wasmBmmHelperJobs,
   wasmBmmThreads,
   wasmSimdFlavour,
@@ -94,9 +94,9 @@ describe.skipIf(os.cpus().length < 2)("wasm threads", () => {
           }
           return Float32Array.from((runFused("PsvitBmm", inputs, { ta, tb }) as tf.Tensor).dataSync());
         });
-      setWasmBmmThreads(false);
+      setEngineFlags({ bmmThreads: false });
       const one = product();
-      setWasmBmmThreads(true);
+      setEngineFlags({ bmmThreads: true });
       const before = wasmBmmHelperJobs();
       const two = product();
       expect(wasmBmmHelperJobs()).toBeGreaterThan(before); // it was split

@@ -1,18 +1,12 @@
 /**
- * The kernels of src/engine/wasm-kernels.ts on the wasm backend: the overridden stock kernels
- * (Identity, Slice, Sum, Mean, Transpose) give exactly the stock results, the fused AdamW equals the tfjs
- * formulation, with the SIMD module and with its JavaScript fallback.
+ * The kernels of src/engine/wasm/ (overrides.ts, fused.ts) on the wasm backend: the overridden stock
+ * kernels (Identity, Slice, Sum, Mean, Transpose) give exactly the stock results, the fused AdamW equals
+ * the tfjs formulation, with the SIMD module and with its JavaScript fallback; the engine flags.
  */
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdamW } from "../../src/engine/adamw.js";
-import {
-  asAxisSwap,
-  setWasmFastKernels,
-  setWasmSimdKernels,
-  setWasmTransposeOverride,
-  wasmSimdLoaded,
-} from "../../src/engine/wasm-kernels.js";
+import { asAxisSwap, engineFlags, setEngineFlags, wasmSimdLoaded } from "../../src/engine/wasm-kernels.js";
 import { expectClose, randn, useBackend } from "./helpers.js";
 
 beforeAll(async () => {
@@ -20,8 +14,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  setWasmFastKernels(true);
-  setWasmSimdKernels(true);
+  setEngineFlags({ fastKernels: true, simd: true });
   await tf.setBackend("cpu");
 });
 
@@ -29,9 +22,9 @@ afterAll(async () => {
 function both(
   f: () => tf.Tensor,
 ): [Float32Array | Int32Array, Float32Array | Int32Array, number[], number[]] {
-  setWasmFastKernels(false);
+  setEngineFlags({ fastKernels: false });
   const a = tf.tidy(f);
-  setWasmFastKernels(true);
+  setEngineFlags({ fastKernels: true });
   const b = tf.tidy(f);
   const out: [Float32Array | Int32Array, Float32Array | Int32Array, number[], number[]] = [
     a.dataSync() as Float32Array,
@@ -51,6 +44,37 @@ describe("wasm kernels", () => {
     expect(wasmSimdLoaded()).toBe(true);
   });
 
+  it("engine flags: the shipped defaults; one setter that changes only what it is given, refuses the unknown", () => {
+    const { kernelThreads, ...rest } = engineFlags; // kernelThreads: initBackend's (PSVIT_WASM_THREADS)
+    expect(kernelThreads).toBeGreaterThanOrEqual(1);
+    expect(rest).toEqual({
+      fastKernels: true,
+      simd: true,
+      fma: process.env.PSVIT_WASM_FMA !== "0",
+      bmmThreads: true,
+      bmm: true,
+      linear: true,
+      simdWeightGrad: true,
+      packB: true,
+      packA: true,
+      fusedResidual: true,
+      fusedAttention: true,
+      inferenceBypass: true,
+      transposeOverride: false,
+    });
+    const before = { ...engineFlags };
+    try {
+      setEngineFlags({ packA: false, linear: false });
+      expect({ ...engineFlags }).toEqual({ ...before, packA: false, linear: false });
+    } finally {
+      setEngineFlags({ packA: true, linear: true });
+    }
+    expect(() => setEngineFlags({ packC: false } as never)).toThrow(/unknown flag "packC"/);
+    expect(() => setEngineFlags({ packA: 0 } as never)).toThrow(/packA must be a boolean/);
+    expect(() => setEngineFlags({ kernelThreads: 0 })).toThrow(/positive integer/);
+    expect({ ...engineFlags }).toEqual(before); // a refused patch changes nothing
+  });
+
   it("asAxisSwap recognises swaps of adjacent axis groups only", () => {
     expect(asAxisSwap([4, 5], [1, 0])).toEqual([1, 4, 5, 1]);
     expect(asAxisSwap([2, 3, 4, 5], [0, 2, 1, 3])).toEqual([2, 3, 4, 5]);
@@ -63,11 +87,11 @@ describe("wasm kernels", () => {
 
   for (const simd of [true, false]) {
     describe(simd ? "SIMD module" : "JavaScript fallback", () => {
-      beforeAll(() => setWasmSimdKernels(simd));
-      afterAll(() => setWasmSimdKernels(true));
+      beforeAll(() => setEngineFlags({ simd }));
+      afterAll(() => setEngineFlags({ simd: true }));
 
       it("Transpose (override, off by default) = stock, every permutation of rank 2–4 (odd sizes)", () => {
-        setWasmTransposeOverride(true);
+        setEngineFlags({ transposeOverride: true });
         const perms: Record<number, number[][]> = {
           2: [[1, 0]],
           3: [
@@ -102,7 +126,7 @@ describe("wasm kernels", () => {
         const [a, b] = both(() => tf.transpose(big));
         expect(Array.from(b)).toEqual(Array.from(a));
         big.dispose();
-        setWasmTransposeOverride(false);
+        setEngineFlags({ transposeOverride: false });
       });
 
       it("Sum over leading axes = stock (keepDims on and off), other axes untouched", () => {
@@ -142,7 +166,7 @@ describe("wasm kernels", () => {
 
       it("AdamW fused = tfjs formulation over 4 steps (decayed and not decayed)", () => {
         const run = (fused: boolean) => {
-          setWasmFastKernels(fused);
+          setEngineFlags({ fastKernels: fused });
           const w = tf.tidy(() => tf.variable(t([7, 9], 20), true, `wk-w-${fused}-${simd}`));
           const b = tf.tidy(() => tf.variable(t([9], 21), true, `wk-b-${fused}-${simd}`));
           const vars = new Map<string, tf.Variable>([
@@ -165,7 +189,7 @@ describe("wasm kernels", () => {
           opt.dispose();
           w.dispose();
           b.dispose();
-          setWasmFastKernels(true);
+          setEngineFlags({ fastKernels: true });
           return out;
         };
         const before = tf.memory().numTensors;
