@@ -53,7 +53,7 @@ function installExitHook(): void {
   process.on("exit", releaseAll);
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     const onSignal = () => {
-      // psvit's stop handlers (cli/common.ts) finish the step and end the command, which releases
+      // psvit's stop handlers (util/signals.ts) finish the step and end the command, which releases
       if (process.listenerCount(signal) > 1) return;
       releaseAll();
       process.off(signal, onSignal);
