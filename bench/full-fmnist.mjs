@@ -7,10 +7,10 @@
 // Writes OUT/result.json and prints a Markdown table: per seed the validation curve and the test top-1.
 // Re-running skips finished trainings (the test evaluation is always run again; it is cheap).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { opt, root } from "./args.mjs";
-import { meanSe, PSVIT, readMetrics, runJobs } from "./jobs.mjs";
+import { meanSe, PSVIT, readMetrics, runJobs, trainingSeconds } from "./jobs.mjs";
 
 const OUT = path.resolve(opt("out", "runs/full-fmnist"));
 const ARCH = opt("arch", "IIIBIB-IBSIIB-SIBBIB");
@@ -100,16 +100,7 @@ for (const [i, j] of jobs.entries()) {
   );
   const m = readMetrics(j.dir);
   const curve = m.filter((x) => x.type === "eval").map((e) => e.paths[0].top1);
-  const log = path.join(j.dir, "log.jsonl");
-  let seconds = null;
-  if (existsSync(log)) {
-    const times = readFileSync(log, "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l).time)
-      .filter(Boolean);
-    if (times.length > 1) seconds = (times.at(-1) - times[0]) / 1000;
-  }
+  const seconds = trainingSeconds(j.dir);
   rows.push({ seed: j.seed, exit: results[i].code, curve, test, seconds });
 }
 writeFileSync(

@@ -68,3 +68,15 @@ export function meanSe(xs) {
   const sd = n > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : NaN;
   return { mean, se: sd / Math.sqrt(n), sd, n };
 }
+
+/** A run's training wall time in seconds: first to last line of its log.jsonl (null if fewer than 2). */
+export function trainingSeconds(dir) {
+  const log = path.join(dir, "log.jsonl");
+  if (!existsSync(log)) return null;
+  const times = readFileSync(log, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l).time)
+    .filter(Boolean);
+  return times.length > 1 ? (times.at(-1) - times[0]) / 1000 : null;
+}

@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { opt, root } from "./args.mjs";
-import { meanSe, PSVIT, readMetrics, runJobs } from "./jobs.mjs";
+import { meanSe, PSVIT, readMetrics, runJobs, trainingSeconds } from "./jobs.mjs";
 
 const OUT = path.resolve(opt("out", "runs/recipe-sweep"));
 const SEEDS = opt("seeds", "0,1").split(",");
@@ -123,16 +123,7 @@ function summarize(dir) {
   const m = readMetrics(dir);
   const evals = m.filter((x) => x.type === "eval");
   const run = JSON.parse(readFileSync(path.join(dir, "run.json"), "utf8"));
-  const log = path.join(dir, "log.jsonl");
-  let seconds = null;
-  if (existsSync(log)) {
-    const times = readFileSync(log, "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l).time)
-      .filter(Boolean);
-    if (times.length > 1) seconds = (times.at(-1) - times[0]) / 1000;
-  }
+  const seconds = trainingSeconds(dir);
   return {
     top1: evals.at(-1)?.paths[0].top1 ?? null,
     curve: evals.map((e) => e.paths[0].top1),

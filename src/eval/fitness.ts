@@ -57,26 +57,6 @@ export function fitnessSet(val: Dataset, pre: Preprocess, seed: number, limit?: 
   };
 }
 
-/** Top-1 accuracy of any forward function on `set`, in batches. */
-export function setAccuracy(
-  forward: (x: tf.Tensor4D) => tf.Tensor2D,
-  set: FitnessSet,
-  batchSize = 250,
-): number {
-  const { height: H, width: W, channels: C, numClasses: K } = set;
-  const per = H * W * C;
-  let hits = 0;
-  for (let start = 0; start < set.n; start += batchSize) {
-    const size = Math.min(batchSize, set.n - start);
-    const logits = tf.tidy(() => {
-      const x = tf.tensor4d(set.x.subarray(start * per, (start + size) * per), [size, H, W, C]);
-      return forward(x).dataSync() as Float32Array;
-    });
-    hits += topkHits(logits, K, set.y.subarray(start, start + size)).top1;
-  }
-  return hits / set.n;
-}
-
 /**
  * Per-image top-1 correctness (1 = right, by the rule of `topkHits`: ties count for the label, a row
  * with a non-finite score is wrong) of any forward function on `set`, in batches: what McNemar's test
@@ -106,6 +86,17 @@ export function setCorrect(
 /** Per-image top-1 correctness of the supernet path `arch` on `set` (see `setCorrect`). */
 export function pathCorrect(net: Supernet, arch: Arch, set: FitnessSet, batchSize = 250): Uint8Array {
   return setCorrect((x) => net.forward(x, arch), set, batchSize);
+}
+
+/** Top-1 accuracy of any forward function on `set`, in batches: the share of `setCorrect`'s hits. */
+export function setAccuracy(
+  forward: (x: tf.Tensor4D) => tf.Tensor2D,
+  set: FitnessSet,
+  batchSize = 250,
+): number {
+  let hits = 0;
+  for (const c of setCorrect(forward, set, batchSize)) hits += c;
+  return hits / set.n;
 }
 
 /** Top-1 accuracy of the supernet path `arch` on `set`. */

@@ -39,21 +39,31 @@ export function finalStage(
   top: Evaluated[],
   correct: (arch: string) => ArrayLike<number>,
   alpha = 0.05,
+  sameImages?: number,
 ): FinalStage {
-  const results = new Map(top.map((e) => [e.arch, correct(e.arch)]));
-  const images = top.length ? results.get(top[0].arch)!.length : 0;
+  // `sameImages`: the search already scored every candidate on these `sameImages` images, so its
+  // accuracies stand and only the winner and the runner-up are run again (for the paired test)
+  const results = new Map<string, ArrayLike<number>>();
+  const resultOf = (arch: string) => {
+    if (!results.has(arch)) results.set(arch, correct(arch));
+    return results.get(arch)!;
+  };
+  const images = sameImages ?? (top.length ? resultOf(top[0].arch).length : 0);
   const ranking: Rescored[] = top
     .map((e) => {
-      const r = results.get(e.arch)!;
-      let hits = 0;
-      for (let i = 0; i < r.length; i++) hits += r[i] ? 1 : 0;
-      const accuracy = r.length ? hits / r.length : 0;
-      return { ...e, searchAccuracy: e.accuracy, accuracy, se: accuracySe(accuracy, r.length) };
+      let accuracy = e.accuracy;
+      if (sameImages === undefined) {
+        const r = resultOf(e.arch);
+        let hits = 0;
+        for (let i = 0; i < r.length; i++) hits += r[i] ? 1 : 0;
+        accuracy = r.length ? hits / r.length : 0;
+      }
+      return { ...e, searchAccuracy: e.accuracy, accuracy, se: accuracySe(accuracy, images) };
     })
     .sort(compareCandidates);
   let test: FinalStage["test"] = null;
   if (ranking.length >= 2) {
-    const m = mcnemar(results.get(ranking[0].arch)!, results.get(ranking[1].arch)!);
+    const m = mcnemar(resultOf(ranking[0].arch), resultOf(ranking[1].arch));
     test = { runnerUp: ranking[1].arch, aOnly: m.aOnly, bOnly: m.bOnly, p: m.p };
   }
   return { k: ranking.length, images, ranking, test, tied: test !== null && test.p >= alpha, alpha };

@@ -351,7 +351,9 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
     logger.info(`final stage: the top ${top.length} re-scored on all ${whole.n} validation images`);
     const net = await supernetFromCheckpoint(checkpointFile, space);
     try {
-      final = finalStage(top, (a) => pathCorrect(net, parseArch(a), whole));
+      // the search's fitness set is the whole split when it used every image: its accuracies stand
+      const same = fitnessImages === whole.n ? whole.n : undefined;
+      final = finalStage(top, (a) => pathCorrect(net, parseArch(a), whole), 0.05, same);
     } finally {
       net.dispose();
     }

@@ -82,6 +82,27 @@ describe("the final stage: top k re-scored on one set of images", () => {
     expect(f.test!.p).toBeLessThan(1e-10);
     expect(f.tied).toBe(false);
   });
+  it("on the search's own images: its accuracies stand, only the winner and runner-up are run again", () => {
+    const calls: string[] = [];
+    const rows: Record<string, number[]> = { A: [1, 1, 1, 0], B: [1, 1, 0, 0], C: [1, 0, 0, 0] };
+    const f = finalStage(
+      [cand("C", 0.25), cand("A", 0.75), cand("B", 0.5)],
+      (a) => {
+        calls.push(a);
+        return rows[a];
+      },
+      0.05,
+      4,
+    );
+    expect(f.ranking.map((r) => [r.arch, r.accuracy])).toEqual([
+      ["A", 0.75],
+      ["B", 0.5],
+      ["C", 0.25],
+    ]);
+    expect(calls.sort()).toEqual(["A", "B"]);
+    expect(f).toMatchObject({ images: 4, test: { runnerUp: "B", aOnly: 1, bOnly: 0, p: 1 } });
+    expect(f.ranking[0].se).toBeCloseTo(Math.sqrt((0.75 * 0.25) / 4), 12);
+  });
   it("one candidate: no test, no tie", () => {
     const f = finalStage([cand("X", 0.7)], () => [1, 0]);
     expect(f).toMatchObject({ k: 1, images: 2, test: null, tied: false });
