@@ -192,6 +192,14 @@ export function buildProgram(io: Io): Command {
     )
     .option("--val-images <n>", "validation images both accuracies are measured on (default all)")
     .option("--seed <n>", "seed of the subnet draw and the validation subset (default 0)")
+    .option(
+      "--name <folder>",
+      "the study's folder in the run directory (default rank-corr): several studies of one supernet",
+    )
+    .option(
+      "--scratch-from <study>",
+      "reuse a finished study's subnets and from-scratch accuracies (e.g. RUN/rank-corr of another supernet of the same space and data): trains nothing",
+    )
     .option("--resume", "continue the study in --run without retraining finished subnets")
     .option("--force", "replace a previous study")
     .option("--json", "print the result (tau, rho, n, pairs) as JSON")

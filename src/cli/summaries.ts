@@ -120,7 +120,7 @@ export function rankCorrSummary(r: RankCorrResult, report: string): string {
   const how = r.sampling === "flops-band" ? "drawn within ±5% of the budget" : "one per FLOPs stratum";
   const c = r.ceiling;
   return `${[
-    `rank correlation of ${r.n} subnets (${how}) trained ${r.epochs} epoch(s) from scratch${seeds > 1 ? ` with ${seeds} seeds each` : ""} (${formatDuration(total)}) with their inherited accuracy:`,
+    `rank correlation of ${r.n} subnets (${how}) trained ${r.epochs} epoch(s) from scratch${seeds > 1 ? ` with ${seeds} seeds each` : ""} ${r.scratchFrom ? `(by the study in ${r.scratchFrom})` : `(${formatDuration(total)})`} with their inherited accuracy:`,
     "",
     table(rows, ["r", "l", "r", "r", "r", "r", "r"]),
     "",

@@ -20,8 +20,8 @@
  *   result.json         τ, ρ, n and the pairs;  report.html: the scatter plot (no scripts) and the table
  *   log.jsonl           the JSON log
  */
-import { existsSync, mkdirSync, rmSync } from "node:fs";
-import { relative } from "node:path";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
 import { parseRecipe } from "../config/recipe.js";
 import type { ModelConfig } from "../config/schema.js";
 import { parseSpaceConfig } from "../config/validate.js";
@@ -56,6 +56,8 @@ import { grouped, human } from "../util/units.js";
 /** How a study is started; the command builds it from its flags. */
 export interface RankCorrOptions {
   run: string;
+  /** The study's folder in the run directory (default rank-corr): several studies of one supernet. */
+  name?: string;
   /** Subnets to train (default 12, at least 3). */
   samples?: number;
   /** Epochs of every from-scratch training (default: the run's recipe's). */
@@ -71,6 +73,8 @@ export interface RankCorrOptions {
   sampling?: "strata" | "band";
   /** From-scratch trainings per subnet, seeds run seed + 0, 1, … (default 2: their τ is the ceiling). */
   scratchSeeds?: number;
+  /** Reuse this finished study's subnets and from-scratch accuracies (another supernet's); train nothing. */
+  scratchFrom?: string;
   backend?: string;
   resume?: boolean;
   force?: boolean;
@@ -112,6 +116,11 @@ export interface RankCorrSnapshot {
   sampling: "flops-strata" | "flops-band";
   /** From-scratch trainings per subnet (absent in older studies: 1). */
   scratchSeeds?: number;
+  /**
+   * The study folder (absolute) whose subnets and from-scratch accuracies this study reuses, measuring
+   * only this supernet's inherited ones (`--scratch-from`); absent: this study trained its own.
+   */
+  scratchFrom?: string;
   plan: PlannedSample[];
 }
 
@@ -147,6 +156,8 @@ export interface RankCorrResult {
   ceiling: { kendallTau: number | null; ci: Interval | null; ratio: number | null } | null;
   sampling: RankCorrSnapshot["sampling"];
   scratchSeeds: number;
+  /** The study whose from-scratch accuracies were reused (`--scratch-from`); null: trained here. */
+  scratchFrom: string | null;
   n: number;
   epochs: number;
   valImages: number;
@@ -155,20 +166,39 @@ export interface RankCorrResult {
   pairs: RankCorrSample[];
 }
 
-const DIR = "rank-corr";
-/** A rank-corr study of a run: one process at a time (the lock is in the run directory). */
+/** The study's folder in the run directory when `--name` is not given. */
+export const DEFAULT_STUDY = "rank-corr";
+const STUDY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const RESERVED = new Set(["checkpoints", "search", "export", "logs"]);
+
+/** `--name`: a plain folder name that no other part of a run directory uses. */
+export function checkStudyName(name: string): string {
+  if (!STUDY_NAME.test(name) || RESERVED.has(name)) {
+    throw new UsageError(
+      `--name: expected a folder name of letters, digits, '.', '_' or '-' (not ${[...RESERVED].join(", ")}), got ${JSON.stringify(name)}`,
+    );
+  }
+  return name;
+}
+
+/** A rank-corr study of a run: one process per study at a time (the lock is in the run directory). */
 export async function rankCorrStudy(opts: RankCorrOptions): Promise<RankCorrResult & { report: string }> {
   const run = RunDir.existing(opts.run);
-  const lock = acquireLock(run.path(".psvit-rank-corr.lock"), `the rank-corr study of ${opts.run}`);
+  const DIR = checkStudyName(opts.name ?? DEFAULT_STUDY);
+  const lock = acquireLock(run.path(`.psvit-${DIR}.lock`), `the rank-corr study ${DIR}/ of ${opts.run}`);
   try {
     removeStaleTempFiles(run.path(DIR)); // what a killed study was writing (subnets: RunDir.open)
-    return await study(opts, run);
+    return await study(opts, run, DIR);
   } finally {
     lock.release();
   }
 }
 
-async function study(opts: RankCorrOptions, run: RunDir): Promise<RankCorrResult & { report: string }> {
+async function study(
+  opts: RankCorrOptions,
+  run: RunDir,
+  DIR: string,
+): Promise<RankCorrResult & { report: string }> {
   const snap = run.readJson<RunSnapshot>("run.json");
   if (snap.command !== "train-supernet" || !snap.space) {
     throw new UsageError(`${opts.run} is a ${snap.command} run; rank-corr needs a train-supernet run`);
@@ -188,9 +218,11 @@ async function study(opts: RankCorrOptions, run: RunDir): Promise<RankCorrResult
         `${opts.run} already holds a rank-corr study (${DIR}/); add --resume to continue it or --force to replace it`,
       );
     }
-    settings = plan(opts, snap, space, run);
+    settings = opts.scratchFrom ? planFrom(opts.scratchFrom, snap, run) : plan(opts, snap, space, run);
     rmSync(run.path(DIR), { recursive: true, force: true });
   }
+  // another supernet's study whose subnets and from-scratch accuracies this one reuses
+  const reused = settings.scratchFrom ? scratchSource(settings.scratchFrom, settings).byArch : undefined;
   const checkpointFile = run.path(settings.checkpoint.file);
   if (!existsSync(checkpointFile)) {
     throw new UsageError(`the supernet checkpoint of the study is gone: ${checkpointFile}`);
@@ -229,15 +261,16 @@ async function study(opts: RankCorrOptions, run: RunDir): Promise<RankCorrResult
     let trainedHere = 0;
     try {
       for (const p of pending) {
-        if (stop.flag.signal) throw interrupted(opts.run, null, settings, stop.flag.signal);
+        if (stop.flag.signal) throw interrupted(opts.run, DIR, null, settings, stop.flag.signal);
         const arch = parseArch(p.arch);
         const inherited = pathAccuracy(net, arch, set);
         const started = performance.now();
         const seeds = settings.scratchSeeds ?? 1;
-        const scratchBySeed: number[] = [];
-        for (let k = 0; k < seeds; k++) {
+        const scratchBySeed: number[] = reused?.get(p.arch)?.scratchBySeed?.slice() ?? [];
+        for (let k = scratchBySeed.length; k < seeds; k++) {
           scratchBySeed.push(
             await trainFromScratch({
+              dir: DIR,
               p,
               k,
               arch,
@@ -267,7 +300,9 @@ async function study(opts: RankCorrOptions, run: RunDir): Promise<RankCorrResult
         };
         run.appendJsonl(`${DIR}/samples.jsonl`, sample);
         done.set(p.arch, sample);
-        for (let k = 0; k < seeds; k++) RunDir.open(subnetDir(run, p, k), { resume: true }).prune(0);
+        if (!reused) {
+          for (let k = 0; k < seeds; k++) RunDir.open(subnetDir(run, DIR, p, k), { resume: true }).prune(0);
+        }
         logger.info(
           { sample: p.index },
           `subnet ${p.index}/${settings.samples} ${p.arch} (${human(p.flops)}FLOPs): inherited ${pct(inherited)}, from scratch ${scratchBySeed.map(pct).join(" / ")}`,
@@ -276,7 +311,8 @@ async function study(opts: RankCorrOptions, run: RunDir): Promise<RankCorrResult
         const signal =
           stop.flag.signal ??
           (opts.stopAfterSamples !== undefined && trainedHere >= opts.stopAfterSamples ? "SIGINT" : null);
-        if (signal && done.size < settings.plan.length) throw interrupted(opts.run, null, settings, signal);
+        if (signal && done.size < settings.plan.length)
+          throw interrupted(opts.run, DIR, null, settings, signal);
       }
     } finally {
       stop.dispose();
@@ -312,6 +348,7 @@ async function study(opts: RankCorrOptions, run: RunDir): Promise<RankCorrResult
     ceiling,
     sampling: settings.sampling,
     scratchSeeds: seeds,
+    scratchFrom: settings.scratchFrom ?? null,
     n: pairs.length,
     epochs: settings.epochs,
     valImages: settings.valImages,
@@ -378,26 +415,108 @@ function plan(
   };
 }
 
+/**
+ * `--scratch-from STUDY`: a finished study of another supernet of the same space, data and
+ * preprocessing; the new study takes its subnets, epochs, seeds and validation set and trains nothing,
+ * so several supernets are ranked against one ground truth.
+ */
+function planFrom(from: string, snap: RunSnapshot, run: RunDir): RankCorrSnapshot {
+  const dir = resolve(from);
+  const file = join(dir, "rank-corr.json");
+  if (!existsSync(file)) {
+    throw new UsageError(`--scratch-from ${from}: not a rank-corr study folder (no rank-corr.json in it)`);
+  }
+  const source = JSON.parse(readFileSync(file, "utf8")) as RankCorrSnapshot;
+  if (source.scratchFrom) {
+    throw new UsageError(
+      `--scratch-from ${from}: that study reuses ${source.scratchFrom}'s from-scratch accuracies; name that one instead`,
+    );
+  }
+  const sourceRun = join(dir, "..", "run.json");
+  if (!existsSync(sourceRun))
+    throw new UsageError(`--scratch-from ${from}: no run.json in the folder above it`);
+  const other = JSON.parse(readFileSync(sourceRun, "utf8")) as RunSnapshot;
+  for (const [what, a, b] of [
+    ["search space", other.space, snap.space],
+    ["data", dataIdentity(other), dataIdentity(snap)],
+    ["preprocessing", other.preprocess, snap.preprocess],
+  ] as const) {
+    if (canonical(a) !== canonical(b)) {
+      throw new UsageError(
+        `--scratch-from ${from}: its supernet was trained with another ${what} than ${run.dir}'s; the accuracies would not compare`,
+      );
+    }
+  }
+  const ckpt = run.latestCheckpoint();
+  if (!ckpt) throw new UsageError(`${run.dir} has no checkpoint yet: train the supernet first`);
+  const settings: RankCorrSnapshot = {
+    ...source,
+    created: new Date().toISOString(),
+    checkpoint: { step: ckpt.step, file: relative(run.dir, ckpt.file) },
+    scratchFrom: dir,
+  };
+  scratchSource(dir, settings); // every subnet must be finished there
+  return settings;
+}
+
+/** The reused study's journal, checked complete (every subnet, every seed). */
+function scratchSource(dir: string, settings: RankCorrSnapshot): { byArch: Map<string, RankCorrSample> } {
+  const journal = join(dir, "samples.jsonl");
+  const { entries } = existsSync(journal)
+    ? readJsonl(journal, isSample)
+    : { entries: [] as RankCorrSample[] };
+  const byArch = new Map(entries.map((e) => [e.arch, e]));
+  const seeds = settings.scratchSeeds ?? 1;
+  const missing = settings.plan.filter((p) => {
+    const e = byArch.get(p.arch);
+    return !e || (e.scratchBySeed?.length ?? 1) < seeds;
+  });
+  if (missing.length) {
+    throw new UsageError(
+      `--scratch-from ${dir}: ${missing.length} of its ${settings.plan.length} subnets are not finished (first: ${missing[0].arch}); finish it with psvit rank-corr --resume first`,
+    );
+  }
+  return { byArch };
+}
+
+/** What makes two runs' data the same (where its files are does not). */
+function dataIdentity(s: RunSnapshot): unknown {
+  const { location: _where, ...info } = s.data.info;
+  return info;
+}
+
+/** JSON with sorted keys: equal for equal data whatever the key order. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : x,
+  );
+}
+
 /** Subnet `p`'s training with seed k (k = 0: the folder of older studies, too). */
-function subnetDir(run: RunDir, p: PlannedSample, k = 0): string {
+function subnetDir(run: RunDir, DIR: string, p: PlannedSample, k = 0): string {
   return run.path(DIR, "subnets", `${String(p.index).padStart(2, "0")}-${p.arch}${k > 0 ? `-seed${k}` : ""}`);
 }
 
 /** The error of an interrupted study: `p` is the subnet that was training (null: between subnets). */
 function interrupted(
   runArg: string,
+  DIR: string,
   p: PlannedSample | null,
   s: RankCorrSnapshot,
   signal: "SIGINT" | "SIGTERM",
 ): InterruptedError {
   const where = p ? `while training subnet ${p.index}/${s.samples} (checkpoint written)` : "between subnets";
   return new InterruptedError(
-    `interrupted ${where}; every finished subnet is in ${DIR}/samples.jsonl. Continue with: psvit rank-corr --run ${runArg} --resume`,
+    `interrupted ${where}; every finished subnet is in ${DIR}/samples.jsonl. Continue with: psvit rank-corr --run ${runArg}${DIR === DEFAULT_STUDY ? "" : ` --name ${DIR}`} --resume`,
     signal,
   );
 }
 
 interface SubnetJob {
+  /** The study's folder in the run directory. */
+  dir: string;
   p: PlannedSample;
   /** Which from-scratch training: seed run seed + k. */
   k: number;
@@ -426,7 +545,7 @@ async function trainFromScratch(j: SubnetJob): Promise<number> {
   const { runTraining } = await import("../train/run.js");
   const model: ModelConfig = materialize(j.space, j.arch);
   const recipe = parseRecipe({ ...snap.recipe, epochs: settings.epochs });
-  const dir = subnetDir(j.run, p, k);
+  const dir = subnetDir(j.run, j.dir, p, k);
   // a training an earlier process finished (the study stopped before the subnet's other seeds)
   const finished = finishedFitness(dir);
   if (j.opts.resume && finished !== null) return finished;
@@ -478,7 +597,7 @@ async function trainFromScratch(j: SubnetJob): Promise<number> {
       tty: j.opts.tty,
     }).catch((e) => {
       if (e instanceof InterruptedError) {
-        throw interrupted(j.opts.run, p, settings, e.exitCode === 130 ? "SIGINT" : "SIGTERM");
+        throw interrupted(j.opts.run, j.dir, p, settings, e.exitCode === 130 ? "SIGINT" : "SIGTERM");
       }
       throw e;
     });
@@ -551,7 +670,7 @@ async function writeReport(file: string, spaceName: string, r: RankCorrResult): 
           ? `Ceiling: τ between two seeds of the same from-scratch training = ${fmtCorr(r.ceiling.kendallTau)}${r.ceiling.ci ? ` (${r.ceiling.ci.lo.toFixed(2)} to ${r.ceiling.ci.hi.toFixed(2)})` : ""}; the supernet's τ against single seeds is ${r.perSeedTau.map(fmtCorr).join(" / ")}${r.ceiling.ratio !== null ? `, ${r.ceiling.ratio.toFixed(2)} × the ceiling` : ""}. `
           : "") +
         `Inherited: validation top-1 with the supernet's weights (checkpoint step ${r.checkpoint.step}); ` +
-        `from scratch: validation top-1 after ${r.epochs} epoch(s) of the run's recipe; both on the same ${images}.` +
+        `from scratch: validation top-1 after ${r.epochs} epoch(s) of the run's recipe${r.scratchFrom ? ` (trained by the study in ${r.scratchFrom})` : ""}; both on the same ${images}.` +
         (r.kendallTau === null ? ` ${UNDEFINED_NOTE}` : ""),
     },
     { heading: "From-scratch vs inherited accuracy (labels: subnet number)", svg },

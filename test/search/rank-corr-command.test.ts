@@ -241,6 +241,113 @@ describe("psvit rank-corr", () => {
     await expect(rankCorr(out)).rejects.toThrow("rank-corr needs a train-supernet run");
   });
 
+  it("--name keeps a second study of the same supernet in its own folder", async () => {
+    const run = join(tempDir(), "named");
+    cpSync(wholeRun, run, { recursive: true });
+    const err = await rankCorr(run, {
+      name: "band",
+      samples: 3,
+      seed: 2,
+      scratchSeeds: 1,
+      stopAfterSamples: 1,
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(InterruptedError);
+    expect(err.message).toContain(`psvit rank-corr --run ${run} --name band --resume`);
+    const r = await rankCorrCommand({ ...quiet, run, name: "band", resume: true }, captureIo());
+    expect(r.n).toBe(3);
+    expect(
+      readFileSync(join(run, "band", "samples.jsonl"), "utf8")
+        .trim()
+        .split("\n"),
+    ).toHaveLength(3);
+    expect(untimed(JSON.parse(readFileSync(join(run, "rank-corr", "result.json"), "utf8")))).toEqual(
+      untimed(whole),
+    ); // the default study is untouched
+    for (const name of ["../x", "checkpoints", "", "a b"]) {
+      await expect(rankCorr(run, { name })).rejects.toThrow("--name: expected a folder name");
+    }
+  });
+
+  it("--scratch-from ranks another supernet against the same from-scratch accuracies, training nothing", async () => {
+    const source = join(tempDir(), "source");
+    cpSync(wholeRun, source, { recursive: true });
+    const other = join(tempDir(), "other");
+    await trainSupernetCommand(
+      // the same seed (the same validation split), trained longer: other weights
+      {
+        ...quiet,
+        space: setup.space,
+        config: setup.recipe,
+        data: setup.data,
+        out: other,
+        seed: 3,
+        epochs: 3,
+      },
+      captureIo(),
+    );
+    await tf.setBackend("cpu");
+    const io = captureIo();
+    const r = await rankCorrCommand({ ...quiet, run: other, scratchFrom: join(source, "rank-corr") }, io);
+    expect(r.scratchFrom).toBe(join(source, "rank-corr"));
+    expect(io.stdout.join("")).toContain(`(by the study in ${join(source, "rank-corr")})`);
+    // the same subnets and from-scratch accuracies, this supernet's inherited ones
+    expect(r.pairs.map((p) => [p.arch, p.scratchBySeed])).toEqual(
+      whole.pairs.map((p) => [p.arch, p.scratchBySeed]),
+    );
+    expect(r.checkpoint.step).toBeGreaterThan(whole.checkpoint.step); // the other supernet's checkpoint
+    expect(r.ceiling).toEqual(whole.ceiling);
+    const { fitnessSet, pathAccuracy, supernetFromCheckpoint } = await import("../../src/eval/fitness.js");
+    const { loadRunData } = await import("../../src/train/run.js");
+    const { parseSpaceConfig } = await import("../../src/config/validate.js");
+    const { parseArch } = await import("../../src/space/arch.js");
+    const snap = JSON.parse(readFileSync(join(other, "run.json"), "utf8"));
+    const data = await loadRunData(snap);
+    const set = fitnessSet(data.val, snap.preprocess, 1);
+    const net = await supernetFromCheckpoint(join(other, r.checkpoint.file), parseSpaceConfig(snap.space));
+    expect(r.pairs.map((p) => pathAccuracy(net, parseArch(p.arch), set))).toEqual(
+      r.pairs.map((p) => p.inherited),
+    );
+    net.dispose();
+    expect(readdirSync(join(other, "rank-corr", "subnets"))).toEqual([]); // nothing trained
+
+    // refused: flags the source fixes, an unfinished source, another space, a study folder that is not one
+    await expect(
+      rankCorrCommand(
+        { ...quiet, run: freshRun(), scratchFrom: join(source, "rank-corr"), samples: 5 },
+        captureIo(),
+      ),
+    ).rejects.toThrow(
+      `--scratch-from takes the subnets and their settings from ${join(source, "rank-corr")}; drop --samples`,
+    );
+    await expect(
+      rankCorrCommand({ ...quiet, run: freshRun(), scratchFrom: join(other, "rank-corr") }, captureIo()),
+    ).rejects.toThrow("that study reuses");
+    const unfinished = join(tempDir(), "unfinished");
+    cpSync(wholeRun, unfinished, { recursive: true });
+    const lines = readFileSync(join(unfinished, "rank-corr", "samples.jsonl"), "utf8")
+      .trim()
+      .split("\n");
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(join(unfinished, "rank-corr", "samples.jsonl"), `${lines.slice(1).join("\n")}\n`);
+    const target = freshRun();
+    await expect(
+      rankCorrCommand({ ...quiet, run: target, scratchFrom: join(unfinished, "rank-corr") }, captureIo()),
+    ).rejects.toThrow("1 of its 4 subnets are not finished");
+    expect(existsSync(join(target, "rank-corr"))).toBe(false);
+    const snapFile = join(unfinished, "run.json");
+    const otherSpace = JSON.parse(readFileSync(snapFile, "utf8"));
+    otherSpace.space.stages[0].dim += 8;
+    writeFileSync(snapFile, JSON.stringify(otherSpace));
+    await expect(
+      rankCorrCommand({ ...quiet, run: target, scratchFrom: join(unfinished, "rank-corr") }, captureIo()),
+    ).rejects.toThrow("its supernet was trained with another search space than");
+    const cli = captureIo();
+    expect(
+      await runCli(["node", "psvit", "rank-corr", "--run", target, "--scratch-from", tempDir()], cli),
+    ).toBe(2);
+    expect(cli.stderr.join("")).toContain("not a rank-corr study folder (no rank-corr.json in it)");
+  });
+
   it("refuses to replace a study without --force; --force starts over", async () => {
     await expect(rankCorr(wholeRun)).rejects.toThrow(
       "already holds a rank-corr study (rank-corr/); add --resume to continue it or --force to replace it",

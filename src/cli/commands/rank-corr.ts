@@ -3,9 +3,9 @@
  * Kendall's τ-b, Spearman's ρ and the table of subnets.
  */
 import { UsageError } from "../../errors.js";
-import { type RankCorrResult, rankCorrStudy } from "../../study/rank-corr.js";
+import { checkStudyName, DEFAULT_STUDY, type RankCorrResult, rankCorrStudy } from "../../study/rank-corr.js";
 import { parseQuantity } from "../../util/units.js";
-import { checkResumeFlags, intOption, positiveOption } from "../common.js";
+import { checkResumeFlags, flagName, intOption, positiveOption } from "../common.js";
 import type { Io } from "../io.js";
 import { rankCorrSummary } from "../summaries.js";
 
@@ -13,6 +13,8 @@ export type { RankCorrResult, RankCorrSample, RankCorrSnapshot } from "../../stu
 
 export interface RankCorrCommandOptions {
   run: string;
+  name?: string;
+  scratchFrom?: string;
   samples?: string | number;
   epochs?: string | number;
   seed?: string | number;
@@ -51,9 +53,24 @@ function parseSampling(v: string | undefined): "strata" | "band" | undefined {
 }
 
 export async function rankCorrCommand(opts: RankCorrCommandOptions, io: Io): Promise<RankCorrResult> {
-  checkResumeFlags(opts as unknown as Record<string, unknown>, FIXED_ON_RESUME, "rank-corr/rank-corr.json");
+  const name = checkStudyName(opts.name ?? DEFAULT_STUDY);
+  checkResumeFlags(opts as unknown as Record<string, unknown>, FIXED_ON_RESUME, `${name}/rank-corr.json`);
+  if (opts.scratchFrom !== undefined) {
+    if (opts.resume)
+      throw new UsageError(
+        `--resume continues with the settings in ${name}/rank-corr.json; drop --scratch-from`,
+      );
+    const given = FIXED_ON_RESUME.filter((k) => opts[k] !== undefined);
+    if (given.length) {
+      throw new UsageError(
+        `--scratch-from takes the subnets and their settings from ${opts.scratchFrom}; drop ${given.map(flagName).join(", ")}`,
+      );
+    }
+  }
   const { report, ...result } = await rankCorrStudy({
     run: opts.run,
+    name,
+    scratchFrom: opts.scratchFrom,
     samples: intOption(opts.samples, "--samples", 3),
     epochs: positiveOption(opts.epochs, "--epochs"),
     seed: intOption(opts.seed, "--seed", 0),

@@ -1,0 +1,251 @@
+// Issue 16 item 4: is the search's winner better than what a user gets by drawing an architecture of the
+// same cost at random? Retrains from scratch, with the default recipe (configs/recipes/fmnist.json):
+//   - the winner of `psvit pipeline` (supernet + search under --budget, default 25M; run first when the
+//     pipeline directory holds no search result),
+//   - --random N (default 5) architectures drawn uniformly from those under the budget whose FLOPs are
+//     within 5% of the winner's (`psvit space --sample`, seeded by --draw-seed),
+//   - the DeiT-like uniform baseline configs/fmnist-deit-uniform.json,
+// each with every seed of --seeds (default 0,1,2), and scores each run on the validation split (the one
+// the search chose on, with inherited weights) and on the held-out test split (chosen on by nothing).
+//   node bench/searched-vs-random.mjs [--out runs/searched-vs-random] [--pipeline DIR] [--data embedded]
+//        [--random 5] [--seeds 0,1,2] [--epochs E] [--budget 25M] [--draw-seed 0] [--parallel 1]
+//        [--threads 1] [--archs FILE]    (FILE: another study's archs.json, to train the same set)
+// Jobs run seed by seed (every architecture's seed 0 first), so a study cut short still compares all of
+// them. Re-running skips finished trainings. Writes OUT/archs.json (what is trained), OUT/result.json
+// and prints a Markdown table; the goal (issue 16): the winner's mean test top-1 beats every random
+// architecture's and the baseline's by more than the seed spread (the larger seed SD of the two).
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { opt, root } from "./args.mjs";
+import { meanSe, PSVIT, readMetrics, runJobs, trainingSeconds } from "./jobs.mjs";
+
+const OUT = path.resolve(opt("out", "runs/searched-vs-random"));
+const PIPELINE = path.resolve(opt("pipeline", path.join(OUT, "pipeline")));
+const DATA = opt("data", "embedded");
+const RANDOM = Number(opt("random", "5"));
+const SEEDS = opt("seeds", "0,1,2").split(",");
+const EPOCHS = opt("epochs", undefined);
+const BUDGET = opt("budget", "25M");
+const DRAW_SEED = opt("draw-seed", "0");
+const PARALLEL = Number(opt("parallel", "1"));
+const THREADS = Number(opt("threads", "1"));
+const ARCHS_FROM = opt("archs", undefined);
+const SPACE = path.join(root, "search-spaces/fmnist-2d.json");
+const BASELINE = path.join(root, "configs/fmnist-deit-uniform.json");
+mkdirSync(OUT, { recursive: true });
+
+const psvit = (args, opts = {}) =>
+  execFileSync(process.execPath, [PSVIT, ...args], {
+    env: { ...process.env, PSVIT_WASM_THREADS: String(THREADS) },
+    ...opts,
+  }).toString();
+const writeJson = (file, value) => {
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+};
+const log = (msg) => console.error(`${new Date().toISOString()} ${msg}`);
+
+// 1. What is trained: the winner, the random draws, the baseline (fixed once in archs.json).
+const archsFile = path.join(OUT, "archs.json");
+let plan;
+if (existsSync(archsFile)) plan = JSON.parse(readFileSync(archsFile, "utf8"));
+else if (ARCHS_FROM) plan = JSON.parse(readFileSync(path.resolve(ARCHS_FROM), "utf8"));
+else {
+  const searchResult = path.join(PIPELINE, "search", "result.json");
+  if (!existsSync(searchResult)) {
+    log(`no search result in ${PIPELINE}: running psvit pipeline --out ${PIPELINE} (2 threads)`);
+    const t0 = performance.now();
+    execFileSync(process.execPath, [PSVIT, "pipeline", "--out", PIPELINE, "--flops", BUDGET], {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, PSVIT_WASM_THREADS: "2" },
+    });
+    log(`pipeline finished in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+  }
+  const result = JSON.parse(readFileSync(searchResult, "utf8"));
+  const winner = result.best;
+  const lo = Math.ceil(winner.flops * 0.95);
+  const budget = parseBudget(BUDGET);
+  const hi = Math.min(Math.floor(winner.flops * 1.05), budget);
+  const drawn = JSON.parse(
+    psvit([
+      "space",
+      SPACE,
+      "--sample",
+      String(RANDOM),
+      "--flops-range",
+      `${lo}:${hi}`,
+      "--seed",
+      DRAW_SEED,
+      "--json",
+    ]),
+  );
+  plan = {
+    created: new Date().toISOString(),
+    pipeline: path.relative(root, PIPELINE),
+    budget: BUDGET,
+    drawSeed: Number(DRAW_SEED),
+    band: { minFlops: lo, maxFlops: hi, pool: drawn.pool },
+    entries: [
+      {
+        role: "searched",
+        arch: winner.arch,
+        flops: winner.flops,
+        params: winner.params,
+        inherited: winner.top1,
+      },
+      ...drawn.samples.map((s, i) => ({
+        role: `random ${i + 1}`,
+        arch: s.arch,
+        flops: s.flops,
+        params: s.params,
+      })),
+      { role: "DeiT-like", config: path.relative(root, BASELINE) },
+    ],
+  };
+  if (drawn.samples.length < RANDOM)
+    throw new Error(`only ${drawn.samples.length} architectures in the band`);
+}
+writeJson(archsFile, plan);
+
+function parseBudget(text) {
+  const m = /^([\d.e+]+)\s*([kMG]?)/i.exec(text);
+  return Number(m[1]) * { "": 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 }[m[2]];
+}
+
+// 2. One model config per entry.
+const configs = path.join(OUT, "configs");
+mkdirSync(configs, { recursive: true });
+for (const e of plan.entries) {
+  if (e.config) {
+    e.file = path.resolve(root, e.config);
+    e.name = path.basename(e.file, ".json").replace(/\.model$/, "");
+  } else {
+    e.name = `fmnist-2d-${e.arch}`;
+    e.file = path.join(configs, `${e.name}.model.json`);
+    if (!existsSync(e.file)) psvit(["export", "--space", SPACE, "--arch", e.arch, "--out", configs]);
+  }
+  if (e.flops === undefined) {
+    const c = JSON.parse(psvit(["flops", e.file, "--json"]));
+    e.flops = c.flops;
+    e.params = c.params;
+  }
+}
+
+// 3. Train every entry with every seed, seed by seed.
+const tag = (e) => (e.arch ?? e.name).replace(/[^A-Za-z0-9-]/g, "_");
+const runDir = (e, seed) => path.join(OUT, "runs", `${tag(e)}-s${seed}`);
+const finished = (e, seed) => existsSync(path.join(runDir(e, seed), `${e.name}.safetensors`));
+const jobs = SEEDS.flatMap((seed) =>
+  plan.entries.map((e) => {
+    const dir = runDir(e, seed);
+    const resumable = existsSync(path.join(dir, "run.json")) && existsSync(path.join(dir, "checkpoints"));
+    return {
+      name: `${e.role} ${e.arch ?? e.name} seed ${seed}`,
+      args: resumable
+        ? ["train", e.file, "--out", dir, "--resume"]
+        : [
+            "train",
+            e.file,
+            "--data",
+            DATA,
+            "--seed",
+            seed,
+            ...(EPOCHS ? ["--epochs", EPOCHS] : []),
+            "--out",
+            dir,
+            "--force",
+          ],
+      log: path.join(OUT, "logs", `${tag(e)}-s${seed}.log`),
+      done: () => finished(e, seed),
+    };
+  }),
+);
+const t0 = performance.now();
+await runJobs(jobs, PARALLEL, {
+  threads: THREADS,
+  onDone: (r) =>
+    log(`${r.name}: ${r.skipped ? "done before" : `exit ${r.code}, ${(r.seconds / 60).toFixed(1)} min`}`),
+});
+log(`trainings finished in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+
+// 4. Score: validation top-1 from the run's last evaluation, test top-1 by psvit eval.
+const rows = plan.entries.map((e) => {
+  const runs = [];
+  for (const seed of SEEDS) {
+    const dir = runDir(e, seed);
+    if (!finished(e, seed)) continue;
+    const evals = readMetrics(dir).filter((m) => m.type === "eval");
+    const val = evals.at(-1).paths[0].top1;
+    const trained = path.join(dir, `${e.name}.model.json`);
+    const test = JSON.parse(
+      psvit([
+        "eval",
+        existsSync(trained) ? trained : e.file,
+        "--weights",
+        path.join(dir, `${e.name}.safetensors`),
+        "--data",
+        DATA,
+        "--split",
+        "test",
+        "--seed",
+        seed,
+        "--json",
+      ]),
+    );
+    runs.push({ seed: Number(seed), val, test: test.top1, testN: test.n, seconds: trainingSeconds(dir) });
+  }
+  const pct = (xs) => meanSe(xs.map((x) => x * 100));
+  return {
+    ...e,
+    file: path.relative(root, e.file),
+    runs,
+    val: pct(runs.map((r) => r.val)),
+    test: pct(runs.map((r) => r.test)),
+  };
+});
+
+// 5. The verdict: the winner against each other entry, on the test split.
+const win = rows[0];
+const verdicts = rows.slice(1).map((r) => {
+  const diff = win.test.mean - r.test.mean;
+  const spread = Math.max(win.test.sd, r.test.sd);
+  const seDiff = Math.hypot(win.test.se, r.test.se);
+  return { role: r.role, diff, spread, seDiff, beats: diff > spread };
+});
+const goal = verdicts.length > 0 && verdicts.every((v) => v.beats);
+writeJson(path.join(OUT, "result.json"), {
+  date: new Date().toISOString(),
+  data: DATA,
+  epochs: EPOCHS ?? "recipe",
+  seeds: SEEDS.map(Number),
+  band: plan.band,
+  rows,
+  verdicts,
+  goal,
+});
+
+const f = (x) => (Number.isFinite(x) ? x.toFixed(2) : "-");
+console.log(
+  `data ${DATA}, seeds ${SEEDS.join(",")}, random band ${plan.band ? `${plan.band.minFlops}–${plan.band.maxFlops} FLOPs` : "-"}`,
+);
+console.log(
+  "| role | architecture | MFLOPs | params | val top-1 (mean ± SE) | test top-1 (mean ± SE) | test per seed | seed SD | wall per run |",
+);
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+for (const r of rows) {
+  const walls = r.runs
+    .map((x) => x.seconds)
+    .filter(Boolean)
+    .map((s) => (s / 60).toFixed(1));
+  console.log(
+    `| ${r.role} | ${r.arch ?? r.name} | ${(r.flops / 1e6).toFixed(2)} | ${(r.params / 1e6).toFixed(2)} M | ${f(r.val.mean)} ± ${f(r.val.se)} (n = ${r.val.n}) | ${f(r.test.mean)} ± ${f(r.test.se)} | ${r.runs.map((x) => (x.test * 100).toFixed(2)).join(", ")} | ${f(r.test.sd)} | ${walls.length ? `${walls[0]}–${walls.at(-1)} min` : "-"} |`,
+  );
+}
+console.log("\nwinner − other (test top-1, points): difference, larger seed SD, SE of the difference");
+for (const v of verdicts) {
+  console.log(
+    `- ${v.role}: ${f(v.diff)} (spread ${f(v.spread)}, SE ${f(v.seDiff)}) → ${v.beats ? "beats" : "does not beat"}`,
+  );
+}
+console.log(`\ngoal (beats every one by more than the seed spread): ${goal ? "met" : "missed"}`);
