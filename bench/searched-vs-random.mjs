@@ -52,7 +52,7 @@ let plan;
 if (existsSync(archsFile)) plan = JSON.parse(readFileSync(archsFile, "utf8"));
 else if (ARCHS_FROM) plan = JSON.parse(readFileSync(path.resolve(ARCHS_FROM), "utf8"));
 else {
-  const searchResult = path.join(PIPELINE, "search", "result.json");
+  const searchResult = path.join(PIPELINE, "search-evolution", "result.json");
   if (!existsSync(searchResult)) {
     log(`no search result in ${PIPELINE}: running psvit pipeline --out ${PIPELINE} (2 threads)`);
     const t0 = performance.now();
@@ -63,7 +63,9 @@ else {
     log(`pipeline finished in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
   }
   const result = JSON.parse(readFileSync(searchResult, "utf8"));
-  const winner = result.best;
+  // the final stage's winner (what `psvit export` exports), else the search's best
+  const best = result.final?.ranking?.[0] ?? result.top[0];
+  const winner = { ...best, top1: best.accuracy };
   const lo = Math.ceil(winner.flops * 0.95);
   const budget = parseBudget(BUDGET);
   const hi = Math.min(Math.floor(winner.flops * 1.05), budget);
