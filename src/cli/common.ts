@@ -3,6 +3,7 @@
  * flags `--resume` refuses. (The work itself lives in the domain modules the commands call.)
  */
 import { UsageError } from "../errors.js";
+import { SAMPLING_MODES, type SamplingMode } from "../space/sample.js";
 
 /** An integer flag value ≥ `min`. */
 export function intOption(value: string | number | undefined, flag: string, min = 1): number | undefined {
@@ -49,4 +50,11 @@ export function checkResumeFlags(
       `--resume continues with the settings in ${settingsFile}; drop ${given.map(flagName).join(", ")}`,
     );
   }
+}
+
+/** `--sampling`: how the supernet's step paths are drawn. */
+export function parseSampling(v: string | undefined): SamplingMode {
+  if (v === undefined) return "uniform";
+  if ((SAMPLING_MODES as readonly string[]).includes(v)) return v as SamplingMode;
+  throw new UsageError(`--sampling: expected ${SAMPLING_MODES.join(" or ")}, got ${JSON.stringify(v)}`);
 }

@@ -82,7 +82,13 @@ export function buildProgram(io: Io): Command {
       .command("train-supernet")
       .description("train a space's weight-sharing supernet by single-path one-shot uniform sampling")
       .option("--space <space.json>", "search space (default search-spaces/fmnist-2d.json)")
-      .option("--flops-range <min:max>", "only sample paths in this FLOPs range, e.g. 10M:40M"),
+      .option("--flops-range <min:max>", "only sample paths in this FLOPs range, e.g. 10M:40M")
+      .addOption(
+        new Option(
+          "--sampling <how>",
+          "uniform: each step's path uniform over the range (SPOS, default); fair: the least-trained choices of 8 uniform draws (FairNAS-style)",
+        ).choices(["uniform", "fair"]),
+      ),
     "configs/recipes/fmnist-supernet.json",
   ).action(async (opts) => {
     const { trainSupernetCommand } = await import("./commands/train.js");
@@ -248,6 +254,12 @@ export function buildProgram(io: Io): Command {
       .option(
         "--flops-range <min:max>",
         "FLOPs range of the paths the supernet trains (default :BUDGET, the paths the search can pick; ':' the whole space)",
+      )
+      .addOption(
+        new Option(
+          "--sampling <how>",
+          "how the supernet draws its step paths: uniform (SPOS, default) or fair (FairNAS-style)",
+        ).choices(["uniform", "fair"]),
       )
       .option("--population <n>", "search population (default 16)")
       .option("--generations <n>", "search generations (default 6)")

@@ -6,7 +6,7 @@ import { UsageError } from "../errors.js";
 import { countModel } from "../flops/count.js";
 import { Rng } from "../util/rng.js";
 import { human } from "../util/units.js";
-import { type Arch, materialize, sampleArch } from "./arch.js";
+import { type Arch, CELL_CHOICES, type Cell, materialize, sampleArch } from "./arch.js";
 import {
   ConstrainedSampler,
   type Constraint,
@@ -40,6 +40,85 @@ export function rejectionSampler(
       `no architecture in range after ${maxTries} draws: the range keeps too little of the space; widen it`,
     );
   };
+}
+
+/** How train-supernet draws a step's path: `uniform` (SPOS) or `fair` (choice-balanced, FairNAS-style). */
+export type SamplingMode = "uniform" | "fair";
+export const SAMPLING_MODES: readonly SamplingMode[] = ["uniform", "fair"];
+
+/** The path of each supernet training step, with whatever a checkpoint must keep besides the RNG. */
+export interface PathSampler {
+  next(rng: Rng): Arch;
+  /** State beyond the RNG (null: none), JSON-serialisable. */
+  state(): unknown;
+  /** Continue from `state()` of an earlier run (a resumed training). */
+  restore(state: unknown): void;
+}
+
+/** SPOS: every step a path drawn uniformly from those satisfying `constraint` (`rejectionSampler`). */
+export function uniformSampler(space: SpaceConfig, constraint: Constraint): PathSampler {
+  const draw = rejectionSampler(space, constraint);
+  return { next: draw, state: () => null, restore: () => {} };
+}
+
+/**
+ * FairNAS-style fairness under a FLOPs range: every choice of every cell trained as equally often as the
+ * range allows. Strict fairness (FairNAS: each block of 3 steps trains each cell's B, S and I once) is
+ * impossible under a budget that keeps only part of the space, since such a block's paths average the
+ * whole space's FLOPs. Instead each step draws `candidates` paths uniformly from the range and trains
+ * the one whose choices have been trained least so far (the sum over cells of their counts; the first
+ * drawn wins ties), then counts it. Without a range this converges to strict fairness' equal counts.
+ * The counts are the state a checkpoint keeps.
+ */
+export function fairSampler(space: SpaceConfig, constraint: Constraint, candidates = 8): PathSampler {
+  const draw = rejectionSampler(space, constraint);
+  const fresh = () => space.stages.map((st) => Array.from({ length: st.cells }, () => [0, 0, 0]));
+  let counts = fresh();
+  const idx = (c: Cell) => CELL_CHOICES.indexOf(c);
+  const score = (a: Arch) =>
+    a.reduce((t, stage, s) => t + stage.reduce((u, c, i) => u + counts[s][i][idx(c)], 0), 0);
+  return {
+    next(rng) {
+      let best = draw(rng);
+      let bestScore = score(best);
+      for (let k = 1; k < candidates; k++) {
+        const a = draw(rng);
+        const sc = score(a);
+        if (sc < bestScore) {
+          best = a;
+          bestScore = sc;
+        }
+      }
+      best.forEach((stage, s) => {
+        stage.forEach((c, i) => {
+          counts[s][i][idx(c)]++;
+        });
+      });
+      return best;
+    },
+    state: () => ({ counts: counts.map((st) => st.map((c) => [...c])) }),
+    restore(state) {
+      const c = (state as { counts?: unknown } | null)?.counts;
+      const shape = fresh();
+      const ok =
+        Array.isArray(c) &&
+        c.length === shape.length &&
+        c.every(
+          (st, s) =>
+            Array.isArray(st) &&
+            st.length === shape[s].length &&
+            st.every(
+              (x) => Array.isArray(x) && x.length === 3 && x.every((n) => Number.isInteger(n) && n >= 0),
+            ),
+        );
+      if (!ok) throw new UsageError("checkpoint: the fair sampler's counts do not fit the search space");
+      counts = (c as number[][][]).map((st) => st.map((x) => [...x]));
+    },
+  };
+}
+
+export function pathSampler(mode: SamplingMode, space: SpaceConfig, constraint: Constraint): PathSampler {
+  return mode === "fair" ? fairSampler(space, constraint) : uniformSampler(space, constraint);
 }
 
 /** Throws a UsageError naming the space's FLOPs range when nothing satisfies `constraint`. */

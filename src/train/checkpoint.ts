@@ -23,6 +23,8 @@ export interface CheckpointMeta {
   stream: BatchStreamState;
   /** The architecture sampler's RNG (supernet runs). */
   sampler: RngState | null;
+  /** The path sampler's own state beyond its RNG (the fair sampler's counts); absent: none. */
+  samplerState?: unknown;
   /** The optimizer's non-tensor state. */
   optimizer: unknown;
   /** The space (supernet) or model config the parameters belong to. */

@@ -15,6 +15,7 @@ import type { AugmentOptions, Dataset, Preprocess } from "../data/types.js";
 import { AdamW, clipGradNorm, defaultDecayMask, globalGradNorm, nonFiniteGrads } from "../engine/adamw.js";
 import { InterruptedError, PsvitError } from "../errors.js";
 import { type Arch, formatArch } from "../space/arch.js";
+import type { PathSampler } from "../space/sample.js";
 import type { Logger } from "../util/log.js";
 import { Rng } from "../util/rng.js";
 import type { StopFlag } from "../util/signals.js";
@@ -62,7 +63,7 @@ export type { StopFlag } from "../util/signals.js";
 export interface LoopOptions {
   target: Trainable;
   /** Draws the path of a step (supernet). */
-  sampler?: (rng: Rng) => Arch;
+  sampler?: PathSampler;
   evalPaths: EvalPath[];
   data: TrainData;
   recipe: Recipe;
@@ -168,6 +169,7 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
     }
     optimizer.setState(optimizerFromCheckpoint(meta.optimizer, optTensors));
     if (meta.sampler) samplerRng = Rng.fromState(meta.sampler);
+    if (meta.samplerState !== undefined) opts.sampler?.restore(meta.samplerState);
     step = meta.step;
     lastEval = (meta.lastEval as EvalRecord[] | undefined) ?? null;
   }
@@ -180,12 +182,14 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
 
   const checkpoint = async () => {
     const opt = optimizerToCheckpoint(optimizer.getState());
+    const samplerState = opts.sampler?.state();
     const meta: CheckpointMeta = {
       version: 1,
       kind: target.kind,
       step,
       stream: stream.state(),
       sampler: target.kind === "supernet" ? samplerRng.state() : null,
+      ...(samplerState !== null && samplerState !== undefined ? { samplerState } : {}),
       optimizer: opt.meta,
       config: target.config,
       ...(lastEval ? { lastEval } : {}),
@@ -201,7 +205,7 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
       const tWait = performance.now();
       const batch = await stream.next();
       const t0 = performance.now();
-      const arch = opts.sampler ? opts.sampler(samplerRng) : null;
+      const arch = opts.sampler ? opts.sampler.next(samplerRng) : null;
       const vars = target.trainableVariables(arch);
       const names = tfName(vars);
       const lr = lrAt(schedule, step);

@@ -16,7 +16,7 @@ import { InterruptedError, UsageError } from "../errors.js";
 import { countModel } from "../flops/count.js";
 import type { Arch } from "../space/arch.js";
 import { formatArch } from "../space/arch.js";
-import { rejectionSampler, representativeArchs } from "../space/sample.js";
+import { type PathSampler, pathSampler, representativeArchs, type SamplingMode } from "../space/sample.js";
 import type { Constraint } from "../space/stats.js";
 import { createLogger, type Logger, setLogger } from "../util/log.js";
 import { DEFAULT_RECIPE, DEFAULT_SUPERNET_RECIPE, packagePath } from "../util/package.js";
@@ -71,9 +71,14 @@ export interface TrainRunResult extends TrainResult {
 
 /** Train a space's supernet (fresh: `space`, and optionally the FLOPs range its paths are drawn from). */
 export function trainSupernet(
-  o: TrainRunOptions & { space?: SpaceConfig; flopsRange?: Constraint | null },
+  o: TrainRunOptions & { space?: SpaceConfig; flopsRange?: Constraint | null; sampling?: SamplingMode },
 ): Promise<TrainRunResult> {
-  return train("train-supernet", o, () => ({ space: o.space! }), o.flopsRange ?? null);
+  return train(
+    "train-supernet",
+    o,
+    () => ({ space: o.space!, sampling: o.sampling ?? "uniform" }),
+    o.flopsRange ?? null,
+  );
 }
 
 /** Train a fixed model from scratch (fresh: `model`). */
@@ -84,7 +89,7 @@ export function trainModel(o: TrainRunOptions & { model?: ModelConfig }): Promis
 async function train(
   command: RunSnapshot["command"],
   o: TrainRunOptions,
-  cfg: () => { space?: SpaceConfig; model?: ModelConfig },
+  cfg: () => { space?: SpaceConfig; model?: ModelConfig; sampling?: SamplingMode },
   constraint: Constraint | null,
 ): Promise<TrainRunResult> {
   const prepared = o.resume
@@ -146,7 +151,7 @@ interface Prepared {
 /** Fresh run: validate inputs, open the directory, resolve data, write run.json. */
 async function prepareFresh(
   command: RunSnapshot["command"],
-  cfg: { space?: SpaceConfig; model?: ModelConfig },
+  cfg: { space?: SpaceConfig; model?: ModelConfig; sampling?: SamplingMode },
   constraint: Constraint | null,
   o: TrainRunOptions,
 ): Promise<Prepared> {
@@ -287,14 +292,14 @@ async function execute(p: Prepared, o: TrainRunOptions): Promise<TrainRunResult>
 
   let target: ReturnType<typeof supernetTarget>;
   let dispose: () => void;
-  let sampler: ((rng: Rng) => Arch) | undefined;
+  let sampler: PathSampler | undefined;
   if (snapshot.space) {
     const { Supernet } = await import("../model/supernet.js");
     const space = parseSpaceConfig(snapshot.space);
     const net = Supernet.create(space, { seed: snapshot.seed });
     target = supernetTarget(net, space);
     dispose = () => net.dispose();
-    sampler = rejectionSampler(space, snapshot.flopsRange ?? {});
+    sampler = pathSampler(snapshot.sampling ?? "uniform", space, snapshot.flopsRange ?? {});
   } else {
     const { HvtModel } = await import("../model/hvt.js");
     const model = parseModelConfig(snapshot.model);

@@ -21,6 +21,7 @@ import type { ModelConfig, SpaceConfig } from "../config/schema.js";
 import type { DataInfo } from "../data/resolve.js";
 import type { Preprocess } from "../data/types.js";
 import { UsageError } from "../errors.js";
+import type { SamplingMode } from "../space/sample.js";
 import type { Constraint } from "../space/stats.js";
 import { removeStaleTempFiles } from "../util/debris.js";
 import { writeFileAtomic } from "../util/fs.js";
@@ -41,6 +42,8 @@ export interface RunSnapshot {
   model?: ModelConfig;
   recipe: Recipe;
   flopsRange: Constraint | null;
+  /** How a supernet's step paths are drawn (absent in older runs: uniform). */
+  sampling?: SamplingMode;
   data: { spec: string | null; dataDir: string | null; info: DataInfo };
   /** The normalisation the run trains with (the training split's, or the model config's own). */
   preprocess: Preprocess;

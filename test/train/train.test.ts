@@ -8,8 +8,8 @@ import { runCli } from "../../src/cli/run.js";
 import { parseSpaceConfig } from "../../src/config/validate.js";
 import { defaultDecayMask } from "../../src/engine/adamw.js";
 import { InterruptedError, LockedError, UsageError } from "../../src/errors.js";
-import { materialize, parseArch } from "../../src/space/arch.js";
-import { archCost, rejectionSampler } from "../../src/space/sample.js";
+import { formatArch, materialize, parseArch } from "../../src/space/arch.js";
+import { archCost, fairSampler, rejectionSampler, uniformSampler } from "../../src/space/sample.js";
 import { loadCheckpoint } from "../../src/train/checkpoint.js";
 import { RunDir } from "../../src/train/rundir.js";
 import { Rng } from "../../src/util/rng.js";
@@ -82,6 +82,39 @@ describe("train-supernet end to end (cpu backend)", () => {
     for (const [name, t] of a.optimizer) expect(b.optimizer.get(name)!.data, name).toEqual(t.data);
     const stepsOf = (m: any) => m.optimizer.steps;
     expect(stepsOf(b.meta)).toEqual(stepsOf(a.meta));
+  });
+
+  it("--sampling fair: recorded in run.json, its counts checkpointed, a resumed run bit-identical", async () => {
+    const whole = join(tempDir(), "fair-whole");
+    await trainSupernetCommand({ ...base(whole), sampling: "fair" }, captureIo());
+    expect(RunDir.existing(whole).readJson<{ sampling: string }>("run.json").sampling).toBe("fair");
+    const cut = join(tempDir(), "fair-cut");
+    await expect(
+      trainSupernetCommand({ ...base(cut), sampling: "fair", stopAfterSteps: 5 }, captureIo()),
+    ).rejects.toThrow(InterruptedError);
+    const mid = await loadCheckpoint(RunDir.existing(cut).latestCheckpoint()!.file);
+    const counts = (mid.meta.samplerState as { counts: number[][][] }).counts;
+    // 5 steps: every cell counted 5 times over its three choices
+    for (const stage of counts) for (const cell of stage) expect(cell.reduce((a, b) => a + b, 0)).toBe(5);
+    await expect(
+      trainSupernetCommand({ ...quiet, out: cut, resume: true, sampling: "uniform" }, captureIo()),
+    ).rejects.toThrow("drop --sampling");
+    await trainSupernetCommand({ ...quiet, out: cut, resume: true }, captureIo());
+    const a = await finalWeights(whole);
+    const b = await finalWeights(cut);
+    expect(b.meta.samplerState).toEqual(a.meta.samplerState);
+    for (const [name, t] of a.params) expect(b.params.get(name)!.data, name).toEqual(t.data);
+    // and it trained other paths than uniform sampling with the same seed
+    const uniform = join(tempDir(), "uniform");
+    await trainSupernetCommand(base(uniform), captureIo());
+    const u = await finalWeights(uniform);
+    expect(u.meta.samplerState).toBeUndefined();
+    expect([...a.params].some(([name, t]) => t.data.some((x, i) => x !== u.params.get(name)!.data[i]))).toBe(
+      true,
+    );
+    await expect(
+      trainSupernetCommand({ ...base(join(tempDir(), "x")), sampling: "even" }, captureIo()),
+    ).rejects.toThrow('--sampling: expected uniform or fair, got "even"');
   });
 
   it("the interrupted process exits 130 through the CLI and says how to resume", async () => {
@@ -325,7 +358,7 @@ describe("no leaks", () => {
     const counts: number[] = [];
     await trainLoop({
       target: supernetTarget(net, space),
-      sampler: rejectionSampler(space, {}),
+      sampler: uniformSampler(space, {}),
       evalPaths: [],
       data: {
         train: data.train,
@@ -491,6 +524,87 @@ describe("path sampling", () => {
       const f = archCost(space, sample(rng)).flops;
       expect(f).toBeGreaterThanOrEqual(range.minFlops);
       expect(f).toBeLessThanOrEqual(range.maxFlops);
+    }
+  });
+});
+
+describe("fair path sampling", () => {
+  const fmnist = parseSpaceConfig(
+    JSON.parse(readFileSync(join(__dirname, "../../search-spaces/fmnist-2d.json"), "utf8")),
+  );
+  /** Per cell, the counts of B, S, I over `n` steps. */
+  const tally = (
+    next: (rng: Rng) => ReturnType<typeof parseArch>,
+    n: number,
+    seed: number,
+    check?: (a: ReturnType<typeof parseArch>) => void,
+  ) => {
+    const rng = new Rng(seed);
+    const counts = fmnist.stages.map((st) => Array.from({ length: st.cells }, () => [0, 0, 0]));
+    for (let i = 0; i < n; i++) {
+      const a = next(rng);
+      check?.(a);
+      a.forEach((stage, s) => {
+        stage.forEach((c, j) => {
+          counts[s][j]["BSI".indexOf(c)]++;
+        });
+      });
+    }
+    return counts.flat();
+  };
+  /** Max over cells of (most − least trained choice) / n. */
+  const imbalance = (cells: number[][], n: number) =>
+    Math.max(...cells.map((c) => (Math.max(...c) - Math.min(...c)) / n));
+
+  it("without a range every choice of every cell is trained (almost) equally often", () => {
+    const n = 900;
+    const fair = fairSampler(fmnist, {});
+    const cells = tally((r) => fair.next(r), n, 1);
+    for (const c of cells) for (const k of c) expect(Math.abs(k - n / 3)).toBeLessThanOrEqual(3);
+    // uniform sampling's counts wander by about sqrt(n): the fair ones do not
+    expect(imbalance(cells, n)).toBeLessThan(imbalance(tally(uniformSampler(fmnist, {}).next, n, 1), n) / 3);
+  });
+
+  it("under a 25M budget: every path within it, the rarest choices trained more often, the cells more alike", () => {
+    // the budget keeps 8% of the space and caps how often the expensive choices (S, B) can be trained:
+    // uniform sampling trains S in 12–21% of the steps depending on the cell, I in about 55%
+    const n = 600;
+    const range = { maxFlops: 25e6 };
+    const fair = fairSampler(fmnist, range);
+    const within = (a: ReturnType<typeof parseArch>) =>
+      expect(archCost(fmnist, a).flops).toBeLessThanOrEqual(25e6);
+    const f = tally((r) => fair.next(r), n, 2, within);
+    const u = tally(uniformSampler(fmnist, range).next, n, 2, within);
+    const rarest = (cells: number[][]) => Math.min(...cells.flat()) / n;
+    expect(rarest(f)).toBeGreaterThan(rarest(u) + 0.03);
+    /** Per choice, the spread of its share over the cells. */
+    const spread = (cells: number[][], k: number) =>
+      (Math.max(...cells.map((c) => c[k])) - Math.min(...cells.map((c) => c[k]))) / n;
+    for (const k of [0, 1, 2]) expect(spread(f, k), "BSI"[k]).toBeLessThan(spread(u, k));
+  });
+
+  it("is deterministic, and a restored state continues the same sequence", () => {
+    const run = (steps: number, from?: { state: unknown; rng: Rng }) => {
+      const s = fairSampler(fmnist, { maxFlops: 25e6 });
+      if (from) s.restore(from.state);
+      const rng = from?.rng ?? new Rng(5);
+      const out = Array.from({ length: steps }, () => formatArch(s.next(rng)));
+      return { out, state: s.state(), rng };
+    };
+    const whole = run(40);
+    expect(run(40).out).toEqual(whole.out);
+    const first = run(15);
+    const rest = run(25, { state: JSON.parse(JSON.stringify(first.state)), rng: first.rng });
+    expect([...first.out, ...rest.out]).toEqual(whole.out);
+    expect(rest.state).toEqual(whole.state);
+    const s = fairSampler(fmnist, {});
+    for (const bad of [
+      null,
+      { counts: [] },
+      { counts: [[[1, 2]]] },
+      { counts: fmnist.stages.map((st) => Array.from({ length: st.cells }, () => [0, -1, 0])) },
+    ]) {
+      expect(() => s.restore(bad)).toThrow("the fair sampler's counts do not fit the search space");
     }
   });
 });

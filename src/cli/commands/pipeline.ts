@@ -16,7 +16,7 @@ import { type TrainRunResult, trainSupernet } from "../../train/run.js";
 import { DEFAULT_SPACE, packagePath } from "../../util/package.js";
 import { formatDuration } from "../../util/progress.js";
 import { parseQuantity } from "../../util/units.js";
-import { intOption, positiveOption } from "../common.js";
+import { intOption, parseSampling, positiveOption } from "../common.js";
 import type { Io } from "../io.js";
 import { exportSummary, searchSummary, shellWord, trainSummary } from "../summaries.js";
 
@@ -29,6 +29,8 @@ export interface PipelineOptions {
   dataDir?: string;
   epochs?: string | number;
   flopsRange?: string;
+  /** How the supernet's step paths are drawn: uniform (default) or fair. */
+  sampling?: string;
   population?: string | number;
   generations?: string | number;
   valImages?: string | number;
@@ -89,6 +91,7 @@ export async function pipelineCommand(
   );
   const valImages = intOption(opts.valImages, "--val-images"); // default: every validation image
   const epochs = positiveOption(opts.epochs, "--epochs");
+  const sampling = parseSampling(opts.sampling);
 
   const step = (n: number, what: string) => io.err(`psvit: [${n}/3] ${what}`);
   step(1, "train-supernet");
@@ -98,6 +101,7 @@ export async function pipelineCommand(
       out,
       space,
       flopsRange,
+      sampling,
       recipeFile: opts.config,
       data: opts.data,
       dataDir: opts.dataDir,
@@ -118,6 +122,7 @@ export async function pipelineCommand(
         dataDir: opts.dataDir,
         epochs: opts.epochs,
         flopsRange: rangeText,
+        sampling: opts.sampling,
         seed: opts.seed,
         force: opts.force,
         backend: opts.backend,

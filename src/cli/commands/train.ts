@@ -9,7 +9,7 @@ import type { Constraint } from "../../space/stats.js";
 import { type TrainRunOptions, type TrainRunResult, trainModel, trainSupernet } from "../../train/run.js";
 import { DEFAULT_SPACE, packagePath } from "../../util/package.js";
 import { parseQuantity } from "../../util/units.js";
-import { checkResumeFlags, intOption, positiveOption } from "../common.js";
+import { checkResumeFlags, intOption, parseSampling, positiveOption } from "../common.js";
 import type { Io } from "../io.js";
 import { shellWord, trainSummary } from "../summaries.js";
 
@@ -38,13 +38,25 @@ export interface CommonTrainOptions {
 export interface TrainSupernetOptions extends CommonTrainOptions {
   space?: string;
   flopsRange?: string;
+  /** uniform (SPOS, default) or fair (choice-balanced). */
+  sampling?: string;
 }
 
 /** What `train` and `train-supernet` return: the training run's result (with its report's path). */
 export type TrainCommandResult = TrainRunResult;
 
 /** The flags that run.json fixes: `--resume` refuses them. */
-const RESUME_FIXED = ["config", "data", "dataDir", "epochs", "batch", "seed", "space", "flopsRange"] as const;
+const RESUME_FIXED = [
+  "config",
+  "data",
+  "dataDir",
+  "epochs",
+  "batch",
+  "seed",
+  "space",
+  "flopsRange",
+  "sampling",
+] as const;
 
 /**
  * The command that continues the run in `out`: --out and --resume, plus only the flags that --resume
@@ -104,9 +116,10 @@ export async function trainSupernetCommand(opts: TrainSupernetOptions, io: Io): 
       flopsRange = parseFlopsRange(opts.flopsRange, (t) => parseQuantity(t, "--flops-range"));
       checkSatisfiable(space, flopsRange, `--flops-range ${opts.flopsRange}`);
     }
+    const sampling = parseSampling(opts.sampling);
     const out = opts.out ?? `runs/${space.name}`;
     const o = runOptions(opts, out, resumeCommand("train-supernet", out, opts), io);
-    result = await trainSupernet({ ...o, space, flopsRange });
+    result = await trainSupernet({ ...o, space, flopsRange, sampling });
   }
   io.out(trainSummary(result));
   return result;
