@@ -3,6 +3,7 @@
  * flags `--resume` refuses. (The work itself lives in the domain modules the commands call.)
  */
 import { UsageError } from "../errors.js";
+import { parseQueueUrl, type QueueAddress } from "../queue/url.js";
 import { SAMPLING_MODES, type SamplingMode } from "../space/sample.js";
 
 /** An integer flag value ≥ `min`. */
@@ -57,4 +58,24 @@ export function parseSampling(v: string | undefined): SamplingMode {
   if (v === undefined) return "uniform";
   if ((SAMPLING_MODES as readonly string[]).includes(v)) return v as SamplingMode;
   throw new UsageError(`--sampling: expected ${SAMPLING_MODES.join(" or ")}, got ${JSON.stringify(v)}`);
+}
+
+/** --queue / PSVIT_QUEUE and --artifacts / PSVIT_ARTIFACTS, shared by the commands that queue jobs. */
+export function queueFlags(
+  opts: { queue?: string; artifacts?: string },
+  required: boolean,
+): { address: QueueAddress; artifacts: string } | undefined {
+  const url = opts.queue ?? process.env.PSVIT_QUEUE;
+  if (url === undefined || url === "") {
+    if (required) throw new UsageError("--queue redis://HOST:PORT[/DB] is required (or set PSVIT_QUEUE)");
+    return undefined;
+  }
+  const address = parseQueueUrl(url);
+  const artifacts = opts.artifacts ?? process.env.PSVIT_ARTIFACTS;
+  if (!artifacts) {
+    throw new UsageError(
+      "--queue needs --artifacts DIR (or PSVIT_ARTIFACTS): a folder the driver and its workers share, where the inputs of the jobs are published",
+    );
+  }
+  return { address, artifacts };
 }

@@ -165,6 +165,14 @@ export function buildProgram(io: Io): Command {
       "worker threads evaluating candidates (0: this thread; default: one per core, at most 2)",
     )
     .option("--seed <n>", "seed of the search (default 0)")
+    .option(
+      "--queue <url>",
+      "evaluate candidates through a BullMQ queue at redis://HOST:PORT[/DB] (default $PSVIT_QUEUE), by psvit worker processes on any machine",
+    )
+    .option(
+      "--artifacts <dir>",
+      "with --queue: the folder driver and workers share, where the checkpoint and images are published (default $PSVIT_ARTIFACTS)",
+    )
     .option("--resume", "continue the search in --run from its last generation")
     .option("--force", "replace a previous search of the same strategy")
     .option("--json", "print the result as JSON")
@@ -172,6 +180,20 @@ export function buildProgram(io: Io): Command {
     .action(async (opts) => {
       const { searchCommand } = await import("./commands/search.js");
       await searchCommand(opts, io);
+    });
+
+  program
+    .command("worker")
+    .description(
+      "take search jobs from a BullMQ queue and evaluate them (on any machine that reaches the Redis and sees --artifacts)",
+    )
+    .option("--queue <url>", "redis://HOST:PORT[/DB] (default $PSVIT_QUEUE)")
+    .option("--artifacts <dir>", "the folder the drivers publish job inputs to (default $PSVIT_ARTIFACTS)")
+    .option("--concurrency <n>", "jobs at once, each on its own thread (default 1)")
+    .addOption(new Option("--lock-ms <ms>", "BullMQ lock duration and stalled-job interval").hideHelp())
+    .action(async (opts) => {
+      const { workerCommand } = await import("./commands/worker.js");
+      await workerCommand(opts, io);
     });
 
   program

@@ -40,7 +40,7 @@ const pctSe = (a: number, se: number | undefined) =>
 
 export function searchSummary(r: SearchResult, runDir: string, report: string): string {
   const lines = [
-    `${r.strategy} search under ${human(r.constraint.maxFlops!)}FLOPs: ${r.evaluations} candidates in ${formatDuration(r.seconds)} (${r.candidatesPerMinute.toFixed(1)}/min, ${r.workers} worker(s)), each scored on ${r.fitnessImages} validation images`,
+    `${r.strategy} search under ${human(r.constraint.maxFlops!)}FLOPs: ${r.evaluations} candidates in ${formatDuration(r.seconds)} (${r.candidatesPerMinute.toFixed(1)}/min, ${r.queue ? `through the queue ${r.queue}` : `${r.workers} worker(s)`}), each scored on ${r.fitnessImages} validation images`,
     "",
   ];
   const rows = [["rank", "architecture", "FLOPs", "params", "val top-1 ± SE"]];

@@ -10,6 +10,7 @@ import os from "node:os";
 import { parseSpaceConfig } from "../config/validate.js";
 import { startBackend } from "../engine/start.js";
 import { InterruptedError, UsageError } from "../errors.js";
+import type { QueueAddress } from "../queue/url.js";
 import {
   type Evaluated,
   paretoFront,
@@ -70,6 +71,8 @@ export interface SearchRunOptions {
   search?: NewSearch;
   /** Worker threads of this process (default: the search's, or `defaultWorkers()`). */
   workers?: number;
+  /** Evaluate through a BullMQ queue (workers: `psvit worker`) instead of this process's threads. */
+  queue?: { address: QueueAddress; artifacts: string };
   backend?: string;
   logLevel?: string;
   /** Draw progress bars (a terminal). */
@@ -89,6 +92,13 @@ export interface SearchRunResult extends SearchResult {
 /** The search of a run: one process at a time per strategy (the lock is in the run directory). */
 export async function runSearch(o: SearchRunOptions): Promise<SearchRunResult> {
   const run = RunDir.existing(o.run);
+  if (o.queue) {
+    // before anything is written: an unreachable queue or a missing store changes nothing
+    const { checkRedis } = await import("../queue/redis.js");
+    const { checkArtifactsDir } = await import("../queue/artifacts.js");
+    checkArtifactsDir(o.queue.artifacts);
+    await checkRedis(o.queue.address);
+  }
   const lock = acquireLock(
     run.path(`.psvit-search-${o.strategy}.lock`),
     `the ${o.strategy} search of ${o.run}`,
@@ -200,7 +210,7 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
     logger.info(
       `${strategy} search of ${space.name} under ${human(c.maxFlops!)}FLOPs${c.maxParams ? ` and ${human(c.maxParams)} params` : ""}: ` +
         `the budget keeps ${(settings.spaceFraction * 100).toPrecision(3)}% of the space; ` +
-        `${settings.options.population} × ${settings.options.generations} candidates, ${workers} worker(s)`,
+        `${settings.options.population} × ${settings.options.generations} candidates, ${o.queue ? `through the queue ${o.queue.address.url}` : `${workers} worker(s)`}`,
     );
 
     const backend = await startBackend(o.backend);
@@ -212,16 +222,29 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
       settings.valImages > 0 ? settings.valImages : undefined,
     );
     fitnessImages = set.n;
-    evaluator = await createEvaluator({
-      checkpoint: checkpointFile,
-      space,
-      set,
-      backend:
-        o.backend ??
-        process.env.PSVIT_BACKEND ??
-        (backend.name === "tensorflow-gpu" ? "tensorflow" : backend.name),
-      workers,
-    });
+    const backendName =
+      o.backend ??
+      process.env.PSVIT_BACKEND ??
+      (backend.name === "tensorflow-gpu" ? "tensorflow" : backend.name);
+    if (o.queue) {
+      const { createQueueEvaluator } = await import("../queue/evaluator.js");
+      evaluator = await createQueueEvaluator({
+        ...o.queue,
+        checkpoint: checkpointFile,
+        space,
+        set,
+        backend: backendName,
+        logger,
+      });
+    } else {
+      evaluator = await createEvaluator({
+        checkpoint: checkpointFile,
+        space,
+        set,
+        backend: backendName,
+        workers,
+      });
+    }
   } catch (e) {
     if (replacing) rmSync(run.path(staging), { recursive: true, force: true });
     throw e;
@@ -375,6 +398,7 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
     seconds,
     candidatesPerMinute: evaluatedHere > 0 ? (evaluatedHere / searchSeconds) * 60 : 0,
     workers,
+    ...(o.queue ? { queue: o.queue.address.url } : {}),
     fitnessImages,
     top: evolution.top(10).map(withSe),
     pareto: paretoFront(history),

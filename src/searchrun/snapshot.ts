@@ -35,6 +35,8 @@ export interface SearchResult {
   seconds: number;
   candidatesPerMinute: number;
   workers: number;
+  /** The queue this process's candidates went through (`--queue`, its URL); absent: worker threads. */
+  queue?: string;
   /** Validation images each candidate was scored on during the search. */
   fitnessImages: number;
   /** The top candidates by the search's fitness, with standard errors. */

@@ -207,7 +207,7 @@ describe("psvit search", () => {
     const rc = captureIo();
     expect(await runCli(["node", "psvit", "rank-corr", "--run", run, "--backend", "cpu"], rc)).toBe(2);
     expect(rc.stderr.join("")).toMatch(
-      /^psvit: the rank-corr study of .* is in use by another psvit \(pid \d+/,
+      /^psvit: the rank-corr study rank-corr\/ of .* is in use by another psvit \(pid \d+/,
     );
     // the holder died: the next search takes the lock over
     writeLock(lock, deadPid());

@@ -8,7 +8,7 @@ import { runSearch } from "../../searchrun/run.js";
 import type { SearchResult } from "../../searchrun/snapshot.js";
 import type { Constraint } from "../../space/stats.js";
 import { parseQuantity } from "../../util/units.js";
-import { checkResumeFlags, intOption } from "../common.js";
+import { checkResumeFlags, intOption, queueFlags } from "../common.js";
 import type { Io } from "../io.js";
 import { searchSummary } from "../summaries.js";
 
@@ -33,6 +33,10 @@ export interface SearchCommandOptions {
   force?: boolean;
   json?: boolean;
   backend?: string;
+  /** redis://HOST:PORT[/DB]: candidates through BullMQ (default $PSVIT_QUEUE). */
+  queue?: string;
+  /** With queue: the folder the driver and its workers share (default $PSVIT_ARTIFACTS). */
+  artifacts?: string;
   logLevel?: string;
   /** Tests: stop as if interrupted after this many generations of this process. */
   stopAfterGenerations?: number;
@@ -91,6 +95,7 @@ export async function searchCommand(opts: SearchCommandOptions, io: Io): Promise
     `search-${strategy}/search.json`,
   );
   const workers = intOption(opts.workers, "--workers", 0);
+  const queue = queueFlags(opts, false);
   let search: Parameters<typeof runSearch>[0]["search"];
   if (!opts.resume && opts.flops !== undefined) {
     const constraint: Constraint = { maxFlops: parseQuantity(opts.flops, "--flops") };
@@ -113,6 +118,7 @@ export async function searchCommand(opts: SearchCommandOptions, io: Io): Promise
     force: opts.force,
     search,
     workers,
+    queue,
     backend: opts.backend,
     logLevel: opts.logLevel,
     tty: io.isTTY && process.stderr.isTTY,

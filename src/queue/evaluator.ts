@@ -1,0 +1,123 @@
+/**
+ * The queue executor of a search (`psvit search --queue URL --artifacts DIR`): the same `Evaluator` as
+ * the worker-thread pool (src/eval/pool.ts), so the search never knows which one runs its candidates.
+ * Publishes the checkpoint and the fitness set to the artifact store, queues one BullMQ job per
+ * candidate (its id a function of its inputs, ./jobs.ts) and waits for its result. `psvit worker`
+ * processes (./worker.ts) on any machine that sees the Redis and the store evaluate them.
+ *
+ * Exactly once: the search's journal stays the single truth (it commits each result once). A job queued
+ * again (a resumed driver, a duplicate) is the same job: a finished one answers at once from Redis, a
+ * waiting or running one is waited for. A worker killed mid-job leaves it to BullMQ's stalled-job check
+ * (another worker takes it over after the lock expires); a late result from the killed lock is refused
+ * by BullMQ.
+ */
+import { Job, Queue, QueueEvents } from "bullmq";
+import type { SpaceConfig } from "../config/schema.js";
+import { PsvitError, UsageError } from "../errors.js";
+import type { FitnessSet } from "../eval/fitness.js";
+import type { Evaluator } from "../eval/pool.js";
+import { type Arch, formatArch } from "../space/arch.js";
+import type { Logger } from "../util/log.js";
+import { PSVIT_VERSION } from "../version.js";
+import { encodeFitnessSet, publishBytes, publishFile } from "./artifacts.js";
+import { type EvalJob, type EvalResult, evalJobId, QUEUE_NAME, USAGE_PREFIX } from "./jobs.js";
+import { bullConnection, checkRedis } from "./redis.js";
+import type { QueueAddress } from "./url.js";
+
+export interface QueueEvaluatorOptions {
+  address: QueueAddress;
+  artifacts: string;
+  checkpoint: string;
+  space: SpaceConfig;
+  set: FitnessSet;
+  backend: string;
+  batchSize?: number;
+  logger?: Logger;
+  /** Log how many jobs wait (and that workers are needed) this often while nothing finishes (ms). */
+  idleLogMs?: number;
+}
+
+/** A job failed on a worker for a reason that is not the user's: a bug there (exit 1). */
+export class QueueJobError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "QueueJobError";
+  }
+}
+
+export async function createQueueEvaluator(o: QueueEvaluatorOptions): Promise<Evaluator> {
+  await checkRedis(o.address);
+  const checkpoint = publishFile(o.artifacts, o.checkpoint, ".safetensors", "supernet checkpoint");
+  const fitness = publishBytes(o.artifacts, encodeFitnessSet(o.set), ".fitset", "fitness set");
+  // BullMQ leaves connections it is given open: they are closed here, in close()
+  const connections = [bullConnection(o.address), bullConnection(o.address)];
+  const queue = new Queue(QUEUE_NAME, { connection: connections[0] });
+  const events = new QueueEvents(QUEUE_NAME, { connection: connections[1] });
+  queue.on("error", () => {}); // connection trouble: BullMQ reconnects; a lost server stalls the wait
+  events.on("error", () => {});
+  await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+  o.logger?.info(
+    `queue ${o.address.url}: candidates go to BullMQ queue "${QUEUE_NAME}"; run workers with: psvit worker --queue ${o.address.url} --artifacts ${o.artifacts}`,
+  );
+  let inFlight = 0;
+  let lastDone = Date.now();
+  const idle = setInterval(async () => {
+    if (inFlight === 0 || Date.now() - lastDone < (o.idleLogMs ?? 60_000)) return;
+    const counts = await queue.getJobCounts("waiting", "active").catch(() => null);
+    if (counts) {
+      o.logger?.warn(
+        `queue ${o.address.url}: ${inFlight} candidate(s) outstanding (${counts.waiting} waiting, ${counts.active} active) and none finished for ${Math.round((Date.now() - lastDone) / 1000)} s: is a psvit worker running?`,
+      );
+    }
+  }, o.idleLogMs ?? 60_000);
+  idle.unref();
+
+  return {
+    evaluate: async (arch: Arch) => {
+      const data: EvalJob = {
+        kind: "search-eval",
+        psvit: PSVIT_VERSION,
+        checkpoint,
+        fitness,
+        space: o.space,
+        arch: formatArch(arch),
+        backend: o.backend,
+        batchSize: o.batchSize ?? 250,
+      };
+      const id = evalJobId(data);
+      inFlight++;
+      try {
+        await queue.add("search-eval", data, {
+          jobId: id,
+          attempts: 1,
+          removeOnComplete: { age: 7 * 24 * 3600 },
+          removeOnFail: { age: 7 * 24 * 3600 },
+        });
+        // an earlier failure of this very job (a worker of another version, say): run it again
+        const job = await Job.fromId<EvalJob, EvalResult>(queue, id);
+        if (job && (await job.getState()) === "failed") await job.retry("failed");
+        const result = (await (job ?? (await Job.fromId(queue, id)))!.waitUntilFinished(
+          events,
+        )) as EvalResult;
+        lastDone = Date.now();
+        if (typeof result?.accuracy !== "number") {
+          throw new QueueJobError(`job ${id}: the worker returned no accuracy (${JSON.stringify(result)})`);
+        }
+        return result.accuracy;
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        if (e instanceof PsvitError || e instanceof QueueJobError) throw e;
+        if (message.startsWith(USAGE_PREFIX)) throw new UsageError(message.slice(USAGE_PREFIX.length));
+        throw new QueueJobError(`candidate ${formatArch(arch)} (job ${id}) failed on a worker: ${message}`);
+      } finally {
+        inFlight--;
+      }
+    },
+    close: async () => {
+      clearInterval(idle);
+      await events.close();
+      await queue.close();
+      for (const c of connections) c.disconnect();
+    },
+  };
+}
