@@ -133,9 +133,13 @@ const journalOf = (run: string) =>
     .sort();
 
 describe("search through a BullMQ queue", () => {
-  it("with 2 worker processes: the same candidates, accuracies and winner as the in-process search", async () => {
+  it("with 2 worker processes (one running 2 jobs at once): the same candidates, accuracies and winner as the in-process search", async () => {
     const { url, artifacts } = place();
-    const workers = [await startWorker(url, artifacts), await startWorker(url, artifacts)];
+    // one of them with 2 threads (--concurrency 2: two jobs at once)
+    const workers = [
+      await startWorker(url, artifacts),
+      await startWorker(url, artifacts, {}, ["--concurrency", "2"]),
+    ];
     const run = freshRun();
     const r = await search(run, { queue: url, artifacts });
     expect(r.top).toEqual(inProcess.top);

@@ -165,7 +165,9 @@ describe("psvit search", () => {
     const journal = readJournal(join(run, "search-evolution", "candidates.jsonl"));
     expect(journal.skipped).toBe(0);
     expect(journal.entries.size).toBeGreaterThanOrEqual(1);
-    expect(journal.entries.size).toBeLessThan(6);
+    // stopped in generation 1 (< 6 candidates journaled) or, when worker 0 ran ahead, in generation 2
+    // (6 or more: this bound was < 6 and failed on a loaded machine)
+    expect(journal.entries.size).toBeLessThan(whole.evaluations);
     const resumed = await searchCommand({ ...quiet, run, resume: true, workers: 2 }, captureIo());
     expect(resumed.top).toEqual(whole.top);
   }, 60_000);
