@@ -228,6 +228,14 @@ export function buildProgram(io: Io): Command {
       "--scratch-from <study>",
       "reuse a finished study's subnets and from-scratch accuracies (e.g. RUN/rank-corr of another supernet of the same space and data): trains nothing",
     )
+    .option(
+      "--queue <url>",
+      "train the subnets on psvit workers through a BullMQ queue at redis://HOST:PORT[/DB] (default $PSVIT_QUEUE)",
+    )
+    .option(
+      "--artifacts <dir>",
+      "with --queue: the folder driver and workers share (default $PSVIT_ARTIFACTS)",
+    )
     .option("--resume", "continue the study in --run without retraining finished subnets")
     .option("--force", "replace a previous study")
     .option("--json", "print the result (tau, rho, n, pairs) as JSON")

@@ -19,6 +19,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
+import { encodeIdx, parseIdx } from "../data/idx.js";
+import type { Dataset } from "../data/types.js";
 import { UsageError } from "../errors.js";
 import type { FitnessSet } from "../eval/fitness.js";
 import { decodeSafetensors, encodeSafetensors } from "../weights/safetensors.js";
@@ -103,6 +105,50 @@ export function openArtifact(dir: string, ref: ArtifactRef): string {
     verified.set(file, stamp);
   }
   return file;
+}
+
+/** A dataset in the store: its images and labels as IDX files (u8; labels of at most 256 classes). */
+export interface DatasetRef {
+  images: ArtifactRef;
+  labels: ArtifactRef;
+  numClasses: number;
+  classNames?: string[];
+  source: string;
+}
+
+export function publishDataset(dir: string, ds: Dataset, what: string): DatasetRef {
+  if (ds.numClasses > 256) {
+    throw new UsageError(
+      `${what}: ${ds.numClasses} classes do not fit the queue's u8 IDX labels (at most 256)`,
+    );
+  }
+  const { n, height: H, width: W, channels: C } = ds;
+  return {
+    images: publishBytes(dir, encodeIdx([n, H, W, C], ds.images), ".idx", `${what} images`),
+    labels: publishBytes(dir, encodeIdx([n], Uint8Array.from(ds.labels)), ".idx", `${what} labels`),
+    numClasses: ds.numClasses,
+    ...(ds.classNames ? { classNames: ds.classNames } : {}),
+    source: ds.source,
+  };
+}
+
+export function openDataset(dir: string, ref: DatasetRef): Dataset {
+  const imagesFile = openArtifact(dir, ref.images);
+  const labelsFile = openArtifact(dir, ref.labels);
+  const images = parseIdx(readFileSync(imagesFile), imagesFile);
+  const labels = parseIdx(readFileSync(labelsFile), labelsFile);
+  const [n, height, width, channels] = images.dims;
+  return {
+    images: images.data,
+    labels: labels.data,
+    n,
+    height,
+    width,
+    channels,
+    numClasses: ref.numClasses,
+    ...(ref.classNames ? { classNames: ref.classNames } : {}),
+    source: ref.source,
+  };
 }
 
 const FITSET_KEY = "psvit.fitness-set";

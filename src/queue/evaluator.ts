@@ -45,33 +45,81 @@ export class QueueJobError extends Error {
   }
 }
 
-export async function createQueueEvaluator(o: QueueEvaluatorOptions): Promise<Evaluator> {
-  await checkRedis(o.address);
-  const checkpoint = publishFile(o.artifacts, o.checkpoint, ".safetensors", "supernet checkpoint");
-  const fitness = publishBytes(o.artifacts, encodeFitnessSet(o.set), ".fitset", "fitness set");
+/** A driver's side of the queue: submit a job by its id and wait for its result. */
+export interface QueueClient {
+  /** Queue `data` as job `id` (a finished job of that id answers at once; a failed one runs again). */
+  run<R>(name: string, id: string, data: object, what: string): Promise<R>;
+  close(): Promise<void>;
+}
+
+/** Connects (Redis checked first); `logger` hears when jobs wait and nothing finishes. */
+export async function openQueue(
+  address: QueueAddress,
+  logger?: Logger,
+  idleLogMs = 60_000,
+): Promise<QueueClient> {
+  await checkRedis(address);
   // BullMQ leaves connections it is given open: they are closed here, in close()
-  const connections = [bullConnection(o.address), bullConnection(o.address)];
+  const connections = [bullConnection(address), bullConnection(address)];
   const queue = new Queue(QUEUE_NAME, { connection: connections[0] });
   const events = new QueueEvents(QUEUE_NAME, { connection: connections[1] });
   queue.on("error", () => {}); // connection trouble: BullMQ reconnects; a lost server stalls the wait
   events.on("error", () => {});
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
-  o.logger?.info(
-    `queue ${o.address.url}: candidates go to BullMQ queue "${QUEUE_NAME}"; run workers with: psvit worker --queue ${o.address.url} --artifacts ${o.artifacts}`,
-  );
   let inFlight = 0;
   let lastDone = Date.now();
   const idle = setInterval(async () => {
-    if (inFlight === 0 || Date.now() - lastDone < (o.idleLogMs ?? 60_000)) return;
+    if (inFlight === 0 || Date.now() - lastDone < idleLogMs) return;
     const counts = await queue.getJobCounts("waiting", "active").catch(() => null);
     if (counts) {
-      o.logger?.warn(
-        `queue ${o.address.url}: ${inFlight} candidate(s) outstanding (${counts.waiting} waiting, ${counts.active} active) and none finished for ${Math.round((Date.now() - lastDone) / 1000)} s: is a psvit worker running?`,
+      logger?.warn(
+        `queue ${address.url}: ${inFlight} job(s) outstanding (${counts.waiting} waiting, ${counts.active} active) and none finished for ${Math.round((Date.now() - lastDone) / 1000)} s: is a psvit worker running?`,
       );
     }
-  }, o.idleLogMs ?? 60_000);
+  }, idleLogMs);
   idle.unref();
+  return {
+    async run<R>(name: string, id: string, data: object, what: string): Promise<R> {
+      inFlight++;
+      try {
+        await queue.add(name, data, {
+          jobId: id,
+          attempts: 1,
+          removeOnComplete: { age: 7 * 24 * 3600 },
+          removeOnFail: { age: 7 * 24 * 3600 },
+        });
+        // an earlier failure of this very job (a worker of another version, say): run it again
+        const job = await Job.fromId(queue, id);
+        if (!job) throw new QueueJobError(`job ${id} vanished from the queue right after it was added`);
+        if ((await job.getState()) === "failed") await job.retry("failed");
+        const result = (await job.waitUntilFinished(events)) as R;
+        lastDone = Date.now();
+        return result;
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        if (e instanceof PsvitError || e instanceof QueueJobError) throw e;
+        if (message.startsWith(USAGE_PREFIX)) throw new UsageError(message.slice(USAGE_PREFIX.length));
+        throw new QueueJobError(`${what} (job ${id}) failed on a worker: ${message}`);
+      } finally {
+        inFlight--;
+      }
+    },
+    async close() {
+      clearInterval(idle);
+      await events.close();
+      await queue.close();
+      for (const c of connections) c.disconnect();
+    },
+  };
+}
 
+export async function createQueueEvaluator(o: QueueEvaluatorOptions): Promise<Evaluator> {
+  const checkpoint = publishFile(o.artifacts, o.checkpoint, ".safetensors", "supernet checkpoint");
+  const fitness = publishBytes(o.artifacts, encodeFitnessSet(o.set), ".fitset", "fitness set");
+  const client = await openQueue(o.address, o.logger, o.idleLogMs);
+  o.logger?.info(
+    `queue ${o.address.url}: candidates go to BullMQ queue "${QUEUE_NAME}"; run workers with: psvit worker --queue ${o.address.url} --artifacts ${o.artifacts}`,
+  );
   return {
     evaluate: async (arch: Arch) => {
       const data: EvalJob = {
@@ -85,39 +133,12 @@ export async function createQueueEvaluator(o: QueueEvaluatorOptions): Promise<Ev
         batchSize: o.batchSize ?? 250,
       };
       const id = evalJobId(data);
-      inFlight++;
-      try {
-        await queue.add("search-eval", data, {
-          jobId: id,
-          attempts: 1,
-          removeOnComplete: { age: 7 * 24 * 3600 },
-          removeOnFail: { age: 7 * 24 * 3600 },
-        });
-        // an earlier failure of this very job (a worker of another version, say): run it again
-        const job = await Job.fromId<EvalJob, EvalResult>(queue, id);
-        if (job && (await job.getState()) === "failed") await job.retry("failed");
-        const result = (await (job ?? (await Job.fromId(queue, id)))!.waitUntilFinished(
-          events,
-        )) as EvalResult;
-        lastDone = Date.now();
-        if (typeof result?.accuracy !== "number") {
-          throw new QueueJobError(`job ${id}: the worker returned no accuracy (${JSON.stringify(result)})`);
-        }
-        return result.accuracy;
-      } catch (e) {
-        const message = e instanceof Error ? e.message : String(e);
-        if (e instanceof PsvitError || e instanceof QueueJobError) throw e;
-        if (message.startsWith(USAGE_PREFIX)) throw new UsageError(message.slice(USAGE_PREFIX.length));
-        throw new QueueJobError(`candidate ${formatArch(arch)} (job ${id}) failed on a worker: ${message}`);
-      } finally {
-        inFlight--;
+      const result = await client.run<EvalResult>("search-eval", id, data, `candidate ${data.arch}`);
+      if (typeof result?.accuracy !== "number") {
+        throw new QueueJobError(`job ${id}: the worker returned no accuracy (${JSON.stringify(result)})`);
       }
+      return result.accuracy;
     },
-    close: async () => {
-      clearInterval(idle);
-      await events.close();
-      await queue.close();
-      for (const c of connections) c.disconnect();
-    },
+    close: () => client.close(),
   };
 }

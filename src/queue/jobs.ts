@@ -3,8 +3,11 @@
  * function of its inputs: the same candidate of the same supernet on the same images is one job, however
  * often a driver (or a resumed one) queues it, and its stored result answers every later asker.
  */
-import type { SpaceConfig } from "../config/schema.js";
-import type { ArtifactRef } from "./artifacts.js";
+import { createHash } from "node:crypto";
+import type { Recipe } from "../config/recipe.js";
+import type { ModelConfig, SpaceConfig } from "../config/schema.js";
+import type { AugmentOptions, Preprocess } from "../data/types.js";
+import type { ArtifactRef, DatasetRef } from "./artifacts.js";
 
 /** The BullMQ queue every psvit driver and worker uses (jobs carry everything else). */
 export const QUEUE_NAME = "psvit";
@@ -27,6 +30,43 @@ export interface EvalResult {
   /** host:pid of the worker that evaluated it. */
   worker: string;
   psvit: string;
+}
+
+/**
+ * A model trained from scratch, then scored on the fitness set: one subnet and seed of `psvit rank-corr`.
+ * The worker trains in a temporary run directory of its own (a killed worker's job starts over).
+ */
+export interface TrainJob {
+  kind: "train-scratch";
+  psvit: string;
+  model: ModelConfig;
+  recipe: Recipe;
+  seed: number;
+  preprocess: Preprocess;
+  augment: AugmentOptions;
+  train: DatasetRef;
+  val: DatasetRef;
+  fitness: ArtifactRef;
+  /** Validation images of the per-epoch evaluation (undefined: all). */
+  evalImages?: number;
+  backend: string;
+  /** For the worker's log: which study and subnet. */
+  label: string;
+}
+
+export interface TrainResult {
+  /** Top-1 on the fitness set after training. */
+  top1: number;
+  steps: number;
+  seconds: number;
+  worker: string;
+  psvit: string;
+}
+
+/** Everything but the label decides the result: the id hashes it. */
+export function trainJobId(j: TrainJob): string {
+  const { label: _l, ...inputs } = j;
+  return `train-${createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 40)}`;
 }
 
 /** Ids may not contain ':' (BullMQ); architectures are B/S/I and '-'. */

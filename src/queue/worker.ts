@@ -9,16 +9,24 @@
  * something else. A killed worker's job is taken over by another worker once its lock expires
  * (`lockMs`, BullMQ's lockDuration and stalledInterval: 30 s by default).
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
+import { join } from "node:path";
 import { type Job, UnrecoverableError, Worker } from "bullmq";
 import { PsvitError } from "../errors.js";
 import { createEvaluator, type Evaluator } from "../eval/pool.js";
 import { parseArch } from "../space/arch.js";
 import type { Logger } from "../util/log.js";
 import { PSVIT_VERSION } from "../version.js";
-import { checkArtifactsDir, decodeFitnessSet, openArtifact } from "./artifacts.js";
-import { type EvalJob, type EvalResult, QUEUE_NAME, USAGE_PREFIX } from "./jobs.js";
+import { checkArtifactsDir, decodeFitnessSet, openArtifact, openDataset } from "./artifacts.js";
+import {
+  type EvalJob,
+  type EvalResult,
+  QUEUE_NAME,
+  type TrainJob,
+  type TrainResult,
+  USAGE_PREFIX,
+} from "./jobs.js";
 import { bullConnection, checkRedis } from "./redis.js";
 import type { QueueAddress } from "./url.js";
 
@@ -84,9 +92,74 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     return pool;
   };
 
-  const processor = async (job: Job<EvalJob, EvalResult>): Promise<EvalResult> => {
+  /** The backend this process's own thread trains on (set by the first training job). */
+  let trainBackend: string | undefined;
+  const train = async (job: Job<TrainJob, TrainResult>): Promise<TrainResult> => {
     const d = job.data;
-    if (job.name !== "search-eval" || d?.kind !== "search-eval") {
+    if (trainBackend === undefined) {
+      const { initBackend } = await import("../engine/backend.js");
+      await initBackend(d.backend, { log: false, threads: 1 });
+      trainBackend = d.backend;
+    } else if (trainBackend !== d.backend) {
+      throw usage(
+        `worker ${me} trains on ${trainBackend}; job ${job.id} asks for ${d.backend}: start a worker per backend`,
+      );
+    }
+    let train: ReturnType<typeof openDataset>;
+    let val: ReturnType<typeof openDataset>;
+    let set: ReturnType<typeof decodeFitnessSet>;
+    try {
+      train = openDataset(o.artifacts, d.train);
+      val = openDataset(o.artifacts, d.val);
+      const fitFile = openArtifact(o.artifacts, d.fitness);
+      set = decodeFitnessSet(readFileSync(fitFile), fitFile);
+    } catch (e) {
+      if (e instanceof PsvitError) throw usage(`worker ${me}: ${e.message}`);
+      throw e;
+    }
+    o.logger.info({ job: job.id }, `${d.label} started`);
+    if (o.slowMs) await new Promise((r) => setTimeout(r, o.slowMs));
+    const t0 = performance.now();
+    const { HvtModel } = await import("../model/hvt.js");
+    const { modelTarget } = await import("../train/targets.js");
+    const { runTraining } = await import("../train/run.js");
+    const { RunDir } = await import("../train/rundir.js");
+    const { setAccuracy } = await import("./../eval/fitness.js");
+    const { countModel } = await import("../flops/count.js");
+    const dir = mkdtempSync(join(os.tmpdir(), "psvit-job-"));
+    const net = HvtModel.create(d.model, { seed: d.seed });
+    try {
+      const flops = countModel(d.model).flops;
+      const result = await runTraining({
+        label: d.label,
+        target: modelTarget(net, d.model),
+        evalPaths: [{ label: "model", arch: null, flops }],
+        data: { train, val, info: { augment: d.augment } } as never,
+        preprocess: d.preprocess,
+        recipe: d.recipe,
+        seed: d.seed,
+        run: RunDir.open(join(dir, "run")),
+        logger: o.logger,
+        evalImages: d.evalImages,
+        tty: false,
+      });
+      const top1 = setAccuracy((x) => net.forward(x), set);
+      finished++;
+      const seconds = (performance.now() - t0) / 1000;
+      o.logger.info({ job: job.id }, `${d.label}: ${(top1 * 100).toFixed(2)}% in ${seconds.toFixed(1)} s`);
+      return { top1, steps: result.steps, seconds, worker: me, psvit: claimed };
+    } finally {
+      net.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  const processor = async (
+    job: Job<EvalJob | TrainJob, EvalResult | TrainResult>,
+  ): Promise<EvalResult | TrainResult> => {
+    const d = job.data;
+    const known = (job.name === "search-eval" || job.name === "train-scratch") && d?.kind === job.name;
+    if (!known) {
       throw usage(`job ${job.id} is a ${JSON.stringify(job.name)} job, which psvit ${claimed} does not know`);
     }
     if (d.psvit !== claimed) {
@@ -94,6 +167,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
         `worker ${me} runs psvit ${claimed} but job ${job.id} was queued by psvit ${d.psvit}: run the same psvit version on the driver and its workers`,
       );
     }
+    if (d.kind === "train-scratch") return train(job as Job<TrainJob, TrainResult>);
     const t0 = performance.now();
     o.logger.info({ job: job.id }, `${d.arch} started`);
     let pool: Evaluator;
@@ -114,7 +188,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
   };
 
   const connection = bullConnection(o.address); // BullMQ leaves it open: closed in close()
-  const worker = new Worker<EvalJob, EvalResult>(QUEUE_NAME, processor, {
+  const worker = new Worker<EvalJob | TrainJob, EvalResult | TrainResult>(QUEUE_NAME, processor, {
     connection,
     concurrency,
     lockDuration: o.lockMs ?? 30_000,

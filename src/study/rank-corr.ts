@@ -75,6 +75,8 @@ export interface RankCorrOptions {
   scratchSeeds?: number;
   /** Reuse this finished study's subnets and from-scratch accuracies (another supernet's); train nothing. */
   scratchFrom?: string;
+  /** Train the subnets on psvit workers through a BullMQ queue (`--queue`, `--artifacts`). */
+  queue?: { address: import("../queue/url.js").QueueAddress; artifacts: string };
   backend?: string;
   resume?: boolean;
   force?: boolean;
@@ -185,6 +187,13 @@ export function checkStudyName(name: string): string {
 export async function rankCorrStudy(opts: RankCorrOptions): Promise<RankCorrResult & { report: string }> {
   const run = RunDir.existing(opts.run);
   const DIR = checkStudyName(opts.name ?? DEFAULT_STUDY);
+  if (opts.queue) {
+    // before anything is written: an unreachable queue or a missing store changes nothing
+    const { checkRedis } = await import("../queue/redis.js");
+    const { checkArtifactsDir } = await import("../queue/artifacts.js");
+    checkArtifactsDir(opts.queue.artifacts);
+    await checkRedis(opts.queue.address);
+  }
   const lock = acquireLock(run.path(`.psvit-${DIR}.lock`), `the rank-corr study ${DIR}/ of ${opts.run}`);
   try {
     removeStaleTempFiles(run.path(DIR)); // what a killed study was writing (subnets: RunDir.open)
@@ -259,64 +268,120 @@ async function study(
     const net = await supernetFromCheckpoint(checkpointFile, space);
     const stop = installStopHandlers();
     let trainedHere = 0;
-    try {
-      for (const p of pending) {
-        if (stop.flag.signal) throw interrupted(opts.run, DIR, null, settings, stop.flag.signal);
-        const arch = parseArch(p.arch);
-        const inherited = pathAccuracy(net, arch, set);
-        const started = performance.now();
-        const seeds = settings.scratchSeeds ?? 1;
-        const scratchBySeed: number[] = reused?.get(p.arch)?.scratchBySeed?.slice() ?? [];
-        for (let k = scratchBySeed.length; k < seeds; k++) {
-          scratchBySeed.push(
-            await trainFromScratch({
-              dir: DIR,
-              p,
-              k,
-              arch,
-              settings,
-              snap,
-              space,
-              run,
-              data,
-              set,
-              backend,
-              logger,
-              stop: stop.flag,
-              opts,
-            }),
-          );
-        }
-        const scratch = scratchBySeed.reduce((a, b) => a + b, 0) / seeds;
-        const sample: RankCorrSample = {
-          index: p.index,
-          arch: p.arch,
-          flops: p.flops,
-          params: p.params,
-          inherited,
-          scratch,
-          scratchBySeed,
-          seconds: Math.round(((performance.now() - started) / 1000) * 100) / 100,
+    const seeds = settings.scratchSeeds ?? 1;
+    // through the queue (--queue): the splits and the fitness set go to the artifact store, every
+    // subnet's trainings are queued at once and run on psvit workers; else one after the other here
+    let client: import("../queue/evaluator.js").QueueClient | undefined;
+    let queued: ((p: PlannedSample, k: number, arch: Arch) => Promise<number>) | undefined;
+    if (opts.queue && !reused) {
+      const q = opts.queue;
+      const { openQueue } = await import("../queue/evaluator.js");
+      const { encodeFitnessSet, publishBytes, publishDataset } = await import("../queue/artifacts.js");
+      const { trainJobId } = await import("../queue/jobs.js");
+      const { PSVIT_VERSION } = await import("../version.js");
+      const refs = {
+        train: publishDataset(q.artifacts, data.train, "training split"),
+        val: publishDataset(q.artifacts, data.val, "validation split"),
+        fitness: publishBytes(q.artifacts, encodeFitnessSet(set), ".fitset", "fitness set"),
+      };
+      client = await openQueue(q.address, logger);
+      logger.info(
+        `queue ${q.address.url}: trainings go to BullMQ; run workers with: psvit worker --queue ${q.address.url} --artifacts ${q.artifacts}`,
+      );
+      const c = client;
+      queued = async (p, k, arch) => {
+        const job: import("../queue/jobs.js").TrainJob = {
+          kind: "train-scratch",
+          psvit: PSVIT_VERSION,
+          model: materialize(space, arch),
+          recipe: parseRecipe({ ...snap.recipe, epochs: settings.epochs }),
+          seed: snap.seed + k,
+          preprocess: snap.preprocess,
+          augment: data.info.augment,
+          ...refs,
+          ...(settings.valImages > 0 ? { evalImages: settings.valImages } : {}),
+          backend: backend.name === "tensorflow-gpu" ? "tensorflow" : backend.name,
+          label: `subnet ${p.index}/${settings.samples} ${p.arch} seed ${snap.seed + k}`,
         };
-        run.appendJsonl(`${DIR}/samples.jsonl`, sample);
-        done.set(p.arch, sample);
-        if (!reused) {
-          for (let k = 0; k < seeds; k++) RunDir.open(subnetDir(run, DIR, p, k), { resume: true }).prune(0);
-        }
-        logger.info(
-          { sample: p.index },
-          `subnet ${p.index}/${settings.samples} ${p.arch} (${human(p.flops)}FLOPs): inherited ${pct(inherited)}, from scratch ${scratchBySeed.map(pct).join(" / ")}`,
+        const r = await c.run<import("../queue/jobs.js").TrainResult>(
+          "train-scratch",
+          trainJobId(job),
+          job,
+          `subnet ${p.index} ${p.arch} seed ${snap.seed + k}`,
         );
-        trainedHere++;
-        const signal =
-          stop.flag.signal ??
-          (opts.stopAfterSamples !== undefined && trainedHere >= opts.stopAfterSamples ? "SIGINT" : null);
-        if (signal && done.size < settings.plan.length)
-          throw interrupted(opts.run, DIR, null, settings, signal);
+        return r.top1;
+      };
+    }
+    const subnet = async (p: PlannedSample) => {
+      const arch = parseArch(p.arch);
+      const inherited = pathAccuracy(net, arch, set);
+      const started = performance.now();
+      const scratchBySeed: number[] = reused?.get(p.arch)?.scratchBySeed?.slice() ?? [];
+      if (queued) {
+        const ks = Array.from({ length: seeds - scratchBySeed.length }, (_, i) => scratchBySeed.length + i);
+        scratchBySeed.push(...(await Promise.all(ks.map((k) => queued(p, k, arch)))));
+      }
+      for (let k = scratchBySeed.length; k < seeds; k++) {
+        scratchBySeed.push(
+          await trainFromScratch({
+            dir: DIR,
+            p,
+            k,
+            arch,
+            settings,
+            snap,
+            space,
+            run,
+            data,
+            set,
+            backend,
+            logger,
+            stop: stop.flag,
+            opts,
+          }),
+        );
+      }
+      const scratch = scratchBySeed.reduce((a, b) => a + b, 0) / seeds;
+      const sample: RankCorrSample = {
+        index: p.index,
+        arch: p.arch,
+        flops: p.flops,
+        params: p.params,
+        inherited,
+        scratch,
+        scratchBySeed,
+        seconds: Math.round(((performance.now() - started) / 1000) * 100) / 100,
+      };
+      run.appendJsonl(`${DIR}/samples.jsonl`, sample);
+      done.set(p.arch, sample);
+      if (!reused && !queued) {
+        for (let k = 0; k < seeds; k++) RunDir.open(subnetDir(run, DIR, p, k), { resume: true }).prune(0);
+      }
+      logger.info(
+        { sample: p.index },
+        `subnet ${p.index}/${settings.samples} ${p.arch} (${human(p.flops)}FLOPs): inherited ${pct(inherited)}, from scratch ${scratchBySeed.map(pct).join(" / ")}`,
+      );
+    };
+    try {
+      if (queued) {
+        // every finished subnet is journaled as it arrives; an interrupted driver resumes with --resume
+        await Promise.all(pending.map(subnet));
+      } else {
+        for (const p of pending) {
+          if (stop.flag.signal) throw interrupted(opts.run, DIR, null, settings, stop.flag.signal);
+          await subnet(p);
+          trainedHere++;
+          const signal =
+            stop.flag.signal ??
+            (opts.stopAfterSamples !== undefined && trainedHere >= opts.stopAfterSamples ? "SIGINT" : null);
+          if (signal && done.size < settings.plan.length)
+            throw interrupted(opts.run, DIR, null, settings, signal);
+        }
       }
     } finally {
       stop.dispose();
       net.dispose();
+      await client?.close();
     }
   }
 

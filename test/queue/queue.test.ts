@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rankCorrCommand } from "../../src/cli/commands/rank-corr.js";
 import { type SearchCommandOptions, searchCommand } from "../../src/cli/commands/search.js";
 import { trainSupernetCommand } from "../../src/cli/commands/train.js";
 import { captureIo } from "../../src/cli/io.js";
@@ -229,6 +230,31 @@ describe("search through a BullMQ queue", () => {
     worker.child.kill("SIGTERM");
     await worker.exited;
   }, 120_000);
+
+  it("rank-corr through the queue: the same subnets and from-scratch accuracies as in-process, trained by 2 workers", async () => {
+    const { url, artifacts } = place();
+    const opts = { ...quiet, prefetch: 0, samples: 3, epochs: 1, seed: 1, scratchSeeds: 2 };
+    const here = await rankCorrCommand({ ...opts, run: freshRun() }, captureIo());
+    // a training runs on the worker's main thread, whose synchronous steps delay BullMQ's lock renewal:
+    // with the tests' 1 s locks the other worker would take a running training over (README)
+    const lock = ["--lock-ms", "15000"];
+    const workers = [
+      await startWorker(url, artifacts, {}, lock),
+      await startWorker(url, artifacts, {}, lock),
+    ];
+    const run = freshRun();
+    const queued = await rankCorrCommand({ ...opts, run, queue: url, artifacts }, captureIo());
+    const untimed = (r: typeof here) => r.pairs.map(({ seconds: _s, ...p }) => p);
+    expect(untimed(queued)).toEqual(untimed(here));
+    expect(queued.ceiling).toEqual(here.ceiling);
+    const trained = workers.flatMap((w) =>
+      [...w.log().matchAll(/subnet \d\/3 \S+ seed \d: [\d.]+% in/g)].map((m) => m[0]),
+    );
+    expect(trained, trained.join("\n")).toHaveLength(6); // 3 subnets × 2 seeds, each once
+    expect(workers.every((w) => w.log().includes(": ") && w.log().includes("seed"))).toBe(true);
+    for (const w of workers) w.child.kill("SIGTERM");
+    await Promise.all(workers.map((w) => w.exited));
+  }, 180_000);
 
   it("errors a user can act on: one line, exit 2, the journal untouched", async () => {
     const cli = async (args: string[]) => {

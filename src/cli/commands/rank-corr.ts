@@ -5,7 +5,7 @@
 import { UsageError } from "../../errors.js";
 import { checkStudyName, DEFAULT_STUDY, type RankCorrResult, rankCorrStudy } from "../../study/rank-corr.js";
 import { parseQuantity } from "../../util/units.js";
-import { checkResumeFlags, flagName, intOption, positiveOption } from "../common.js";
+import { checkResumeFlags, flagName, intOption, positiveOption, queueFlags } from "../common.js";
 import type { Io } from "../io.js";
 import { rankCorrSummary } from "../summaries.js";
 
@@ -15,6 +15,8 @@ export interface RankCorrCommandOptions {
   run: string;
   name?: string;
   scratchFrom?: string;
+  queue?: string;
+  artifacts?: string;
   samples?: string | number;
   epochs?: string | number;
   seed?: string | number;
@@ -71,6 +73,7 @@ export async function rankCorrCommand(opts: RankCorrCommandOptions, io: Io): Pro
     run: opts.run,
     name,
     scratchFrom: opts.scratchFrom,
+    queue: queueFlags(opts, false),
     samples: intOption(opts.samples, "--samples", 3),
     epochs: positiveOption(opts.epochs, "--epochs"),
     seed: intOption(opts.seed, "--seed", 0),
