@@ -17,7 +17,13 @@ export PSVIT_WASM_THREADS=${PSVIT_WASM_THREADS:-1}
 psvit() { node bin/psvit "$@"; }
 mkdir -p "$OUT"
 [ -f "$PIPE/search-evolution/result.json" ] || psvit pipeline --out "$PIPE"
-[ -f "$PIPE/band/result.json" ] || psvit rank-corr --run "$PIPE" --name band --sampling band --flops 25M --epochs 2 --samples 12
+study() { # NAME, then rank-corr flags: a study stopped midway is continued
+  local name=$1; shift
+  if [ -f "$PIPE/$name/result.json" ]; then return; fi
+  if [ -f "$PIPE/$name/rank-corr.json" ]; then psvit rank-corr --run "$PIPE" --name "$name" --resume
+  else psvit rank-corr --run "$PIPE" --name "$name" "$@"; fi
+}
+study band --sampling band --flops 25M --epochs 2 --samples 12
 variant() { # NAME, then train-supernet flags
   local name=$1; shift
   local dir="$OUT/supernet-$name"
@@ -29,7 +35,7 @@ variant() { # NAME, then train-supernet flags
 }
 variant fair --sampling fair
 variant lr1e-3 --config bench/recipes/fmnist-supernet-lr1e-3.json
-[ -f "$PIPE/strata/result.json" ] || psvit rank-corr --run "$PIPE" --name strata --flops 25M --epochs 1 --samples 12
+study strata --flops 25M --epochs 1 --samples 12
 variant fair --sampling fair
 variant lr1e-3 --config bench/recipes/fmnist-supernet-lr1e-3.json
 # the table: supernet, study, τ [95% CI], per-seed τ, ceiling, ratio
