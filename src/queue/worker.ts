@@ -134,7 +134,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
         label: d.label,
         target: modelTarget(net, d.model),
         evalPaths: [{ label: "model", arch: null, flops }],
-        data: { train, val, info: { augment: d.augment } } as never,
+        data: { train, val, info: { augment: d.augment } },
         preprocess: d.preprocess,
         recipe: d.recipe,
         seed: d.seed,

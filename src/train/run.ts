@@ -222,7 +222,8 @@ async function unlockOnError(run: RunDir, prepare: () => Promise<Prepared>): Pro
 export interface TrainingJob extends Omit<LoopOptions, "data" | "onStep"> {
   /** Label of the progress bar. */
   label: string;
-  data: ResolvedData;
+  /** The splits and the data's default augmentation (all the loop needs of resolved data). */
+  data: Pick<ResolvedData, "train" | "val"> & { info: Pick<ResolvedData["info"], "augment"> };
   /** The normalisation to train with. */
   preprocess: Preprocess;
   /** Draw a progress bar (a terminal); else periodic log lines. */
