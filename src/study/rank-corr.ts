@@ -19,9 +19,12 @@
  *                       removed once the subnet is in the journal: only its accuracy is needed)
  *   result.json         τ, ρ, n and the pairs;  report.html: the scatter plot (no scripts) and the table
  *   log.jsonl           the JSON log
+ *
+ * Beside it: ./rank-corr-types.ts (options, snapshot, journal lines, result), ./rank-corr-reuse.ts
+ * (`--scratch-from`), ./rank-corr-report.ts (report.html).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { relative } from "node:path";
 import { parseRecipe } from "../config/recipe.js";
 import type { ModelConfig } from "../config/schema.js";
 import { parseSpaceConfig } from "../config/validate.js";
@@ -33,12 +36,11 @@ import {
   bandArchs,
   bootstrapCi,
   type FlopsBounds,
-  type Interval,
   kendallTau,
   spearmanRho,
   stratifiedArchs,
 } from "../search/rankcorr.js";
-import { readJsonl, sealJournal } from "../searchrun/journal.js";
+import { readJsonl } from "../searchrun/journal.js";
 import { type Arch, formatArch, materialize, parseArch } from "../space/arch.js";
 import { archCost } from "../space/sample.js";
 import { spaceStats } from "../space/stats.js";
@@ -46,127 +48,30 @@ import { loadCheckpoint } from "../train/checkpoint.js";
 import { loadRunData } from "../train/run.js";
 import { finishedRecord, newRunSnapshot, RunDir, type RunSnapshot } from "../train/rundir.js";
 import { removeStaleTempFiles } from "../util/debris.js";
-import { writeFileAtomic } from "../util/fs.js";
 import { acquireLock } from "../util/lock.js";
 import { createLogger, type Logger, setLogger } from "../util/log.js";
 import { Rng } from "../util/rng.js";
 import { installStopHandlers, type StopFlag } from "../util/signals.js";
 import { grouped, human } from "../util/units.js";
+import { pct, writeReport } from "./rank-corr-report.js";
+import { planFrom, scratchSource } from "./rank-corr-reuse.js";
+import {
+  type PlannedSample,
+  type RankCorrOptions,
+  type RankCorrResult,
+  type RankCorrSample,
+  type RankCorrSnapshot,
+  readSamples,
+} from "./rank-corr-types.js";
 
-/** How a study is started; the command builds it from its flags. */
-export interface RankCorrOptions {
-  run: string;
-  /** The study's folder in the run directory (default rank-corr): several studies of one supernet. */
-  name?: string;
-  /** Subnets to train (default 12, at least 3). */
-  samples?: number;
-  /** Epochs of every from-scratch training (default: the run's recipe's). */
-  epochs?: number;
-  /** Seed of the architecture draw and of the validation subset (default 0). */
-  seed?: number;
-  /** Validation images both accuracies are measured on (default all). */
-  valImages?: number;
-  /** Only architectures under this many FLOPs (default the whole space); `flopsText` as written. */
-  maxFlops?: number;
-  flopsText?: string;
-  /** How the subnets are drawn: one per FLOPs stratum (default), or all within ±5% of `maxFlops`. */
-  sampling?: "strata" | "band";
-  /** From-scratch trainings per subnet, seeds run seed + 0, 1, … (default 2: their τ is the ceiling). */
-  scratchSeeds?: number;
-  /** Reuse this finished study's subnets and from-scratch accuracies (another supernet's); train nothing. */
-  scratchFrom?: string;
-  /** Train the subnets on psvit workers through a BullMQ queue (`--queue`, `--artifacts`). */
-  queue?: { address: import("../queue/url.js").QueueAddress; artifacts: string };
-  backend?: string;
-  resume?: boolean;
-  force?: boolean;
-  /** Draw progress bars (a terminal). */
-  tty?: boolean;
-  /** Tests: log level of the console logger. */
-  logLevel?: string;
-  /** Tests: batches prepared ahead (0: synchronous). */
-  prefetch?: number;
-  /** Tests: stop as if interrupted after this many subnets of this process. */
-  stopAfterSamples?: number;
-  /** Tests: stop as if interrupted after this many training steps of a subnet. */
-  stopAfterSteps?: number;
-}
-
-/** One architecture of the study, as drawn. */
-export interface PlannedSample {
-  /** 1-based, in order of FLOPs stratum. */
-  index: number;
-  arch: string;
-  flops: number;
-  params: number;
-  stratum: { minFlops: number; maxFlops: number };
-}
-
-/** What rank-corr.json records. */
-export interface RankCorrSnapshot {
-  kind: "psvit.rank-corr";
-  version: 1;
-  created: string;
-  seed: number;
-  samples: number;
-  epochs: number;
-  /** -1: every validation image. */
-  valImages: number;
-  constraint: FlopsBounds;
-  /** The supernet checkpoint the inherited accuracies come from (file relative to the run directory). */
-  checkpoint: { step: number; file: string };
-  sampling: "flops-strata" | "flops-band";
-  /** From-scratch trainings per subnet (absent in older studies: 1). */
-  scratchSeeds?: number;
-  /**
-   * The study folder (absolute) whose subnets and from-scratch accuracies this study reuses, measuring
-   * only this supernet's inherited ones (`--scratch-from`); absent: this study trained its own.
-   */
-  scratchFrom?: string;
-  plan: PlannedSample[];
-}
-
-/** A journal line: one finished subnet. */
-export interface RankCorrSample {
-  index: number;
-  arch: string;
-  flops: number;
-  params: number;
-  /** Validation top-1 with the supernet's inherited weights. */
-  inherited: number;
-  /** Validation top-1 after training from scratch (the mean over `scratchBySeed`). */
-  scratch: number;
-  /** Validation top-1 of each from-scratch training (training seed run seed + k); absent in older journals. */
-  scratchBySeed?: number[];
-  /** Training and evaluation time of the subnet (in the process that finished it). */
-  seconds: number;
-}
-
-export interface RankCorrResult {
-  /** Kendall's τ-b of inherited vs from-scratch (mean over seeds); null where undefined (a constant side). */
-  kendallTau: number | null;
-  /** Its 95% bootstrap interval (resampling subnets). */
-  kendallTauCi: Interval | null;
-  /** Spearman's ρ; null where undefined. */
-  spearmanRho: number | null;
-  /** τ of inherited vs each seed's from-scratch accuracy: comparable with the ceiling. */
-  perSeedTau: (number | null)[];
-  /**
-   * The ceiling: τ between two seeds of the same from-scratch training (seed 0 vs 1), with its interval;
-   * null with one seed. `ratio`: the mean of `perSeedTau` over the ceiling (goal ≥ 0.7).
-   */
-  ceiling: { kendallTau: number | null; ci: Interval | null; ratio: number | null } | null;
-  sampling: RankCorrSnapshot["sampling"];
-  scratchSeeds: number;
-  /** The study whose from-scratch accuracies were reused (`--scratch-from`); null: trained here. */
-  scratchFrom: string | null;
-  n: number;
-  epochs: number;
-  valImages: number;
-  constraint: FlopsBounds;
-  checkpoint: { step: number; file: string };
-  pairs: RankCorrSample[];
-}
+export { fmtCorr, pct, UNDEFINED_NOTE } from "./rank-corr-report.js";
+export type {
+  PlannedSample,
+  RankCorrOptions,
+  RankCorrResult,
+  RankCorrSample,
+  RankCorrSnapshot,
+} from "./rank-corr-types.js";
 
 /** The study's folder in the run directory when `--name` is not given. */
 export const DEFAULT_STUDY = "rank-corr";
@@ -480,85 +385,6 @@ function plan(
   };
 }
 
-/**
- * `--scratch-from STUDY`: a finished study of another supernet of the same space, data and
- * preprocessing; the new study takes its subnets, epochs, seeds and validation set and trains nothing,
- * so several supernets are ranked against one ground truth.
- */
-function planFrom(from: string, snap: RunSnapshot, run: RunDir): RankCorrSnapshot {
-  const dir = resolve(from);
-  const file = join(dir, "rank-corr.json");
-  if (!existsSync(file)) {
-    throw new UsageError(`--scratch-from ${from}: not a rank-corr study folder (no rank-corr.json in it)`);
-  }
-  const source = JSON.parse(readFileSync(file, "utf8")) as RankCorrSnapshot;
-  if (source.scratchFrom) {
-    throw new UsageError(
-      `--scratch-from ${from}: that study reuses ${source.scratchFrom}'s from-scratch accuracies; name that one instead`,
-    );
-  }
-  const sourceRun = join(dir, "..", "run.json");
-  if (!existsSync(sourceRun))
-    throw new UsageError(`--scratch-from ${from}: no run.json in the folder above it`);
-  const other = JSON.parse(readFileSync(sourceRun, "utf8")) as RunSnapshot;
-  for (const [what, a, b] of [
-    ["search space", other.space, snap.space],
-    ["data", dataIdentity(other), dataIdentity(snap)],
-    ["preprocessing", other.preprocess, snap.preprocess],
-  ] as const) {
-    if (canonical(a) !== canonical(b)) {
-      throw new UsageError(
-        `--scratch-from ${from}: its supernet was trained with another ${what} than ${run.dir}'s; the accuracies would not compare`,
-      );
-    }
-  }
-  const ckpt = run.latestCheckpoint();
-  if (!ckpt) throw new UsageError(`${run.dir} has no checkpoint yet: train the supernet first`);
-  const settings: RankCorrSnapshot = {
-    ...source,
-    created: new Date().toISOString(),
-    checkpoint: { step: ckpt.step, file: relative(run.dir, ckpt.file) },
-    scratchFrom: dir,
-  };
-  scratchSource(dir, settings); // every subnet must be finished there
-  return settings;
-}
-
-/** The reused study's journal, checked complete (every subnet, every seed). */
-function scratchSource(dir: string, settings: RankCorrSnapshot): { byArch: Map<string, RankCorrSample> } {
-  const journal = join(dir, "samples.jsonl");
-  const { entries } = existsSync(journal)
-    ? readJsonl(journal, isSample)
-    : { entries: [] as RankCorrSample[] };
-  const byArch = new Map(entries.map((e) => [e.arch, e]));
-  const seeds = settings.scratchSeeds ?? 1;
-  const missing = settings.plan.filter((p) => {
-    const e = byArch.get(p.arch);
-    return !e || (e.scratchBySeed?.length ?? 1) < seeds;
-  });
-  if (missing.length) {
-    throw new UsageError(
-      `--scratch-from ${dir}: ${missing.length} of its ${settings.plan.length} subnets are not finished (first: ${missing[0].arch}); finish it with psvit rank-corr --resume first`,
-    );
-  }
-  return { byArch };
-}
-
-/** What makes two runs' data the same (where its files are does not). */
-function dataIdentity(s: RunSnapshot): unknown {
-  const { location: _where, ...info } = s.data.info;
-  return info;
-}
-
-/** JSON with sorted keys: equal for equal data whatever the key order. */
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x) =>
-    x && typeof x === "object" && !Array.isArray(x)
-      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : x,
-  );
-}
-
 /** Subnet `p`'s training with seed k (k = 0: the folder of older studies, too). */
 function subnetDir(run: RunDir, DIR: string, p: PlannedSample, k = 0): string {
   return run.path(DIR, "subnets", `${String(p.index).padStart(2, "0")}-${p.arch}${k > 0 ? `-seed${k}` : ""}`);
@@ -689,81 +515,4 @@ function finishedFitness(dir: string): number | null {
       typeof e === "object" && e !== null && (e as { split?: string }).split === "fitness-set",
   );
   return entries.at(-1)?.top1 ?? null;
-}
-
-const isSample = (e: unknown): e is RankCorrSample =>
-  typeof e === "object" &&
-  e !== null &&
-  typeof (e as RankCorrSample).arch === "string" &&
-  typeof (e as RankCorrSample).inherited === "number" &&
-  typeof (e as RankCorrSample).scratch === "number";
-
-/** The journal's finished subnets (a line cut short by a crash is skipped and counted). */
-function readSamples(file: string): { entries: RankCorrSample[]; skipped: number } {
-  sealJournal(file);
-  return readJsonl(file, isSample);
-}
-
-export const UNDEFINED_NOTE =
-  "(undefined: every subnet has the same inherited or the same from-scratch accuracy; " +
-  "a longer-trained supernet, more --epochs or more --val-images separate them)";
-export const pct = (a: number) => `${(a * 100).toFixed(2)}%`;
-export const fmtCorr = (r: number | null) => (r === null ? "undefined" : r.toFixed(3));
-
-async function writeReport(file: string, spaceName: string, r: RankCorrResult): Promise<void> {
-  const { renderSvg, htmlReport } = await import("../report/html.js");
-  const { scatterSpec } = await import("../report/search.js");
-  const budget = r.constraint.maxFlops;
-  const images = r.valImages > 0 ? `${r.valImages} validation images` : "every validation image";
-  const svg = await renderSvg(
-    scatterSpec(
-      r.pairs.map((s) => ({ ...s, label: String(s.index) })),
-      r.kendallTau ?? Number.NaN,
-      r.spearmanRho ?? Number.NaN,
-      `${spaceName}: from-scratch vs inherited accuracy`,
-    ),
-  );
-  const html = htmlReport(`psvit rank-corr: ${spaceName}`, [
-    {
-      heading: "Summary",
-      text:
-        `Kendall τ-b = ${fmtCorr(r.kendallTau)}${r.kendallTauCi ? ` (95% bootstrap interval ${r.kendallTauCi.lo.toFixed(2)} to ${r.kendallTauCi.hi.toFixed(2)})` : ""}, Spearman ρ = ${fmtCorr(r.spearmanRho)} over ${r.n} subnets ` +
-        (r.sampling === "flops-band"
-          ? `drawn uniformly within ±5% of ${human(budget ?? 0)}FLOPs. `
-          : `drawn one per FLOPs stratum${budget !== undefined ? ` under ${human(budget)}FLOPs` : ""}. `) +
-        (r.ceiling
-          ? `Ceiling: τ between two seeds of the same from-scratch training = ${fmtCorr(r.ceiling.kendallTau)}${r.ceiling.ci ? ` (${r.ceiling.ci.lo.toFixed(2)} to ${r.ceiling.ci.hi.toFixed(2)})` : ""}; the supernet's τ against single seeds is ${r.perSeedTau.map(fmtCorr).join(" / ")}${r.ceiling.ratio !== null ? `, ${r.ceiling.ratio.toFixed(2)} × the ceiling` : ""}. `
-          : "") +
-        `Inherited: validation top-1 with the supernet's weights (checkpoint step ${r.checkpoint.step}); ` +
-        `from scratch: validation top-1 after ${r.epochs} epoch(s) of the run's recipe${r.scratchFrom ? ` (trained by the study in ${r.scratchFrom})` : ""}; both on the same ${images}.` +
-        (r.kendallTau === null ? ` ${UNDEFINED_NOTE}` : ""),
-    },
-    { heading: "From-scratch vs inherited accuracy (labels: subnet number)", svg },
-    {
-      heading: "Subnets",
-      table: {
-        head: [
-          "architecture",
-          "#",
-          "MFLOPs",
-          "M params",
-          "inherited top-1",
-          "from-scratch top-1 (per seed)",
-          "seconds",
-        ],
-        rows: r.pairs.map((s) => [
-          s.arch,
-          s.index,
-          (s.flops / 1e6).toFixed(2),
-          (s.params / 1e6).toFixed(3),
-          pct(s.inherited),
-          s.scratchBySeed && s.scratchBySeed.length > 1
-            ? s.scratchBySeed.map(pct).join(" / ")
-            : pct(s.scratch),
-          s.seconds.toFixed(1),
-        ]),
-      },
-    },
-  ]);
-  await writeFileAtomic(file, new TextEncoder().encode(html));
 }
