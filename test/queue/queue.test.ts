@@ -6,16 +6,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rankCorrCommand } from "../../src/cli/commands/rank-corr.js";
 import { type SearchCommandOptions, searchCommand } from "../../src/cli/commands/search.js";
-import { trainSupernetCommand } from "../../src/cli/commands/train.js";
 import { captureIo } from "../../src/cli/io.js";
 import { runCli } from "../../src/cli/run.js";
 import { readJournal } from "../../src/searchrun/journal.js";
 import { ROOT, tempDir } from "../helpers.js";
-import { tinySetup } from "../train/fixtures.js";
+import { tinySupernetRun } from "../train/fixtures.js";
 import { freePort, startRedis, type TestRedis } from "./redis-server.js";
 
 const quiet = { backend: "cpu", logLevel: "silent" } as const;
@@ -29,13 +27,7 @@ const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  const s = tinySetup();
-  runDir = join(tempDir(), "run");
-  await trainSupernetCommand(
-    { ...quiet, prefetch: 0, space: s.space, config: s.recipe, data: s.data, out: runDir, seed: 3 },
-    captureIo(),
-  );
-  await tf.setBackend("cpu");
+  runDir = await tinySupernetRun();
   inProcessRun = freshRun();
   inProcess = await search(inProcessRun);
 }, 120_000);

@@ -4,7 +4,6 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { exportCommand } from "../../src/cli/commands/export.js";
 import { type SearchCommandOptions, searchCommand } from "../../src/cli/commands/search.js";
-import { trainSupernetCommand } from "../../src/cli/commands/train.js";
 import { captureIo } from "../../src/cli/io.js";
 import { runCli } from "../../src/cli/run.js";
 import { InterruptedError, LockedError, UsageError } from "../../src/errors.js";
@@ -12,20 +11,14 @@ import { readJournal } from "../../src/searchrun/journal.js";
 import { parseArch } from "../../src/space/arch.js";
 import { RunDir } from "../../src/train/rundir.js";
 import { deadPid, tempDir, writeLock } from "../helpers.js";
-import { tinySetup } from "../train/fixtures.js";
+import { tinySetup, tinySupernetRun } from "../train/fixtures.js";
 
 let runDir: string;
 const quiet = { backend: "cpu", logLevel: "silent" } as const;
 const small = { population: 6, generations: 3, parents: 3, mutations: 2, crossovers: 2, workers: 0 };
 
 beforeAll(async () => {
-  const s = tinySetup();
-  runDir = join(tempDir(), "run");
-  await trainSupernetCommand(
-    { ...quiet, prefetch: 0, space: s.space, config: s.recipe, data: s.data, out: runDir, seed: 3 },
-    captureIo(),
-  );
-  await tf.setBackend("cpu");
+  runDir = await tinySupernetRun();
 });
 
 /** A copy of the trained run, so every test searches in a fresh directory. */

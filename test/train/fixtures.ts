@@ -67,3 +67,18 @@ export const QUIET = { backend: "cpu", logLevel: "silent", prefetch: 0 } as cons
 export function tinyTrainOptions(setup: ReturnType<typeof tinySetup>, out: string) {
   return { ...QUIET, space: setup.space, config: setup.recipe, data: setup.data, out, seed: 7 };
 }
+
+/** A tiny supernet trained with seed 3 on a fresh `tinySetup()`: the run directory the search tests copy. */
+export async function tinySupernetRun(): Promise<string> {
+  const { trainSupernetCommand } = await import("../../src/cli/commands/train.js");
+  const { captureIo } = await import("../../src/cli/io.js");
+  const tf = await import("@tensorflow/tfjs");
+  const s = tinySetup();
+  const runDir = join(tempDir(), "run");
+  await trainSupernetCommand(
+    { ...QUIET, space: s.space, config: s.recipe, data: s.data, out: runDir, seed: 3 },
+    captureIo(),
+  );
+  await tf.setBackend("cpu");
+  return runDir;
+}
