@@ -99,7 +99,15 @@ export function buildProgram(io: Io): Command {
     program
       .command("train")
       .description("train a model config from scratch (e.g. an exported architecture)")
-      .argument("<model>", "a psvit.model JSON file"),
+      .argument("<model>", "a psvit.model JSON file")
+      .option(
+        "--queue <url>",
+        "train on a psvit worker through a BullMQ queue at redis://HOST:PORT[/DB] (default $PSVIT_QUEUE); the run's files come back into --out",
+      )
+      .option(
+        "--artifacts <dir>",
+        "with --queue: the folder driver and workers share, where the splits are published (default $PSVIT_ARTIFACTS)",
+      ),
   ).action(async (file: string, opts) => {
     const { trainModelCommand } = await import("./commands/train.js");
     await trainModelCommand(file, opts, io);

@@ -15,11 +15,13 @@ export function commandThreads(training: boolean, env: string | undefined, cpus:
 
 /**
  * Start the engine for a command (see `commandThreads`), after removing the wasm script folders that
- * killed psvit processes left in the temp folder (src/util/debris.ts).
+ * killed psvit processes left in the temp folder (src/util/debris.ts). `threads` overrides the count
+ * (a queue worker's training thread: 1).
  */
-export async function startBackend(name?: string, opts: { training?: boolean } = {}) {
+export async function startBackend(name?: string, opts: { training?: boolean; threads?: number } = {}) {
   removeStaleWasmDirs();
   const { initBackend } = await import("./backend.js");
-  const threads = commandThreads(opts.training ?? false, process.env.PSVIT_WASM_THREADS, os.cpus().length);
+  const threads =
+    opts.threads ?? commandThreads(opts.training ?? false, process.env.PSVIT_WASM_THREADS, os.cpus().length);
   return initBackend(name ?? process.env.PSVIT_BACKEND ?? "auto", threads === undefined ? {} : { threads });
 }

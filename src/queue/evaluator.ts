@@ -33,7 +33,7 @@ export interface QueueEvaluatorOptions {
   backend: string;
   batchSize?: number;
   logger?: Logger;
-  /** Log how many jobs wait (and that workers are needed) this often while nothing finishes (ms). */
+  /** Log how many jobs wait (and that workers are needed) this often while none runs or finishes (ms). */
   idleLogMs?: number;
 }
 
@@ -56,7 +56,8 @@ export interface QueueClient {
 export async function openQueue(
   address: QueueAddress,
   logger?: Logger,
-  idleLogMs = 60_000,
+  // tests: PSVIT_TEST_QUEUE_IDLE_MS
+  idleLogMs = Number(process.env.PSVIT_TEST_QUEUE_IDLE_MS) || 60_000,
 ): Promise<QueueClient> {
   await checkRedis(address);
   // BullMQ leaves connections it is given open: they are closed here, in close()
@@ -71,7 +72,8 @@ export async function openQueue(
   const idle = setInterval(async () => {
     if (inFlight === 0 || Date.now() - lastDone < idleLogMs) return;
     const counts = await queue.getJobCounts("waiting", "active").catch(() => null);
-    if (counts) {
+    // jobs running (a long training): a worker is at work, nothing to say
+    if (counts && counts.active === 0) {
       logger?.warn(
         `queue ${address.url}: ${inFlight} job(s) outstanding (${counts.waiting} waiting, ${counts.active} active) and none finished for ${Math.round((Date.now() - lastDone) / 1000)} s: is a psvit worker running?`,
       );

@@ -6,7 +6,9 @@
 import { createHash } from "node:crypto";
 import type { Recipe } from "../config/recipe.js";
 import type { ModelConfig, SpaceConfig } from "../config/schema.js";
+import type { DataInfo } from "../data/resolve.js";
 import type { AugmentOptions, Preprocess } from "../data/types.js";
+import type { TrainResult as LoopResult } from "../train/loop.js";
 import type { ArtifactRef, DatasetRef } from "./artifacts.js";
 
 /** The BullMQ queue every psvit driver and worker uses (jobs carry everything else). */
@@ -54,7 +56,7 @@ export interface TrainJob {
   label: string;
 }
 
-export interface TrainResult {
+export interface TrainResult extends ThreadStamp {
   /** Top-1 on the fitness set after training. */
   top1: number;
   steps: number;
@@ -63,10 +65,52 @@ export interface TrainResult {
   psvit: string;
 }
 
+/** Where and when a training ran on its worker: on a thread of its own, never the main thread. */
+export interface ThreadStamp {
+  /** worker_threads' threadId of the training (0 would be the main thread). */
+  thread: number;
+  /** Epoch milliseconds when the thread started and finished the training. */
+  startedAt: number;
+  endedAt: number;
+}
+
+/**
+ * `psvit train CONFIG --queue URL --artifacts DIR`: the whole training run on a worker, as `psvit train`
+ * would run it here (the driver's recipe, seed and splits); the worker publishes the run directory's
+ * files (weights, model config, run.json, metrics, log, report) and the driver copies them into --out.
+ */
+export interface RunJob {
+  kind: "train-run";
+  psvit: string;
+  model: ModelConfig;
+  /** The recipe with the driver's overrides (--epochs, --batch) applied. */
+  recipe: Recipe;
+  seed: number;
+  train: DatasetRef;
+  val: DatasetRef;
+  /** What the driver's --data resolved to (recorded in run.json: spec, splits, normalisation). */
+  info: DataInfo;
+  data: { spec: string | null; dataDir: string | null };
+  evalImages?: number;
+  backend: string;
+  label: string;
+}
+
+export interface RunResult extends ThreadStamp {
+  /** The run directory's files by name (checkpoints/ stays on the worker and is deleted). */
+  files: Record<string, ArtifactRef>;
+  /** What the training loop returned. */
+  result: LoopResult;
+  seconds: number;
+  worker: string;
+  psvit: string;
+}
+
 /** Everything but the label decides the result: the id hashes it. */
-export function trainJobId(j: TrainJob): string {
+export function trainJobId(j: TrainJob | RunJob): string {
   const { label: _l, ...inputs } = j;
-  return `train-${createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 40)}`;
+  const prefix = j.kind === "train-run" ? "run" : "train";
+  return `${prefix}-${createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 40)}`;
 }
 
 /** Ids may not contain ':' (BullMQ); architectures are B/S/I and '-'. */

@@ -2,32 +2,37 @@
  * `psvit worker --queue URL --artifacts DIR [--concurrency N]`: takes jobs from the BullMQ queue, on any
  * machine that reaches the Redis and sees the artifact store. A search candidate's job is evaluated by
  * a pool of N worker threads (src/eval/pool.ts) holding the job's supernet, loaded once per checkpoint
- * (the two most recent are kept), so the main thread stays free to renew BullMQ's job locks.
+ * (the two most recent are kept); a training job (a rank-corr subnet, `psvit train --queue`) runs on a
+ * thread of its own (./train-thread.ts), N at once. The main thread stays free to renew BullMQ's job locks.
  *
  * Refused (the job fails at once, not retried, with a message the driver shows as one line, exit 2):
  * a job queued by another psvit version, an input missing from the store or whose bytes hash to
  * something else. A killed worker's job is taken over by another worker once its lock expires
  * (`lockMs`, BullMQ's lockDuration and stalledInterval: 30 s by default).
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
-import { join } from "node:path";
-import { type Job, UnrecoverableError, Worker } from "bullmq";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { Worker as BullWorker, type Job, UnrecoverableError } from "bullmq";
 import { PsvitError } from "../errors.js";
 import { createEvaluator, type Evaluator } from "../eval/pool.js";
 import { parseArch } from "../space/arch.js";
 import type { Logger } from "../util/log.js";
 import { PSVIT_VERSION } from "../version.js";
-import { checkArtifactsDir, decodeFitnessSet, openArtifact, openDataset } from "./artifacts.js";
+import { checkArtifactsDir, decodeFitnessSet, openArtifact } from "./artifacts.js";
 import {
   type EvalJob,
   type EvalResult,
   QUEUE_NAME,
+  type RunJob,
+  type RunResult,
   type TrainJob,
   type TrainResult,
   USAGE_PREFIX,
 } from "./jobs.js";
 import { bullConnection, checkRedis } from "./redis.js";
+import type { TrainThreadInit } from "./train-thread.js";
 import type { QueueAddress } from "./url.js";
 
 export interface QueueWorkerOptions {
@@ -52,6 +57,19 @@ export interface QueueWorker {
 }
 
 const usage = (message: string) => new UnrecoverableError(`${USAGE_PREFIX}${message}`);
+
+type AnyJob = EvalJob | TrainJob | RunJob;
+type AnyResult = EvalResult | TrainResult | RunResult;
+const KINDS = ["search-eval", "train-scratch", "train-run"];
+
+/** The compiled thread script (dist/queue/train-thread.js), also when this module runs from src/. */
+function trainThreadScript(): string {
+  for (const rel of ["./train-thread.js", "../../dist/queue/train-thread.js"]) {
+    const file = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(file)) return file;
+  }
+  throw new Error("queue training thread script not found: run `npm run build`");
+}
 
 export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWorker> {
   const { version } = await checkRedis(o.address);
@@ -92,73 +110,47 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     return pool;
   };
 
-  /** The backend this process's own thread trains on (set by the first training job). */
-  let trainBackend: string | undefined;
-  const train = async (job: Job<TrainJob, TrainResult>): Promise<TrainResult> => {
-    const d = job.data;
-    if (trainBackend === undefined) {
-      const { initBackend } = await import("../engine/backend.js");
-      await initBackend(d.backend, { log: false, threads: 1 });
-      trainBackend = d.backend;
-    } else if (trainBackend !== d.backend) {
-      throw usage(
-        `worker ${me} trains on ${trainBackend}; job ${job.id} asks for ${d.backend}: start a worker per backend`,
-      );
-    }
-    let train: ReturnType<typeof openDataset>;
-    let val: ReturnType<typeof openDataset>;
-    let set: ReturnType<typeof decodeFitnessSet>;
-    try {
-      train = openDataset(o.artifacts, d.train);
-      val = openDataset(o.artifacts, d.val);
-      const fitFile = openArtifact(o.artifacts, d.fitness);
-      set = decodeFitnessSet(readFileSync(fitFile), fitFile);
-    } catch (e) {
-      if (e instanceof PsvitError) throw usage(`worker ${me}: ${e.message}`);
-      throw e;
-    }
-    o.logger.info({ job: job.id }, `${d.label} started`);
-    if (o.slowMs) await new Promise((r) => setTimeout(r, o.slowMs));
-    const t0 = performance.now();
-    const { HvtModel } = await import("../model/hvt.js");
-    const { modelTarget } = await import("../train/targets.js");
-    const { runTraining } = await import("../train/run.js");
-    const { RunDir } = await import("../train/rundir.js");
-    const { setAccuracy } = await import("./../eval/fitness.js");
-    const { countModel } = await import("../flops/count.js");
-    const dir = mkdtempSync(join(os.tmpdir(), "psvit-job-"));
-    const net = HvtModel.create(d.model, { seed: d.seed });
-    try {
-      const flops = countModel(d.model).flops;
-      const result = await runTraining({
-        label: d.label,
-        target: modelTarget(net, d.model),
-        evalPaths: [{ label: "model", arch: null, flops }],
-        data: { train, val, info: { augment: d.augment } },
-        preprocess: d.preprocess,
-        recipe: d.recipe,
-        seed: d.seed,
-        run: RunDir.open(join(dir, "run")),
-        logger: o.logger,
-        evalImages: d.evalImages,
-        tty: false,
+  /** A training job on a thread of its own (./train-thread.ts), so this thread keeps renewing locks. */
+  const train = (job: Job<TrainJob | RunJob>): Promise<TrainResult | RunResult> =>
+    new Promise((resolve, reject) => {
+      const init: TrainThreadInit = {
+        job: job.data,
+        jobId: job.id ?? "?",
+        artifacts: o.artifacts,
+        worker: me,
+        psvit: claimed,
+        logLevel: o.logger.level,
+        slowMs: o.slowMs,
+      };
+      const thread = new Worker(trainThreadScript(), { workerData: init });
+      let settled = false;
+      thread.on("message", (m: { type: string; result?: TrainResult | RunResult; message?: string }) => {
+        settled = true;
+        void thread.terminate(); // its job is done; nothing of it (tensors, the backend) stays
+        if (m.type === "done") {
+          finished++;
+          const r = m.result!;
+          o.logger.info(
+            { job: job.id },
+            `${job.data.label}: trained in ${r.seconds.toFixed(1)} s (thread ${r.thread})`,
+          );
+          resolve(r);
+        } else if (m.type === "usage") reject(usage(`worker ${me}: ${m.message}`));
+        else reject(new Error(m.message));
       });
-      const top1 = setAccuracy((x) => net.forward(x), set);
-      finished++;
-      const seconds = (performance.now() - t0) / 1000;
-      o.logger.info({ job: job.id }, `${d.label}: ${(top1 * 100).toFixed(2)}% in ${seconds.toFixed(1)} s`);
-      return { top1, steps: result.steps, seconds, worker: me, psvit: claimed };
-    } finally {
-      net.dispose();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  };
+      thread.once("error", (e) => {
+        settled = true;
+        reject(e);
+      });
+      thread.once("exit", (code) => {
+        if (!settled)
+          reject(new Error(`worker ${me}: the training thread of job ${job.id} ended (exit code ${code})`));
+      });
+    });
 
-  const processor = async (
-    job: Job<EvalJob | TrainJob, EvalResult | TrainResult>,
-  ): Promise<EvalResult | TrainResult> => {
+  const processor = async (job: Job<AnyJob, AnyResult>): Promise<AnyResult> => {
     const d = job.data;
-    const known = (job.name === "search-eval" || job.name === "train-scratch") && d?.kind === job.name;
+    const known = KINDS.includes(job.name) && d?.kind === job.name;
     if (!known) {
       throw usage(`job ${job.id} is a ${JSON.stringify(job.name)} job, which psvit ${claimed} does not know`);
     }
@@ -167,7 +159,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
         `worker ${me} runs psvit ${claimed} but job ${job.id} was queued by psvit ${d.psvit}: run the same psvit version on the driver and its workers`,
       );
     }
-    if (d.kind === "train-scratch") return train(job as Job<TrainJob, TrainResult>);
+    if (d.kind !== "search-eval") return train(job as Job<TrainJob | RunJob>);
     const t0 = performance.now();
     o.logger.info({ job: job.id }, `${d.arch} started`);
     let pool: Evaluator;
@@ -188,7 +180,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
   };
 
   const connection = bullConnection(o.address); // BullMQ leaves it open: closed in close()
-  const worker = new Worker<EvalJob | TrainJob, EvalResult | TrainResult>(QUEUE_NAME, processor, {
+  const worker = new BullWorker<AnyJob, AnyResult>(QUEUE_NAME, processor, {
     connection,
     concurrency,
     lockDuration: o.lockMs ?? 30_000,

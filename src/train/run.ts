@@ -5,7 +5,7 @@
  * and its report.html (./report.ts) kept current: rewritten after every epoch, when the run stops, and
  * at the end. Takes plain options (the commands parse the flags) and returns what the loop did.
  */
-import { loadRecipe, parseRecipe } from "../config/recipe.js";
+import { loadRecipe, parseRecipe, type Recipe } from "../config/recipe.js";
 import type { ModelConfig, SpaceConfig } from "../config/schema.js";
 import { parseModelConfig, parseSpaceConfig } from "../config/validate.js";
 import { augmentOptions } from "../data/augment.js";
@@ -41,6 +41,8 @@ export interface TrainRunOptions {
   data?: string;
   dataDir?: string;
   backend?: string;
+  /** wasm threads (default: the training commands' count, src/engine/start.ts). */
+  threads?: number;
   /** Validation images evaluated per path each epoch (default all). */
   evalImages?: number;
   /** Batches prepared ahead (0: synchronous). */
@@ -146,13 +148,20 @@ interface Prepared {
   logger: Logger;
 }
 
-/** Fresh run: validate inputs, open the directory, resolve data, write run.json. */
-async function prepareFresh(
+/** What a fresh run is made of before anything is written: its recipe (with the flags' overrides),
+ * seed and resolved data. */
+export interface FreshInputs {
+  recipe: Recipe;
+  seed: number;
+  data: ResolvedData;
+}
+
+/** A fresh run's recipe and data from the flags (nothing written; bad input is a UsageError). */
+export async function freshInputs(
   command: RunSnapshot["command"],
-  cfg: { space?: SpaceConfig; model?: ModelConfig; sampling?: SamplingMode },
-  constraint: Constraint | null,
-  o: TrainRunOptions,
-): Promise<Prepared> {
+  target: ModelConfig | SpaceConfig,
+  o: Pick<TrainRunOptions, "recipeFile" | "epochs" | "batch" | "seed" | "data" | "dataDir">,
+): Promise<FreshInputs> {
   const fallback = command === "train-supernet" ? DEFAULT_SUPERNET_RECIPE : DEFAULT_RECIPE;
   const base = loadRecipe(o.recipeFile ?? packagePath(fallback));
   const recipe = parseRecipe({
@@ -161,12 +170,33 @@ async function prepareFresh(
     ...(o.batch ? { batchSize: o.batch } : {}),
   });
   const seed = o.seed ?? 0;
-  const target = (cfg.space ?? cfg.model)!;
   const data = await loadData(o.data, o.dataDir, seed, target);
+  return { recipe, seed, data };
+}
+
+/** Fresh run: validate inputs, open the directory, resolve data, write run.json. */
+async function prepareFresh(
+  command: RunSnapshot["command"],
+  cfg: { space?: SpaceConfig; model?: ModelConfig; sampling?: SamplingMode },
+  constraint: Constraint | null,
+  o: TrainRunOptions,
+): Promise<Prepared> {
+  const inputs = await freshInputs(command, (cfg.space ?? cfg.model)!, o);
+  return openFresh(command, cfg, constraint, inputs, o);
+}
+
+/** Opens (locks) a fresh run directory for `inputs` and writes its run.json. */
+async function openFresh(
+  command: RunSnapshot["command"],
+  cfg: { space?: SpaceConfig; model?: ModelConfig; sampling?: SamplingMode },
+  constraint: Constraint | null,
+  { recipe, seed, data }: FreshInputs,
+  o: TrainRunOptions,
+): Promise<Prepared> {
   const run = RunDir.open(o.out, { force: o.force, lock: true });
   return unlockOnError(run, async () => {
     const logger = runLogger(run, o);
-    const backend = await startBackend(o.backend, { training: true });
+    const backend = await startBackend(o.backend, { training: true, threads: o.threads });
     const preprocess = cfg.model?.preprocess ?? data.info.preprocess;
     const evalPaths = cfg.space
       ? representativeArchs(cfg.space, constraint ?? {}, seed).map((p) => ({
@@ -189,6 +219,18 @@ async function prepareFresh(
     await run.writeJson("run.json", snapshot);
     return { run, snapshot, data, logger };
   });
+}
+
+/**
+ * Train a fixed model on inputs resolved elsewhere (a queue worker: the driver's recipe, seed and
+ * splits, ../queue/train-thread.ts) into the fresh run directory `o.out`, exactly as `trainModel`.
+ */
+export async function trainModelOn(
+  model: ModelConfig,
+  inputs: FreshInputs,
+  o: TrainRunOptions,
+): Promise<TrainRunResult> {
+  return execute(await openFresh("train", { model }, null, inputs, o), o);
 }
 
 /** Resumed run: everything comes from run.json. */

@@ -119,24 +119,35 @@ export class RunDir {
         removeStaleTempFiles(abs, join(abs, "checkpoints"));
         return run;
       }
-      const entries = existsSync(abs) ? readdirSync(abs).filter((e) => e !== TRAIN_LOCK) : [];
-      if (entries.length > 0) {
-        if (!isRun) {
-          throw new UsageError(`${dir}: directory is not empty and is not a psvit run; choose another --out`);
-        }
-        if (!opts.force) {
-          throw new UsageError(
-            `${dir}: already holds a run; add --resume to continue it or --force to replace it, or choose another --out`,
-          );
-        }
-        for (const entry of entries) rmSync(join(abs, entry), { recursive: true, force: true });
-      }
+      const entries = RunDir.checkFresh(dir, opts);
+      for (const entry of entries) rmSync(join(abs, entry), { recursive: true, force: true });
       mkdirSync(join(abs, "checkpoints"), { recursive: true });
       return run;
     } catch (e) {
       run.unlock();
       throw e;
     }
+  }
+
+  /**
+   * Whether a fresh run may be written to `dir`, touching nothing: refused when it is not empty and not
+   * a psvit run, or holds a run and `force` is not set. Returns the entries a fresh run replaces.
+   */
+  static checkFresh(dir: string, opts: { force?: boolean } = {}): string[] {
+    const abs = resolve(dir);
+    if (existsSync(abs) && !statSync(abs).isDirectory()) throw new UsageError(`${dir}: not a directory`);
+    const entries = existsSync(abs) ? readdirSync(abs).filter((e) => e !== TRAIN_LOCK) : [];
+    if (entries.length > 0) {
+      if (!existsSync(join(abs, RUN_FILE))) {
+        throw new UsageError(`${dir}: directory is not empty and is not a psvit run; choose another --out`);
+      }
+      if (!opts.force) {
+        throw new UsageError(
+          `${dir}: already holds a run; add --resume to continue it or --force to replace it, or choose another --out`,
+        );
+      }
+    }
+    return entries;
   }
 
   /** Release the lock taken by `open(…, { lock: true })` (idempotent). */

@@ -3,7 +3,7 @@
  * the same result as the in-process search, a worker killed mid-job, a driver killed and resumed, and
  * the errors a user can act on. Each test has its own Redis database, so no test answers another's jobs.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import { readJournal } from "../../src/searchrun/journal.js";
 import { ROOT, tempDir } from "../helpers.js";
 import { tinySupernetRun } from "../train/fixtures.js";
 import { freePort, startRedis, type TestRedis } from "./redis-server.js";
+import { killAll, startWorker, track } from "./workers.js";
 
 const quiet = { backend: "cpu", logLevel: "silent" } as const;
 const small = { population: 6, generations: 3, parents: 3, mutations: 2, crossovers: 2, workers: 0 };
@@ -23,7 +24,6 @@ let runDir: string;
 let inProcess: Awaited<ReturnType<typeof searchCommand>>;
 let inProcessRun: string;
 let db = 0;
-const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -33,7 +33,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  killAll();
   await redis?.stop();
 });
 
@@ -53,67 +53,6 @@ function place(): { url: string; artifacts: string } {
   const artifacts = join(tempDir(), "artifacts");
   mkdirSync(artifacts);
   return { url: redis.url(db), artifacts };
-}
-
-interface WorkerProc {
-  child: ChildProcess;
-  log(): string;
-  /** Candidates this worker finished (its "ARCH: xx% in" lines). */
-  evaluated(): string[];
-  exited: Promise<number | null>;
-}
-
-async function startWorker(
-  url: string,
-  artifacts: string,
-  env: Record<string, string> = {},
-  extra: string[] = [],
-): Promise<WorkerProc> {
-  const child = spawn(
-    process.execPath,
-    [
-      join(ROOT, "bin/psvit"),
-      "worker",
-      "--queue",
-      url,
-      "--artifacts",
-      artifacts,
-      "--lock-ms",
-      "1000",
-      ...extra,
-    ],
-    { env: { ...process.env, PSVIT_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  children.push(child);
-  let log = "";
-  child.stdout!.on("data", (d) => {
-    log += d;
-  });
-  child.stderr!.on("data", (d) => {
-    log += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const t0 = Date.now();
-  await new Promise<void>((resolve, reject) => {
-    const t = setInterval(() => {
-      if (Date.now() - t0 > 30_000) {
-        clearInterval(t);
-        reject(new Error(`worker did not start in 30 s:\n${log}`));
-      } else if (log.includes("takes jobs from")) {
-        clearInterval(t);
-        resolve();
-      } else if (child.exitCode !== null) {
-        clearInterval(t);
-        reject(new Error(`worker exited ${child.exitCode}:\n${log}`));
-      }
-    }, 50);
-  });
-  return {
-    child,
-    log: () => log,
-    evaluated: () => [...log.matchAll(/([BSI]{2}-[BSI]{2}): [\d.]+% in/g)].map((m) => m[1]),
-    exited,
-  };
 }
 
 const journalOf = (run: string) =>
@@ -199,7 +138,7 @@ describe("search through a BullMQ queue", () => {
       ],
       { stdio: "ignore" },
     );
-    children.push(driver);
+    track(driver);
     const journal = join(run, "search-evolution", "candidates.jsonl");
     const lines = () =>
       existsSync(journal) ? readFileSync(journal, "utf8").trim().split("\n").filter(Boolean).length : 0;
@@ -227,13 +166,9 @@ describe("search through a BullMQ queue", () => {
     const { url, artifacts } = place();
     const opts = { ...quiet, prefetch: 0, samples: 3, epochs: 1, seed: 1, scratchSeeds: 2 };
     const here = await rankCorrCommand({ ...opts, run: freshRun() }, captureIo());
-    // a training runs on the worker's main thread, whose synchronous steps delay BullMQ's lock renewal:
-    // with the tests' 1 s locks the other worker would take a running training over (README)
-    const lock = ["--lock-ms", "15000"];
-    const workers = [
-      await startWorker(url, artifacts, {}, lock),
-      await startWorker(url, artifacts, {}, lock),
-    ];
+    // 1 s locks (startWorker): a training on a worker's main thread would delay their renewal and have
+    // the other worker take a running training over; on a thread of its own it does not
+    const workers = [await startWorker(url, artifacts), await startWorker(url, artifacts)];
     const run = freshRun();
     const queued = await rankCorrCommand({ ...opts, run, queue: url, artifacts }, captureIo());
     const untimed = (r: typeof here) => r.pairs.map(({ seconds: _s, ...p }) => p);
@@ -243,6 +178,9 @@ describe("search through a BullMQ queue", () => {
       [...w.log().matchAll(/subnet \d\/3 \S+ seed \d: [\d.]+% in/g)].map((m) => m[0]),
     );
     expect(trained, trained.join("\n")).toHaveLength(6); // 3 subnets × 2 seeds, each once
+    const threads = workers.flatMap((w) => [...w.log().matchAll(/trained in [\d.]+ s \(thread (\d+)\)/g)]);
+    expect(threads).toHaveLength(6);
+    expect(threads.every((m) => Number(m[1]) > 0)).toBe(true); // never the main thread (threadId 0)
     expect(workers.every((w) => w.log().includes(": ") && w.log().includes("seed"))).toBe(true);
     for (const w of workers) w.child.kill("SIGTERM");
     await Promise.all(workers.map((w) => w.exited));

@@ -9,7 +9,7 @@ import type { Constraint } from "../../space/stats.js";
 import { type TrainRunOptions, type TrainRunResult, trainModel, trainSupernet } from "../../train/run.js";
 import { DEFAULT_SPACE, packagePath } from "../../util/package.js";
 import { parseQuantity } from "../../util/units.js";
-import { checkResumeFlags, intOption, parseSampling, positiveOption } from "../common.js";
+import { checkResumeFlags, intOption, parseSampling, positiveOption, queueFlags } from "../common.js";
 import type { Io } from "../io.js";
 import { shellWord, trainSummary } from "../summaries.js";
 
@@ -33,6 +33,12 @@ export interface CommonTrainOptions {
   stopAfter?: string | number;
   /** Tests: log level of the console logger. */
   logLevel?: string;
+}
+
+export interface TrainModelOptions extends CommonTrainOptions {
+  /** Train on a psvit worker through this BullMQ queue (or PSVIT_QUEUE). */
+  queue?: string;
+  artifacts?: string;
 }
 
 export interface TrainSupernetOptions extends CommonTrainOptions {
@@ -127,11 +133,17 @@ export async function trainSupernetCommand(opts: TrainSupernetOptions, io: Io): 
 
 export async function trainModelCommand(
   modelFile: string,
-  opts: CommonTrainOptions,
+  opts: TrainModelOptions,
   io: Io,
 ): Promise<TrainCommandResult> {
   let result: TrainRunResult;
-  if (opts.resume) {
+  const queue = queueFlags(opts, false);
+  if (queue) {
+    const { trainModelQueued } = await import("../../queue/train.js");
+    const model = loadModelConfig(modelFile);
+    const out = opts.out ?? `runs/${basename(model.name)}`;
+    result = await trainModelQueued({ ...runOptions(opts, out, "", io), model, queue });
+  } else if (opts.resume) {
     const out = resumeOut(opts);
     result = await trainModel(runOptions(opts, out, resumeCommand("train", out, opts, modelFile), io));
   } else {
