@@ -10,6 +10,11 @@
 //   node bench/searched-vs-random.mjs [--out runs/searched-vs-random] [--pipeline DIR] [--data embedded]
 //        [--random 5] [--seeds 0,1,2] [--epochs E] [--budget 25M] [--draw-seed 0] [--parallel 1]
 //        [--threads 1] [--archs FILE]    (FILE: another study's archs.json, to train the same set)
+//        [--queue redis://HOST:PORT[/DB] --artifacts DIR]
+// With --queue every training is queued at once (`psvit train --queue`, one waiting driver process per
+// training) and runs on `psvit worker --queue URL --artifacts DIR` processes on any machine; the run
+// directories come back into OUT/runs as they would here, and the test split is scored here. Re-running
+// waits for the same jobs (a finished one answers at once), so a killed study loses nothing.
 // Jobs run seed by seed (every architecture's seed 0 first), so a study cut short still compares all of
 // them. Re-running skips finished trainings. Writes OUT/archs.json (what is trained), OUT/result.json
 // and prints a Markdown table; the goal (issue 16): the winner's mean test top-1 beats every random
@@ -31,6 +36,9 @@ const DRAW_SEED = opt("draw-seed", "0");
 const PARALLEL = Number(opt("parallel", "1"));
 const THREADS = Number(opt("threads", "1"));
 const ARCHS_FROM = opt("archs", undefined);
+const QUEUE = opt("queue", undefined);
+const ARTIFACTS = opt("artifacts", undefined);
+if (QUEUE && !ARTIFACTS) throw new Error("--queue needs --artifacts DIR (the folder driver and workers share)");
 const SPACE = path.join(root, "search-spaces/fmnist-2d.json");
 const BASELINE = path.join(root, "configs/fmnist-deit-uniform.json");
 mkdirSync(OUT, { recursive: true });
@@ -141,7 +149,9 @@ const finished = (e, seed) => existsSync(path.join(runDir(e, seed), `${e.name}.s
 const jobs = SEEDS.flatMap((seed) =>
   plan.entries.map((e) => {
     const dir = runDir(e, seed);
-    const resumable = existsSync(path.join(dir, "run.json")) && existsSync(path.join(dir, "checkpoints"));
+    // a local run stopped midway continues; a queued one is queued again (the same job)
+    const resumable =
+      !QUEUE && existsSync(path.join(dir, "run.json")) && existsSync(path.join(dir, "checkpoints"));
     return {
       name: `${e.role} ${e.arch ?? e.name} seed ${seed}`,
       args: resumable
@@ -157,6 +167,7 @@ const jobs = SEEDS.flatMap((seed) =>
             "--out",
             dir,
             "--force",
+            ...(QUEUE ? ["--queue", QUEUE, "--artifacts", ARTIFACTS] : []),
           ],
       log: path.join(OUT, "logs", `${tag(e)}-s${seed}.log`),
       done: () => finished(e, seed),
@@ -164,7 +175,8 @@ const jobs = SEEDS.flatMap((seed) =>
   }),
 );
 const t0 = performance.now();
-await runJobs(jobs, PARALLEL, {
+// through the queue the drivers only wait: all of them at once, the workers decide the parallelism
+await runJobs(jobs, QUEUE ? jobs.length : PARALLEL, {
   threads: THREADS,
   onDone: (r) =>
     log(`${r.name}: ${r.skipped ? "done before" : `exit ${r.code}, ${(r.seconds / 60).toFixed(1)} min`}`),
@@ -236,9 +248,11 @@ console.log(
 );
 console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const r of rows) {
+  // the range (shortest–longest) of the runs' training wall times
   const walls = r.runs
     .map((x) => x.seconds)
     .filter(Boolean)
+    .sort((a, b) => a - b)
     .map((s) => (s / 60).toFixed(1));
   console.log(
     `| ${r.role} | ${r.arch ?? r.name} | ${(r.flops / 1e6).toFixed(2)} | ${(r.params / 1e6).toFixed(2)} M | ${f(r.val.mean)} ± ${f(r.val.se)} (n = ${r.val.n}) | ${f(r.test.mean)} ± ${f(r.test.se)} | ${r.runs.map((x) => (x.test * 100).toFixed(2)).join(", ")} | ${f(r.test.sd)} | ${walls.length ? `${walls[0]}–${walls.at(-1)} min` : "-"} |`,
