@@ -9,7 +9,7 @@
 // RUN: a train-supernet run directory (e.g. the pipeline's). Writes OUT/result.json and prints a table;
 // the goal (issue 17): queue overhead <= 5%, i.e. queued/in-process candidates per minute >= 0.95.
 import { execFile, spawn } from "node:child_process";
-import { cpSync, linkSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -87,6 +87,15 @@ function startWorker(url, artifacts, name) {
   });
   return {
     ready,
+    /** Peak resident memory of the worker process so far (MiB; Linux /proc). */
+    peakMiB: () => {
+      try {
+        const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1];
+        return kb ? Number(kb) / 1024 : null;
+      } catch {
+        return null;
+      }
+    },
     stop: async () => {
       writeFileSync(file, text);
       if (child.exitCode !== null) return;
@@ -154,6 +163,7 @@ try {
         await Promise.all(workers.map((w) => w.ready));
         try {
           r = await search(dir, ["--queue", url, "--artifacts", artifacts]);
+          r.workerPeakMiB = workers.map((w) => w.peakMiB());
         } finally {
           await Promise.all(workers.map((w) => w.stop()));
         }
@@ -202,4 +212,9 @@ const winners = new Set(rows.map((x) => x.winner));
 console.log(
   `\nmedian ratio ${median(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}, ${ROUNDS} rounds); winners: ${[...winners].join(", ")}${winners.size === 1 ? " (the same in every search)" : ""}`,
 );
+const peaks = rows.flatMap((x) => x.workerPeakMiB ?? []).filter((x) => x !== null);
+if (peaks.length)
+  console.log(
+    `worker peak RSS ${Math.min(...peaks).toFixed(0)}–${Math.max(...peaks).toFixed(0)} MiB (one evaluating thread each)`,
+  );
 console.log(`goal: queue overhead <= 5% (ratio >= 0.95): ${median(ratios) >= 0.95 ? "met" : "missed"}`);
