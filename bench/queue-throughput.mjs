@@ -1,13 +1,16 @@
 // Issue 17 item 6: what the queue costs. The same search (same supernet, seed and budget: the same
 // candidates) run in-process by a pool of 2 worker threads, and through BullMQ on a Redis started here
 // by 2 `psvit worker` processes (concurrency 1 each: 2 evaluating threads in all, as in-process),
-// interleaved for --rounds rounds (ABBA order), candidates per minute as the search reports it (from its
-// start to its end, the supernet's loading included on both sides). Each queued round has its own Redis
-// database and fresh workers, so no round is answered from another's results.
-//   node bench/queue-throughput.mjs --run RUN [--flops 25M] [--rounds 3] [--population 16]
-//        [--generations 3] [--out runs/queue-throughput]
+// interleaved for --rounds rounds (ABBA order). Two rates per search: the search loop's candidates per
+// minute as psvit reports it (in-process the pool has loaded the supernet before the loop starts; the
+// queue's workers load it on their first job, inside the loop: the comparison is conservative for
+// the queue), and end to end (candidates / the whole command's wall time: start-up, loading, the final
+// stage on the driver, the same on both sides). Each queued round has its own Redis database and fresh
+// workers, so no round is answered from another's results.
+//   node bench/queue-throughput.mjs --run RUN [--flops 25M] [--rounds 3] [--population 20]
+//        [--generations 4] [--out runs/queue-throughput]
 // RUN: a train-supernet run directory (e.g. the pipeline's). Writes OUT/result.json and prints a table;
-// the goal (issue 17): queue overhead <= 5%, i.e. queued/in-process candidates per minute >= 0.95.
+// the goal (issue 17): queue overhead <= 5%, i.e. the median queued / in-process loop rate >= 0.95.
 import { execFile, spawn } from "node:child_process";
 import { cpSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -19,8 +22,8 @@ import { PSVIT } from "./jobs.mjs";
 const RUN = path.resolve(opt("run", "runs/pipeline"));
 const FLOPS = opt("flops", "25M");
 const ROUNDS = Number(opt("rounds", "3"));
-const POP = opt("population", "16");
-const GENS = opt("generations", "3");
+const POP = opt("population", "20");
+const GENS = opt("generations", "4");
 const OUT = path.resolve(opt("out", "runs/queue-throughput"));
 mkdirSync(OUT, { recursive: true });
 const log = (m) => console.error(`${new Date().toISOString()} ${m}`);
@@ -182,11 +185,16 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+const pair = (round) => ({
+  q: rows.find((x) => x.round === round && x.arm === "queue"),
+  p: rows.find((x) => x.round === round && x.arm === "in-process"),
+});
 const ratios = [];
+const wallRatios = [];
 for (let round = 0; round < ROUNDS; round++) {
-  const q = rows.find((x) => x.round === round && x.arm === "queue");
-  const p = rows.find((x) => x.round === round && x.arm === "in-process");
+  const { q, p } = pair(round);
   ratios.push(q.perMinute / p.perMinute);
+  wallRatios.push(q.evaluations / q.wall / (p.evaluations / p.wall));
 }
 const result = {
   date: new Date().toISOString(),
@@ -197,24 +205,30 @@ const result = {
   rows,
   ratios,
   medianRatio: median(ratios),
+  wallRatios,
+  medianWallRatio: median(wallRatios),
 };
 writeFileSync(path.join(OUT, "result.json"), `${JSON.stringify(result, null, 2)}\n`);
-console.log("| round | in-process (2 threads) | queue (2 workers) | queue / in-process |");
-console.log("| --- | --- | --- | --- |");
+const rate = (r) =>
+  `${r.perMinute.toFixed(2)}/min (${r.evaluations} in ${r.seconds.toFixed(1)} s; ${r.wall.toFixed(1)} s wall)`;
+console.log("| round | in-process (2 threads) | queue (2 workers) | queue / in-process: loop | end to end |");
+console.log("| --- | --- | --- | --- | --- |");
 for (let round = 0; round < ROUNDS; round++) {
-  const q = rows.find((x) => x.round === round && x.arm === "queue");
-  const p = rows.find((x) => x.round === round && x.arm === "in-process");
+  const { q, p } = pair(round);
   console.log(
-    `| ${round} | ${p.perMinute.toFixed(2)}/min (${p.evaluations} in ${p.seconds.toFixed(1)} s) | ${q.perMinute.toFixed(2)}/min (${q.evaluations} in ${q.seconds.toFixed(1)} s) | ${ratios[round].toFixed(3)} |`,
+    `| ${round} | ${rate(p)} | ${rate(q)} | ${ratios[round].toFixed(3)} | ${wallRatios[round].toFixed(3)} |`,
   );
 }
+const range = (xs) => `${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}`;
 const winners = new Set(rows.map((x) => x.winner));
 console.log(
-  `\nmedian ratio ${median(ratios).toFixed(3)} (range ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}, ${ROUNDS} rounds); winners: ${[...winners].join(", ")}${winners.size === 1 ? " (the same in every search)" : ""}`,
+  `\nmedian ratio, loop ${median(ratios).toFixed(3)} (range ${range(ratios)}), end to end ${median(wallRatios).toFixed(3)} (range ${range(wallRatios)}), ${ROUNDS} rounds; winners: ${[...winners].join(", ")}${winners.size === 1 ? " (the same in every search)" : ""}`,
 );
 const peaks = rows.flatMap((x) => x.workerPeakMiB ?? []).filter((x) => x !== null);
 if (peaks.length)
   console.log(
     `worker peak RSS ${Math.min(...peaks).toFixed(0)}–${Math.max(...peaks).toFixed(0)} MiB (one evaluating thread each)`,
   );
-console.log(`goal: queue overhead <= 5% (ratio >= 0.95): ${median(ratios) >= 0.95 ? "met" : "missed"}`);
+console.log(
+  `goal: queue overhead <= 5% (median loop ratio >= 0.95): ${median(ratios) >= 0.95 ? "met" : "missed"}`,
+);
