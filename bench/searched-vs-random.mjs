@@ -38,7 +38,8 @@ const THREADS = Number(opt("threads", "1"));
 const ARCHS_FROM = opt("archs", undefined);
 const QUEUE = opt("queue", undefined);
 const ARTIFACTS = opt("artifacts", undefined);
-if (QUEUE && !ARTIFACTS) throw new Error("--queue needs --artifacts DIR (the folder driver and workers share)");
+if (QUEUE && !ARTIFACTS)
+  throw new Error("--queue needs --artifacts DIR (the folder driver and workers share)");
 const SPACE = path.join(root, "search-spaces/fmnist-2d.json");
 const BASELINE = path.join(root, "configs/fmnist-deit-uniform.json");
 mkdirSync(OUT, { recursive: true });

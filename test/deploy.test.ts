@@ -35,8 +35,7 @@ async function checkWorkerArgs(args: string[]): Promise<{ url: string; artifacts
   return { url, artifacts: value("--artifacts") };
 }
 
-const noEviction = (args: string[]) =>
-  expect(args.join(" ")).toMatch(/--maxmemory-policy noeviction/);
+const noEviction = (args: string[]) => expect(args.join(" ")).toMatch(/--maxmemory-policy noeviction/);
 
 describe("deploy files", () => {
   it("compose: workers with psvit's flags, the store mounted at --artifacts, the Redis service named in the URL", async () => {
