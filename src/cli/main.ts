@@ -193,11 +193,14 @@ export function buildProgram(io: Io): Command {
   program
     .command("worker")
     .description(
-      "take search jobs from a BullMQ queue and evaluate them (on any machine that reaches the Redis and sees --artifacts)",
+      "run the jobs that search, rank-corr and train send with --queue: candidates to score, subnets and models to train (on any machine that reaches the Redis and sees --artifacts; docs/SCALE.md)",
     )
     .option("--queue <url>", "redis://HOST:PORT[/DB] (default $PSVIT_QUEUE)")
     .option("--artifacts <dir>", "the folder the drivers publish job inputs to (default $PSVIT_ARTIFACTS)")
-    .option("--concurrency <n>", "jobs at once, each on its own thread (default 1)")
+    .option(
+      "--concurrency <n>",
+      "jobs at once, each on its own thread with one wasm thread: the machine's cores (default 1)",
+    )
     .addOption(new Option("--lock-ms <ms>", "BullMQ lock duration and stalled-job interval").hideHelp())
     .action(async (opts) => {
       const { workerCommand } = await import("./commands/worker.js");
