@@ -43,7 +43,6 @@ async function trainScratch(d: TrainJob, startedAt: number): Promise<TrainResult
   const fitFile = openArtifact(init.artifacts, d.fitness);
   const set = decodeFitnessSet(readFileSync(fitFile), fitFile);
   const logger = createLogger({ level: init.logLevel });
-  logger.info({ job: init.jobId }, `${d.label} started`);
   if (init.slowMs) await new Promise((r) => setTimeout(r, init.slowMs));
   const t0 = performance.now();
   const { HvtModel } = await import("../model/hvt.js");

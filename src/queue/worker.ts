@@ -122,6 +122,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
         logLevel: o.logger.level,
         slowMs: o.slowMs,
       };
+      o.logger.info({ job: job.id }, `${job.data.label} started`);
       const thread = new Worker(trainThreadScript(), { workerData: init });
       let settled = false;
       thread.on("message", (m: { type: string; result?: TrainResult | RunResult; message?: string }) => {

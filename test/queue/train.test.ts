@@ -156,6 +156,30 @@ describe("psvit train --queue", () => {
     await worker.exited;
   }, 90_000);
 
+  it("a worker killed with SIGKILL mid-training: another worker trains it again, --out gets the same run", async () => {
+    const { url, artifacts } = place();
+    const out = join(tempDir(), "killed");
+    const victim = await startWorker(url, artifacts, { PSVIT_TEST_QUEUE_SLOW_MS: "4000" });
+    const driver = trainModelCommand(modelFile, { ...flags(0, out), queue: url, artifacts }, captureIo());
+    const t0 = Date.now();
+    while (!victim.log().includes("seed 0 started") && Date.now() - t0 < 30_000) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // the victim holds the job (its thread waits 4 s before training): kill it, start the survivor
+    expect(victim.log()).not.toContain("trained in");
+    victim.child.kill("SIGKILL");
+    await victim.exited;
+    const survivor = await startWorker(url, artifacts);
+    const r = await driver;
+    const here = join(tempDir(), "here");
+    await trainModelCommand(modelFile, flags(0, here), captureIo());
+    expect(weightsOf(out).equals(weightsOf(here))).toBe(true);
+    expect(r.steps).toBe(8);
+    expect([...survivor.log().matchAll(/trained in/g)]).toHaveLength(1);
+    survivor.child.kill("SIGTERM");
+    await survivor.exited;
+  }, 90_000);
+
   it("errors a user can act on: one line, exit 2, --out untouched", async () => {
     const { url, artifacts } = place();
     const cli = async (args: string[]) => {
