@@ -51,29 +51,29 @@ const now = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
-const run = () => {
+const run = async () => {
   const t0 = now();
   if (fwd) {
     tf.tidy(() => {
       model.forward(x).dataSync();
     });
   } else {
-    trainStep(model, opt, x, labels, 1e-4, vars);
+    await trainStep(model, opt, x, labels, 1e-4, vars);
   }
   return now() - t0;
 };
 for (const on of [false, true]) {
   set(on);
-  run();
-  run();
+  await run();
+  await run();
 }
 const A = [];
 const B = [];
 for (let r = 0; r < rounds; r++) {
   set(false);
-  A.push(run());
+  A.push(await run());
   set(true);
-  B.push(run());
+  B.push(await run());
 }
 const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const ms = (xs) => xs.map((t) => t.toFixed(0)).join(" ");

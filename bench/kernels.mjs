@@ -15,11 +15,11 @@ const { tf, trainStep, model, x, labels, opt, vars } = await stepSetup(arch, ({ 
   }
 });
 const fwd = process.env.FWD === "1";
-const step = () => {
+const step = async () => {
   if (fwd) tf.tidy(() => void model.forward(x).dataSync());
-  else trainStep(model, opt, x, labels, 1e-4, vars);
+  else await trainStep(model, opt, x, labels, 1e-4, vars);
 };
-for (let i = 0; i < 2; i++) step();
+for (let i = 0; i < 2; i++) await step();
 const prof = await tf.profile(step);
 const by = new Map();
 let total = 0;

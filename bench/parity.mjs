@@ -321,8 +321,8 @@ async function check(seed, epochs) {
     const named = new Map(Object.entries(grads).map(([n, g]) => [tfName.get(n), g]));
     const l = value.dataSync()[0];
     value.dispose();
-    const gradNorm = globalGradNorm(named);
-    if (recipe.clipGradNorm !== null) clipGradNorm(named, recipe.clipGradNorm, gradNorm);
+    const gradNorm = await globalGradNorm(named);
+    if (recipe.clipGradNorm !== null) await clipGradNorm(named, recipe.clipGradNorm, gradNorm);
     optimizer.step(named, vars, lr);
     for (const g of named.values()) g.dispose();
     steps.push({ lr, loss: l, grad_norm: gradNorm });

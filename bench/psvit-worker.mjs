@@ -32,7 +32,7 @@ const steps = {
   train: () => trainStep(model, opt_, x, labels, 1e-4, vars),
   fwd: () => tf.tidy(() => void model.forward(x).dataSync()),
 };
-for (const f of Object.values(steps)) for (let i = 0; i < 2; i++) f();
+for (const f of Object.values(steps)) for (let i = 0; i < 2; i++) await f();
 const start = tf.memory().numTensors;
 process.stdout.write("ready\n");
 for await (const line of readline.createInterface({ input: process.stdin })) {
@@ -50,6 +50,6 @@ for await (const line of readline.createInterface({ input: process.stdin })) {
     continue;
   }
   const t0 = performance.now();
-  f();
+  await f();
   process.stdout.write(`${(performance.now() - t0).toFixed(3)}\n`);
 }

@@ -57,7 +57,10 @@ export function buildProgram(io: Io): Command {
     });
 
   const backendOption = () =>
-    new Option("--backend <name>", "engine: auto | tensorflow | wasm | cpu (default $PSVIT_BACKEND or auto)");
+    new Option(
+      "--backend <name>",
+      "engine: auto | tensorflow | webgpu | wasm | cpu (default $PSVIT_BACKEND or auto)",
+    );
   const dataOptions = (cmd: Command) =>
     cmd
       .option("--data <spec>", `data: ${DATA_HELP} (default: the embedded Fashion-MNIST subset)`)

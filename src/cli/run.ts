@@ -44,5 +44,8 @@ export function exitCodeFor(e: unknown, io: Io): number {
 /** Entry point for bin/psvit. */
 export async function main(argv: string[] = process.argv): Promise<void> {
   const code = await runCli(argv);
+  // Dawn's instance (--backend webgpu) would keep the process alive
+  const { releaseWebgpu } = await import("../engine/webgpu.js");
+  releaseWebgpu();
   process.exitCode = code;
 }

@@ -146,15 +146,16 @@ export class AdamW {
     }
   }
 
-  /** The state as plain arrays (reads the moments back from the backend). */
-  getState(): AdamWState {
+  /** The state as plain arrays (reads the moments back from the backend, asynchronously: on webgpu a
+   * synchronous read does not exist under Node). */
+  async getState(): Promise<AdamWState> {
     const vars: Record<string, AdamWVarState> = {};
     for (const [name, s] of this.slots) {
       vars[name] = {
         step: s.step,
         shape: s.m.shape.slice(),
-        m: Float32Array.from(s.m.dataSync() as Float32Array),
-        v: Float32Array.from(s.v.dataSync() as Float32Array),
+        m: Float32Array.from((await s.m.data()) as Float32Array),
+        v: Float32Array.from((await s.v.data()) as Float32Array),
       };
     }
     return {
@@ -198,19 +199,21 @@ export class AdamW {
  * ‖g‖₂ over all gradients together (float32 sum of squares, as PyTorch's clip_grad_norm_): finite exactly
  * when every gradient is finite and the sum of squares does not overflow (‖g‖ < 1.8e19).
  */
-export function globalGradNorm(grads: ReadonlyMap<string, tf.Tensor>): number {
+export async function globalGradNorm(grads: ReadonlyMap<string, tf.Tensor>): Promise<number> {
   if (grads.size === 0) return 0;
   const total = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => g.square().sum()))));
-  const norm = (total.dataSync() as Float32Array)[0];
+  const norm = ((await total.data()) as Float32Array)[0];
   total.dispose();
   return norm;
 }
 
 /** The gradients holding a NaN or an infinity, by name (diagnostics after a non-finite norm). */
-export function nonFiniteGrads(grads: ReadonlyMap<string, tf.Tensor>): string[] {
+export async function nonFiniteGrads(grads: ReadonlyMap<string, tf.Tensor>): Promise<string[]> {
   const bad: string[] = [];
   for (const [name, g] of grads) {
-    const ok = tf.tidy(() => tf.all(tf.isFinite(g)).dataSync()[0]);
+    const all = tf.tidy(() => tf.all(tf.isFinite(g)));
+    const ok = (await all.data())[0];
+    all.dispose();
     if (!ok) bad.push(name);
   }
   return bad;
@@ -221,12 +224,13 @@ export function nonFiniteGrads(grads: ReadonlyMap<string, tf.Tensor>): string[] 
  * them together (`norm`, when the caller has it already). Replaces the map's tensors in place (disposing
  * the old ones) when it scales; returns the total norm before clipping.
  */
-export function clipGradNorm(
+export async function clipGradNorm(
   grads: Map<string, tf.Tensor>,
   maxNorm: number,
-  norm = globalGradNorm(grads),
-): number {
+  known?: number,
+): Promise<number> {
   if (grads.size === 0) return 0;
+  const norm = known ?? (await globalGradNorm(grads));
   const coef = maxNorm / (norm + 1e-6);
   if (coef < 1) {
     for (const [name, g] of grads) {

@@ -1,12 +1,14 @@
 /**
- * Choosing and starting the TensorFlow.js backend (`--backend auto|tensorflow|wasm|cpu`, env
+ * Choosing and starting the TensorFlow.js backend (`--backend auto|tensorflow|webgpu|wasm|cpu`, env
  * PSVIT_BACKEND). `auto` tries, in order:
  *   1. `@tensorflow/tfjs-node-gpu`, kept only if it loads and TensorFlow sees a GPU;
  *   2. `@tensorflow/tfjs-node` (native TensorFlow on the CPU);
- *   3. wasm (XNNPACK, SIMD; threads: see wasm-threads.ts and PSVIT_WASM_THREADS);
- *   4. the pure-JS cpu backend.
- * A missing optional package makes no noise. The choice and its reason are logged once (info).
- * Asking for `tensorflow` explicitly when neither native package loads is a UsageError.
+ *   3. webgpu (Dawn's `webgpu` package + tfjs-backend-webgpu, ./webgpu.ts), only on a hardware adapter;
+ *   4. wasm (XNNPACK, SIMD; threads: see wasm-threads.ts and PSVIT_WASM_THREADS);
+ *   5. the pure-JS cpu backend.
+ * A missing optional package, or one installed without its native part, is "not available" and makes no
+ * noise. The choice and its reason (for webgpu: the adapter) are logged once (info). Asking for
+ * `tensorflow` or `webgpu` explicitly when it cannot start is a UsageError.
  */
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -16,12 +18,13 @@ import { UsageError } from "../errors.js";
 import { log } from "../util/log.js";
 import { setEngineFlags } from "./wasm-kernels.js";
 import { unrefWasmWorkers, withWasmThreads } from "./wasm-threads.js";
+import { type AdapterSummary, adapterLine, mayHaveGpu, startWebgpu } from "./webgpu.js";
 
-export const BACKEND_CHOICES = ["auto", "tensorflow", "wasm", "cpu"] as const;
+export const BACKEND_CHOICES = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
-/** What actually runs: `tensorflow` (native, CPU), `tensorflow-gpu`, `wasm` or `cpu`. */
-export type BackendName = "tensorflow" | "tensorflow-gpu" | "wasm" | "cpu";
+/** What actually runs: `tensorflow` (native, CPU), `tensorflow-gpu`, `webgpu`, `wasm` or `cpu`. */
+export type BackendName = "tensorflow" | "tensorflow-gpu" | "webgpu" | "wasm" | "cpu";
 
 export interface BackendInfo {
   name: BackendName;
@@ -31,6 +34,8 @@ export interface BackendInfo {
   threads?: number;
   /** wasm: more threads were asked for but the threaded build did not start. */
   threadsFailed?: boolean;
+  /** webgpu: the adapter it runs on. */
+  adapter?: AdapterSummary;
 }
 
 export interface InitBackendOptions {
@@ -43,6 +48,8 @@ export interface InitBackendOptions {
   importer?: (specifier: string) => Promise<unknown>;
   /** Log the choice (default true; only the first successful initialisation logs). */
   log?: boolean;
+  /** Whether `auto` asks Dawn for an adapter (tests replace it; default: ./webgpu.ts `mayHaveGpu`). */
+  mayHaveGpu?: () => boolean;
 }
 
 const NODE_GPU = "@tensorflow/tfjs-node-gpu";
@@ -82,7 +89,8 @@ function errorText(e: unknown): string {
 /** Is `e` "this package is not installed" (as opposed to "installed but broken")? */
 function isNotFound(e: unknown, specifier: string): boolean {
   const code = (e as { code?: string } | undefined)?.code;
-  return (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && errorText(e).includes(specifier);
+  // the package itself ('name' quoted), not a file inside it (a native part not built: "does not load")
+  return (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && errorText(e).includes(`'${specifier}'`);
 }
 
 /** Silence the cpu backend's one-time "install tfjs-node" banner. */
@@ -176,7 +184,7 @@ export async function initBackend(
   if (current && currentKey === key && tf.getBackend() === backendKey(current.name)) return current;
 
   const importer = opts.importer ?? defaultImporter;
-  const info = await choose(choice, threads, importer);
+  const info = await choose(choice, threads, importer, opts);
   silenceBanner();
   current = info;
   currentKey = key;
@@ -198,6 +206,7 @@ async function choose(
   choice: BackendChoice,
   threads: number,
   importer: (s: string) => Promise<unknown>,
+  opts: InitBackendOptions = {},
 ): Promise<BackendInfo> {
   const notes: string[] = [];
   if (choice === "auto" || choice === "tensorflow") {
@@ -221,10 +230,26 @@ async function choose(
       );
     }
   }
+  if (choice === "auto" && !(opts.mayHaveGpu ?? mayHaveGpu)()) {
+    notes.push("webgpu: no GPU device on this machine");
+  } else if (choice === "auto" || choice === "webgpu") {
+    const g = await startWebgpu(importer, { allowSoftware: choice === "webgpu" });
+    if (g.ok && (await setBackend("webgpu"))) {
+      const why = choice === "webgpu" ? "requested" : `no native TensorFlow (${notes.join("; ")})`;
+      return { name: "webgpu", reason: `${why}; adapter ${adapterLine(g.adapter)}`, adapter: g.adapter };
+    }
+    const why = g.ok ? "the webgpu backend failed to start on its adapter" : g.why;
+    if (choice === "webgpu") {
+      throw new UsageError(
+        `--backend webgpu: ${why}; install the optional packages webgpu and @tensorflow/tfjs-backend-webgpu and a Vulkan driver (docs/ENGINE.md), or use --backend wasm`,
+      );
+    }
+    notes.push(`webgpu: ${why}`);
+  }
   if (choice === "auto" || choice === "wasm") {
     const w = await startWasm(threads);
     if (w) {
-      const why = choice === "wasm" ? "requested" : `no native TensorFlow (${notes.join("; ")})`;
+      const why = choice === "wasm" ? "requested" : `no native TensorFlow or GPU (${notes.join("; ")})`;
       const t = `${w.threads} thread${w.threads === 1 ? "" : "s"}${w.threadsFailed ? " (the threaded build failed to start)" : ""}`;
       return { ...w, reason: `${why}; XNNPACK, ${t}` };
     }

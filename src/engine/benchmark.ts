@@ -65,27 +65,27 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
  * One SGD-style step: loss, gradients of every variable, AdamW update. Returns the loss value. All
  * temporaries are disposed.
  */
-export function trainStep(
+export async function trainStep(
   model: BenchModel,
   opt: AdamW,
   x: tf.Tensor4D,
   labels: tf.Tensor1D,
   lr: number,
   vars: Map<string, tf.Variable> = model.variables(),
-): number {
+): Promise<number> {
   const byTfName = new Map<string, string>();
   for (const [name, v] of vars) byTfName.set(v.name, name);
   const { value, grads } = tf.variableGrads(() => crossEntropy(model.forward(x), labels), [...vars.values()]);
   const named = new Map<string, tf.Tensor>();
   for (const [tfName, g] of Object.entries(grads)) named.set(byTfName.get(tfName) ?? tfName, g);
   opt.step(named, vars, lr);
-  const loss = (value.dataSync() as Float32Array)[0];
+  const loss = ((await value.data()) as Float32Array)[0];
   value.dispose();
   for (const g of named.values()) g.dispose();
   return loss;
 }
 
-export function benchmarkModel(model: BenchModel, opts: BenchOptions): BenchResult {
+export async function benchmarkModel(model: BenchModel, opts: BenchOptions): Promise<BenchResult> {
   const steps = opts.steps ?? 10;
   const warmup = opts.warmup ?? 2;
   const lr = opts.lr ?? 1e-4;
@@ -106,7 +106,7 @@ export function benchmarkModel(model: BenchModel, opts: BenchOptions): BenchResu
   try {
     for (let i = 0; i < warmup + steps; i++) {
       const t0 = performance.now();
-      trainStep(model, opt, x, labels, lr, vars);
+      await trainStep(model, opt, x, labels, lr, vars);
       const dt = performance.now() - t0;
       if (i >= warmup) {
         trainMs.push(dt);
@@ -115,9 +115,9 @@ export function benchmarkModel(model: BenchModel, opts: BenchOptions): BenchResu
     }
     for (let i = 0; i < warmup + steps; i++) {
       const t0 = performance.now();
-      tf.tidy(() => {
-        model.forward(x).dataSync();
-      });
+      const out = tf.tidy(() => model.forward(x));
+      await out.data();
+      out.dispose();
       const dt = performance.now() - t0;
       if (i >= warmup) {
         forwardMs.push(dt);

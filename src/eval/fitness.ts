@@ -62,20 +62,23 @@ export function fitnessSet(val: Dataset, pre: Preprocess, seed: number, limit?: 
  * with a non-finite score is wrong) of any forward function on `set`, in batches: what McNemar's test
  * of two candidates on the same images needs.
  */
-export function setCorrect(
+export async function setCorrect(
   forward: (x: tf.Tensor4D) => tf.Tensor2D,
   set: FitnessSet,
   batchSize = 250,
-): Uint8Array {
+): Promise<Uint8Array> {
   const { height: H, width: W, channels: C, numClasses: K } = set;
   const per = H * W * C;
   const out = new Uint8Array(set.n);
   for (let start = 0; start < set.n; start += batchSize) {
     const size = Math.min(batchSize, set.n - start);
-    const logits = tf.tidy(() => {
+    const t = tf.tidy(() => {
       const x = tf.tensor4d(set.x.subarray(start * per, (start + size) * per), [size, H, W, C]);
-      return forward(x).dataSync() as Float32Array;
+      return forward(x);
     });
+    // an asynchronous read: the webgpu backend has no synchronous one under Node
+    const logits = (await t.data()) as Float32Array;
+    t.dispose();
     for (let b = 0; b < size; b++) {
       out[start + b] = topkHits(logits.subarray(b * K, (b + 1) * K), K, [set.y[start + b]]).top1;
     }
@@ -84,23 +87,28 @@ export function setCorrect(
 }
 
 /** Per-image top-1 correctness of the supernet path `arch` on `set` (see `setCorrect`). */
-export function pathCorrect(net: Supernet, arch: Arch, set: FitnessSet, batchSize = 250): Uint8Array {
+export function pathCorrect(
+  net: Supernet,
+  arch: Arch,
+  set: FitnessSet,
+  batchSize = 250,
+): Promise<Uint8Array> {
   return setCorrect((x) => net.forward(x, arch), set, batchSize);
 }
 
 /** Top-1 accuracy of any forward function on `set`, in batches: the share of `setCorrect`'s hits. */
-export function setAccuracy(
+export async function setAccuracy(
   forward: (x: tf.Tensor4D) => tf.Tensor2D,
   set: FitnessSet,
   batchSize = 250,
-): number {
+): Promise<number> {
   let hits = 0;
-  for (const c of setCorrect(forward, set, batchSize)) hits += c;
+  for (const c of await setCorrect(forward, set, batchSize)) hits += c;
   return hits / set.n;
 }
 
 /** Top-1 accuracy of the supernet path `arch` on `set`. */
-export function pathAccuracy(net: Supernet, arch: Arch, set: FitnessSet, batchSize = 250): number {
+export function pathAccuracy(net: Supernet, arch: Arch, set: FitnessSet, batchSize = 250): Promise<number> {
   return setAccuracy((x) => net.forward(x, arch), set, batchSize);
 }
 

@@ -27,7 +27,7 @@ let jobs = 0;
 try {
   await initBackend(init.backend, { log: false, threads: 1 });
   const net = await supernetFromCheckpoint(init.checkpoint, init.space);
-  port.on("message", (m: { id: number; arch: string } | { type: "close" }) => {
+  port.on("message", async (m: { id: number; arch: string } | { type: "close" }) => {
     if ("type" in m) {
       net.dispose();
       process.exit(0); // in a worker thread this ends the thread only
@@ -36,7 +36,7 @@ try {
     try {
       port.postMessage({
         id: m.id,
-        accuracy: pathAccuracy(net, parseArch(m.arch), init.set, init.batchSize),
+        accuracy: await pathAccuracy(net, parseArch(m.arch), init.set, init.batchSize),
       });
     } catch (e) {
       port.postMessage({ id: m.id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });

@@ -131,13 +131,16 @@ export class Supernet {
    * the cells put them down. `HvtModel.fromWeights(config, weights)` gives the same logits as
    * `forward(x, arch)`.
    */
-  extract(arch: Arch, name?: string): { config: ModelConfig; weights: Map<string, Float32Array> } {
+  async extract(
+    arch: Arch,
+    name?: string,
+  ): Promise<{ config: ModelConfig; weights: Map<string, Float32Array> }> {
     this.checkAlive();
     const config = materialize(this.space, arch, name);
     const weights = new Map<string, Float32Array>();
     for (const [src, dst] of this.pathNames(arch)) {
-      // a copy: some backends hand out their own storage from dataSync
-      weights.set(dst, new Float32Array(this.vars.get(src)!.dataSync()));
+      // a copy: some backends hand out their own storage
+      weights.set(dst, new Float32Array((await this.vars.get(src)!.data()) as Float32Array));
     }
     return { config, weights };
   }

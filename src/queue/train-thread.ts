@@ -67,7 +67,7 @@ async function trainScratch(d: TrainJob, startedAt: number): Promise<TrainResult
       evalImages: d.evalImages,
       tty: false,
     });
-    const top1 = setAccuracy((x) => net.forward(x), set);
+    const top1 = await setAccuracy((x) => net.forward(x), set);
     const seconds = (performance.now() - t0) / 1000;
     logger.info({ job: init.jobId }, `${d.label}: ${(top1 * 100).toFixed(2)}% in ${seconds.toFixed(1)} s`);
     const stamp = { thread: threadId, startedAt, endedAt: Date.now() };

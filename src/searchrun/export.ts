@@ -152,7 +152,7 @@ export async function exportFromRun(runDir: string, opts: ExportOptions): Promis
   const net = await supernetFromCheckpoint(checkpointFile, space);
   let config: ModelConfig;
   try {
-    const extracted = net.extract(arch, name);
+    const extracted = await net.extract(arch, name);
     config = { ...extracted.config, preprocess: snap.preprocess };
     await saveModelWeights(files.weights, config, extracted.weights);
   } finally {

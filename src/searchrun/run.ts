@@ -376,7 +376,10 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
     try {
       // the search's fitness set is the whole split when it used every image: its accuracies stand
       const same = fitnessImages === whole.n ? whole.n : undefined;
-      final = finalStage(top, (a) => pathCorrect(net, parseArch(a), whole), 0.05, same);
+      // read asynchronously first (the webgpu backend has no synchronous read); the stage itself is pure
+      const correct = new Map<string, Uint8Array>();
+      for (const e of top) correct.set(e.arch, await pathCorrect(net, parseArch(e.arch), whole));
+      final = finalStage(top, (a) => correct.get(a)!, 0.05, same);
     } finally {
       net.dispose();
     }

@@ -219,7 +219,7 @@ async function study(
     }
     const subnet = async (p: PlannedSample) => {
       const arch = parseArch(p.arch);
-      const inherited = pathAccuracy(net, arch, set);
+      const inherited = await pathAccuracy(net, arch, set);
       const started = performance.now();
       const scratchBySeed: number[] = reused?.get(p.arch)?.scratchBySeed?.slice() ?? [];
       if (queued) {
@@ -493,7 +493,7 @@ async function trainFromScratch(j: SubnetJob): Promise<number> {
       throw e;
     });
     const { setAccuracy } = await import("../eval/fitness.js");
-    const top1 = setAccuracy((x) => net.forward(x), j.set);
+    const top1 = await setAccuracy((x) => net.forward(x), j.set);
     sub.appendJsonl("metrics.jsonl", { type: "eval", step: result.steps, split: "fitness-set", top1 });
     const snapshot = sub.readJson<RunSnapshot>("run.json");
     snapshot.finished = finishedRecord(result, (performance.now() - started) / 1000);

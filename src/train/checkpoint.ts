@@ -39,10 +39,10 @@ export interface Checkpoint {
   optimizer: Map<string, StTensor>;
 }
 
-function toSt(t: tf.Tensor | StTensor): StTensor {
+async function toSt(t: tf.Tensor | StTensor): Promise<StTensor> {
   if ("data" in t && t.data instanceof Float32Array) return t as StTensor;
   const tensor = t as tf.Tensor;
-  return { shape: [...tensor.shape], data: tensor.dataSync() as Float32Array };
+  return { shape: [...tensor.shape], data: (await tensor.data()) as Float32Array };
 }
 
 export async function saveCheckpoint(
@@ -52,8 +52,8 @@ export async function saveCheckpoint(
   optimizer: ReadonlyMap<string, tf.Tensor | StTensor>,
 ): Promise<void> {
   const entries: [string, StTensor][] = [];
-  for (const [name, v] of params) entries.push([`params/${name}`, toSt(v)]);
-  for (const [key, v] of optimizer) entries.push([`opt/${key}`, toSt(v)]);
+  for (const [name, v] of params) entries.push([`params/${name}`, await toSt(v)]);
+  for (const [key, v] of optimizer) entries.push([`opt/${key}`, await toSt(v)]);
   await writeSafetensors(file, entries, { [CHECKPOINT_KEY]: JSON.stringify(meta) });
 }
 

@@ -17,28 +17,33 @@ export interface EvalResult {
 export type Forward = (x: tf.Tensor4D) => tf.Tensor2D;
 
 /** Evaluate `forward` on the first `limit` images of `ds` (all by default). */
-export function evaluate(
+export async function evaluate(
   forward: Forward,
   ds: Dataset,
   pre: Preprocess,
   batchSize: number,
   limit?: number,
-): EvalResult {
+): Promise<EvalResult> {
   const view = limit === undefined || limit >= ds.n ? ds : subsetHead(ds, limit);
   let top1 = 0;
   let top5 = 0;
   let lossSum = 0;
   for (const batch of evalBatches(view, batchSize, pre)) {
     const { x, y, size } = batch;
-    const [logits, loss] = tf.tidy(() => {
+    const [out, lossT] = tf.tidy(() => {
       const xs = tf.tensor4d(x, [size, view.height, view.width, view.channels]);
-      const out = forward(xs);
-      return [out.dataSync() as Float32Array, crossEntropy(out, tf.tensor1d(y, "int32")).dataSync()[0]];
+      const o = forward(xs);
+      return [o, crossEntropy(o, tf.tensor1d(y, "int32"))];
     });
-    const hits = topkHits(logits as Float32Array, view.numClasses, y);
+    // asynchronous reads: the webgpu backend has no synchronous one under Node
+    const logits = (await out.data()) as Float32Array;
+    const loss = (await lossT.data())[0];
+    out.dispose();
+    lossT.dispose();
+    const hits = topkHits(logits, view.numClasses, y);
     top1 += hits.top1;
     top5 += hits.top5;
-    lossSum += (loss as number) * size;
+    lossSum += loss * size;
   }
   const n = view.n;
   return { top1: top1 / n, top5: top5 / n, loss: lossSum / n, n };

@@ -181,7 +181,7 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
   let savedAt = step;
 
   const checkpoint = async () => {
-    const opt = optimizerToCheckpoint(optimizer.getState());
+    const opt = optimizerToCheckpoint(await optimizer.getState());
     const samplerState = opts.sampler?.state();
     const meta: CheckpointMeta = {
       version: 1,
@@ -224,9 +224,9 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
       // the weights (nor the moments), and the last checkpoint stays the last good state
       const loss = (await lossTensor.data())[0];
       lossTensor.dispose();
-      const gradNorm = globalGradNorm(named);
+      const gradNorm = await globalGradNorm(named);
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-        const bad = Number.isFinite(gradNorm) ? [] : nonFiniteGrads(named);
+        const bad = Number.isFinite(gradNorm) ? [] : await nonFiniteGrads(named);
         for (const g of named.values()) g.dispose();
         run.appendJsonl("metrics.jsonl", {
           type: "nonfinite",
@@ -248,7 +248,7 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
             "Lower the learning rate, or clip gradients harder (a smaller clipGradNorm) in the recipe.",
         );
       }
-      if (recipe.clipGradNorm !== null) clipGradNorm(named, recipe.clipGradNorm, gradNorm);
+      if (recipe.clipGradNorm !== null) await clipGradNorm(named, recipe.clipGradNorm, gradNorm);
       optimizer.step(named, vars, lr);
       for (const g of named.values()) g.dispose();
       const t1 = performance.now();
@@ -274,16 +274,18 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
       }
       const epochEnd = step % stepsPerEpoch === 0 || step === totalSteps;
       if (epochEnd) {
-        lastEval = opts.evalPaths.map((p) => {
-          const r = evaluate(
+        const evals: EvalRecord[] = [];
+        for (const p of opts.evalPaths) {
+          const r = await evaluate(
             (x) => target.forward(x, p.arch),
             data.val,
             data.preprocess,
             recipe.evalBatchSize,
             opts.evalImages,
           );
-          return { label: p.label, arch: p.arch ? formatArch(p.arch) : null, flops: p.flops, ...r };
-        });
+          evals.push({ label: p.label, arch: p.arch ? formatArch(p.arch) : null, flops: p.flops, ...r });
+        }
+        lastEval = evals;
         run.appendJsonl("metrics.jsonl", { type: "eval", step, epoch, split: "val", paths: lastEval });
         logger.info(
           { epoch: epoch + 1, step },

@@ -116,7 +116,7 @@ describe("AdamW", () => {
     opt.dispose();
   });
 
-  it("variables without a gradient are untouched (no decay, no moments, no step)", () => {
+  it("variables without a gradient are untouched (no decay, no moments, no step)", async () => {
     const a = variable([1, 2, 3, 4], [2, 2], "ua");
     const u = variable([5, 6, 7, 8], [2, 2], "uu");
     const vars = new Map([
@@ -131,11 +131,11 @@ describe("AdamW", () => {
     }
     expect(Array.from(u.dataSync())).toEqual([5, 6, 7, 8]);
     expect(opt.stepOf("unsampled")).toBe(0);
-    expect(Object.keys(opt.getState().vars)).toEqual(["a"]);
+    expect(Object.keys((await opt.getState()).vars)).toEqual(["a"]);
     opt.dispose();
   });
 
-  it("state round-trips: a restored optimizer continues exactly like the original", () => {
+  it("state round-trips: a restored optimizer continues exactly like the original", async () => {
     const mk = (tag: string) =>
       new Map([
         ["w", variable([0.5, -0.5, 1.5, 2.5], [2, 2], `rw${tag}`)],
@@ -156,7 +156,7 @@ describe("AdamW", () => {
     }
     // make v2 equal to v1 and restore the state into a fresh optimizer
     for (const [k, v] of v1) v2.get(k)!.assign(v);
-    const state = o1.getState();
+    const state = await o1.getState();
     const json = JSON.parse(
       JSON.stringify({
         ...state,
@@ -187,7 +187,7 @@ describe("AdamW", () => {
     o2.dispose();
   });
 
-  it("numTensors stays flat over many steps", () => {
+  it("numTensors stays flat over many steps", async () => {
     const vars = new Map([
       [
         "w",
@@ -200,35 +200,35 @@ describe("AdamW", () => {
       ["b", variable([0, 0, 0, 0], [4], "lb")],
     ]);
     const opt = new AdamW();
-    const run = () => {
+    const run = async () => {
       const grads = new Map<string, tf.Tensor>([
         ["w", tf.randomNormal([3, 4])],
         ["b", tf.randomNormal([4])],
       ]);
-      clipGradNorm(grads, 0.5);
+      await clipGradNorm(grads, 0.5);
       opt.step(grads, vars, 1e-3);
       for (const g of grads.values()) g.dispose();
     };
-    run();
+    await run();
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 50; i++) run();
+    for (let i = 0; i < 50; i++) await run();
     expect(tf.memory().numTensors).toBe(before);
     opt.dispose();
   });
 
-  it("clipGradNorm: PyTorch's clip_grad_norm_ (total norm, scale only when above)", () => {
+  it("clipGradNorm: PyTorch's clip_grad_norm_ (total norm, scale only when above)", async () => {
     const grads = new Map<string, tf.Tensor>([
       ["a", tf.tensor([3, 0])],
       ["b", tf.tensor([0, 4])],
     ]);
-    const norm = clipGradNorm(grads, 1);
+    const norm = await clipGradNorm(grads, 1);
     expect(norm).toBeCloseTo(5, 5);
     const scale = 1 / (5 + 1e-6);
     expectClose(grads.get("a")!.dataSync() as Float32Array, Float32Array.from([3 * scale, 0]), 1e-6, 0, "a");
     expectClose(grads.get("b")!.dataSync() as Float32Array, Float32Array.from([0, 4 * scale]), 1e-6, 0, "b");
     const small = new Map<string, tf.Tensor>([["a", tf.tensor([0.1, 0.2])]]);
     const same = small.get("a");
-    clipGradNorm(small, 1);
+    await clipGradNorm(small, 1);
     expect(small.get("a")).toBe(same);
     for (const g of [...grads.values(), ...small.values()]) g.dispose();
   });

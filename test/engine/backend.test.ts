@@ -24,7 +24,7 @@ describe("initBackend", () => {
     expect(parseBackendChoice(undefined)).toBe("auto");
     expect(parseBackendChoice("WASM")).toBe("wasm");
     expect(() => parseBackendChoice("webgl")).toThrow(UsageError);
-    expect(() => parseBackendChoice("webgl")).toThrow(/auto, tensorflow, wasm, cpu/);
+    expect(() => parseBackendChoice("webgl")).toThrow(/auto, tensorflow, webgpu, wasm, cpu/);
   });
 
   it("auto without tfjs-node falls back to wasm, quietly, and says why", async () => {

@@ -164,8 +164,8 @@ describe("wasm kernels", () => {
         x.dispose();
       });
 
-      it("AdamW fused = tfjs formulation over 4 steps (decayed and not decayed)", () => {
-        const run = (fused: boolean) => {
+      it("AdamW fused = tfjs formulation over 4 steps (decayed and not decayed)", async () => {
+        const run = async (fused: boolean) => {
           setEngineFlags({ fastKernels: fused });
           const w = tf.tidy(() => tf.variable(t([7, 9], 20), true, `wk-w-${fused}-${simd}`));
           const b = tf.tidy(() => tf.variable(t([9], 21), true, `wk-b-${fused}-${simd}`));
@@ -182,7 +182,7 @@ describe("wasm kernels", () => {
             opt.step(grads, vars, 1e-2);
             for (const g of grads.values()) g.dispose();
           }
-          const st = opt.getState();
+          const st = await opt.getState();
           const out = [w.dataSync(), b.dataSync(), st.vars.w.m, st.vars.w.v, st.vars.b.m, st.vars.b.v].map(
             (a) => Float32Array.from(a as Float32Array),
           );
@@ -193,8 +193,8 @@ describe("wasm kernels", () => {
           return out;
         };
         const before = tf.memory().numTensors;
-        const plain = run(false);
-        const fused = run(true);
+        const plain = await run(false);
+        const fused = await run(true);
         expect(tf.memory().numTensors).toBe(before);
         fused.forEach((f, i) => {
           expectClose(f, plain[i], 1e-6, 1e-5, `adamw output ${i}`);

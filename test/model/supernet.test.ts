@@ -16,7 +16,7 @@ const CASES = [
 describe("Supernet", () => {
   it.each(CASES.map((c) => [c.space.name, c] as const))(
     "%s: extracted model gives the path's logits",
-    (_, c) => {
+    async (_, c) => {
       const net = Supernet.create(c.space, { seed: 5 });
       const x = randomInput(c.space, 3, 9);
       const archs = [
@@ -25,7 +25,7 @@ describe("Supernet", () => {
         sampleArch(c.space, new Rng(2)),
       ];
       for (const arch of archs) {
-        const { config, weights } = net.extract(arch);
+        const { config, weights } = await net.extract(arch);
         const model = HvtModel.fromWeights(config, weights);
         const a = net.forward(x, arch);
         const b = model.forward(x);
@@ -39,10 +39,10 @@ describe("Supernet", () => {
     },
   );
 
-  it("extract numbers the blocks of a stage in the order the cells put them down", () => {
+  it("extract numbers the blocks of a stage in the order the cells put them down", async () => {
     const net = Supernet.create(SPACE_1D, { seed: 1 });
     const arch = parseArch("ISB-BS");
-    const { config, weights } = net.extract(arch);
+    const { config, weights } = await net.extract(arch);
     expect(config.stages.map((s) => s.layers)).toEqual([
       ["attn", "reuse", "attn"],
       ["attn", "attn", "reuse"],

@@ -296,7 +296,7 @@ describe("the final stage (issue 16 item 1)", () => {
     const search = JSON.parse(readFileSync(join(run, "search-evolution", "search.json"), "utf8"));
     const { parseSpaceConfig } = await import("../../src/config/validate.js");
     const net = await supernetFromCheckpoint(join(run, search.checkpoint.file), parseSpaceConfig(snap.space));
-    for (const e of f.ranking) expect(e.accuracy).toBe(pathAccuracy(net, parseArch(e.arch), whole));
+    for (const e of f.ranking) expect(e.accuracy).toBe(await pathAccuracy(net, parseArch(e.arch), whole));
     net.dispose();
     const accs = f.ranking.map((e) => e.accuracy);
     expect(accs).toEqual([...accs].sort((a, b) => b - a));

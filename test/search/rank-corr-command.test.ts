@@ -304,9 +304,9 @@ describe("psvit rank-corr", () => {
     const data = await loadRunData(snap);
     const set = fitnessSet(data.val, snap.preprocess, 1);
     const net = await supernetFromCheckpoint(join(other, r.checkpoint.file), parseSpaceConfig(snap.space));
-    expect(r.pairs.map((p) => pathAccuracy(net, parseArch(p.arch), set))).toEqual(
-      r.pairs.map((p) => p.inherited),
-    );
+    const inherited: number[] = [];
+    for (const p of r.pairs) inherited.push(await pathAccuracy(net, parseArch(p.arch), set));
+    expect(inherited).toEqual(r.pairs.map((p) => p.inherited));
     net.dispose();
     expect(readdirSync(join(other, "rank-corr", "subnets"))).toEqual([]); // nothing trained
 

@@ -96,7 +96,7 @@ describe("model weights files", () => {
   it("saves an extracted supernet path without building a model", async () => {
     const net = Supernet.create(SPACE_1D, { seed: 1 });
     const arch = parseArch("SBI-IS");
-    const { config, weights } = net.extract(arch);
+    const { config, weights } = await net.extract(arch);
     const file = join(dir, "extracted.safetensors");
     await saveModelWeights(file, config, weights);
     const { model } = await loadModelWeights(file);

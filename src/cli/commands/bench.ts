@@ -1,6 +1,6 @@
 /**
  * `psvit bench <model.json | space.json --arch S> [--batch 64] [--steps N] [--warmup N]
- * [--backend auto|tensorflow|wasm|cpu] [--threads N] [--json]`: median training-step (forward, backward,
+ * [--backend auto|tensorflow|webgpu|wasm|cpu] [--threads N] [--json]`: median training-step (forward, backward,
  * AdamW) and forward throughput of a freshly initialised model on random data, and the process's peak
  * RSS. With --json the last line of stdout is {"backend", "train_img_s", "fwd_img_s", "peak_rss_mb"}.
  */
@@ -43,9 +43,9 @@ export async function benchCommand(file: string, opts: BenchCommandOptions, io: 
   const backend = await initBackend(opts.backend ?? process.env.PSVIT_BACKEND ?? "auto", { threads });
 
   const model = HvtModel.create(cfg, { seed: 0 });
-  let r: ReturnType<typeof benchmarkModel>;
+  let r: Awaited<ReturnType<typeof benchmarkModel>>;
   try {
-    r = benchmarkModel(model, {
+    r = await benchmarkModel(model, {
       batch,
       steps,
       warmup,

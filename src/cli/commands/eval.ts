@@ -54,7 +54,7 @@ export async function evalCommand(modelFile: string, opts: EvalOptions, io: Io):
   if (!config.preprocess)
     log().warn(`${modelFile} has no preprocess: evaluating on pixels scaled to [0, 1] only`);
   try {
-    const r = evaluate(
+    const r = await evaluate(
       (x) => model.forward(x),
       ds,
       pre,

@@ -1,6 +1,6 @@
 /**
  * `psvit predict <model.json> --weights W.safetensors --images (IDX-FILE | IMAGE-FOLDER) [--limit N]
- * [--batch-size B] [--json] [--backend auto|tensorflow|wasm|cpu]`: top-1 class of every image.
+ * [--batch-size B] [--json] [--backend auto|tensorflow|webgpu|wasm|cpu]`: top-1 class of every image.
  *
  * The model config and the weights' stored config must agree (name aside). Images: an IDX image file
  * (raw or .gz) or a folder of PNG/JPEG files (searched recursively, sorted by path, so a class-folder
