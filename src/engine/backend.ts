@@ -90,7 +90,10 @@ function errorText(e: unknown): string {
 function isNotFound(e: unknown, specifier: string): boolean {
   const code = (e as { code?: string } | undefined)?.code;
   // the package itself ('name' quoted), not a file inside it (a native part not built: "does not load")
-  return (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && errorText(e).includes(`'${specifier}'`);
+  return (
+    (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") &&
+    errorText(e).includes(`'${specifier}'`)
+  );
 }
 
 /** Silence the cpu backend's one-time "install tfjs-node" banner. */

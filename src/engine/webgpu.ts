@@ -85,8 +85,7 @@ export function mayHaveGpu(
 ): boolean {
   if (platform !== "linux") return true;
   return (
-    list("/dev/dri").some((f) => f.startsWith("renderD")) ||
-    list("/dev").some((f) => /^nvidia\d+$/.test(f))
+    list("/dev/dri").some((f) => f.startsWith("renderD")) || list("/dev").some((f) => /^nvidia\d+$/.test(f))
   );
 }
 
@@ -97,7 +96,10 @@ function errorText(e: unknown): string {
 function notFound(e: unknown, specifier: string): boolean {
   const code = (e as { code?: string } | undefined)?.code;
   // the package itself ('webgpu' quoted), not a file inside it (dawn.node missing: "does not load")
-  return (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && errorText(e).includes(`'${specifier}'`);
+  return (
+    (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") &&
+    errorText(e).includes(`'${specifier}'`)
+  );
 }
 
 /**
