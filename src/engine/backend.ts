@@ -16,6 +16,7 @@ import path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { UsageError } from "../errors.js";
 import { log } from "../util/log.js";
+import { importFailure } from "./optional.js";
 import { setEngineFlags } from "./wasm-kernels.js";
 import { unrefWasmWorkers, withWasmThreads } from "./wasm-threads.js";
 import { type AdapterSummary, adapterLine, mayHaveGpu, startWebgpu } from "./webgpu.js";
@@ -82,20 +83,6 @@ export function wasmThreadCount(requested?: number): number {
 
 const defaultImporter = (specifier: string): Promise<unknown> => import(specifier);
 
-function errorText(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
-}
-
-/** Is `e` "this package is not installed" (as opposed to "installed but broken")? */
-function isNotFound(e: unknown, specifier: string): boolean {
-  const code = (e as { code?: string } | undefined)?.code;
-  // the package itself ('name' quoted), not a file inside it (a native part not built: "does not load")
-  return (
-    (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") &&
-    errorText(e).includes(`'${specifier}'`)
-  );
-}
-
 /** Silence the cpu backend's one-time "install tfjs-node" banner. */
 function silenceBanner(): void {
   const cpu = tf.findBackend("cpu") as { firstUse?: boolean } | null;
@@ -110,7 +97,7 @@ async function tryNative(
   try {
     await importer(specifier);
   } catch (e) {
-    return { ok: false, why: isNotFound(e, specifier) ? "not installed" : `does not load (${errorText(e)})` };
+    return { ok: false, why: importFailure(e, specifier) };
   }
   if (!tf.findBackend(TF_NATIVE)) return { ok: false, why: "registered no tensorflow backend" };
   return { ok: true };

@@ -12,6 +12,7 @@
  * Dawn's instance keeps Node's event loop alive: `releaseWebgpu()` drops it (the CLI does at exit).
  */
 import { readdirSync } from "node:fs";
+import { errorText, importFailure } from "./optional.js";
 
 export interface AdapterSummary {
   vendor: string;
@@ -89,19 +90,6 @@ export function mayHaveGpu(
   );
 }
 
-function errorText(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
-}
-
-function notFound(e: unknown, specifier: string): boolean {
-  const code = (e as { code?: string } | undefined)?.code;
-  // the package itself ('webgpu' quoted), not a file inside it (dawn.node missing: "does not load")
-  return (
-    (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") &&
-    errorText(e).includes(`'${specifier}'`)
-  );
-}
-
 /**
  * Load Dawn, find an adapter and register tfjs's webgpu backend (not selected: the caller sets it).
  * `allowSoftware: false` (auto) refuses a software adapter. Never throws for a missing or broken
@@ -118,7 +106,7 @@ export async function startWebgpu(
   } catch (e) {
     return {
       ok: false,
-      why: notFound(e, "webgpu") ? "webgpu not installed" : `webgpu does not load (${errorText(e)})`,
+      why: `webgpu ${importFailure(e, "webgpu")}`,
     };
   }
   let gpu: GpuLike;
@@ -153,7 +141,7 @@ export async function startWebgpu(
     const spec = "@tensorflow/tfjs-backend-webgpu";
     return {
       ok: false,
-      why: notFound(e, spec) ? `${spec} not installed` : `${spec} does not load (${errorText(e)})`,
+      why: `${spec} ${importFailure(e, spec)}`,
     };
   }
   return { ok: true, adapter: summary };
