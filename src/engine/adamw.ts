@@ -196,12 +196,35 @@ export class AdamW {
 }
 
 /**
+ * Most inputs one AddN gets. tfjs-backend-webgpu 4.22's AddN binds every input as a storage buffer of
+ * one shader and does not split (its Concat does): past the device's maxStorageBuffersPerShaderStage − 1
+ * inputs (8 − 1 on Dawn's default limits) the pipeline is invalid and the "sum" is whatever the output
+ * buffer held, silently (a supernet path has 50+ gradients: its norm, hence the clipping, was garbage).
+ */
+export const ADDN_MAX_INPUTS = 7;
+
+/** Σ tensors (same shape), as AddNs of at most ADDN_MAX_INPUTS inputs. */
+export function addMany(tensors: tf.Tensor[]): tf.Tensor {
+  if (tensors.length === 0) throw new Error("addMany: expected at least one tensor, got none");
+  let level = tensors;
+  while (level.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < level.length; i += ADDN_MAX_INPUTS) {
+      const group = level.slice(i, i + ADDN_MAX_INPUTS);
+      next.push(group.length === 1 ? group[0] : tf.addN(group));
+    }
+    level = next;
+  }
+  return level[0];
+}
+
+/**
  * ‖g‖₂ over all gradients together (float32 sum of squares, as PyTorch's clip_grad_norm_): finite exactly
  * when every gradient is finite and the sum of squares does not overflow (‖g‖ < 1.8e19).
  */
 export async function globalGradNorm(grads: ReadonlyMap<string, tf.Tensor>): Promise<number> {
   if (grads.size === 0) return 0;
-  const total = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => g.square().sum()))));
+  const total = tf.tidy(() => tf.sqrt(addMany([...grads.values()].map((g) => g.square().sum()))));
   const norm = ((await total.data()) as Float32Array)[0];
   total.dispose();
   return norm;

@@ -19,7 +19,7 @@ import { log } from "../util/log.js";
 import { importFailure } from "./optional.js";
 import { setEngineFlags } from "./wasm-kernels.js";
 import { unrefWasmWorkers, withWasmThreads } from "./wasm-threads.js";
-import { type AdapterSummary, adapterLine, mayHaveGpu, startWebgpu } from "./webgpu.js";
+import { type AdapterSummary, adapterLine, failOnDeviceErrors, mayHaveGpu, startWebgpu } from "./webgpu.js";
 
 export const BACKEND_CHOICES = ["auto", "tensorflow", "webgpu", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -225,6 +225,7 @@ async function choose(
   } else if (choice === "auto" || choice === "webgpu") {
     const g = await startWebgpu(importer, { allowSoftware: choice === "webgpu" });
     if (g.ok && (await setBackend("webgpu"))) {
+      failOnDeviceErrors((tf.backend() as { device?: Parameters<typeof failOnDeviceErrors>[0] }).device);
       const why = choice === "webgpu" ? "requested" : `no native TensorFlow (${notes.join("; ")})`;
       return { name: "webgpu", reason: `${why}; adapter ${adapterLine(g.adapter)}`, adapter: g.adapter };
     }

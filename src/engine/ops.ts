@@ -149,7 +149,12 @@ function layerNormFn(eps: number): LnFn {
   if (!f) {
     f = tf.customGrad((x, gamma, beta, save) => {
       const X = x as tf.Tensor;
-      const xc = X.sub(X.mean(-1, true));
+      // each row's first value taken off before the mean (exact where a row's values lie within a
+      // factor 2 of each other): a large mean with a tiny spread, 1e3 ± 1e-2, otherwise lost 1% of σ
+      // in the float32 sum of the mean; the gradient below needs only x̂ and rstd
+      const first = X.slice(new Array(X.rank).fill(0), [...X.shape.slice(0, -1), 1]);
+      const xs = X.sub(first);
+      const xc = xs.sub(xs.mean(-1, true));
       const rstd = tf.rsqrt(xc.square().mean(-1, true).add(eps));
       const xhat = xc.mul(rstd);
       (save as tf.GradSaveFunc)([xhat, rstd, gamma as tf.Tensor]);

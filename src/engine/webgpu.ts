@@ -67,6 +67,8 @@ export function adapterLine(a: AdapterSummary): string {
 }
 
 let instance: GpuLike | undefined;
+/** The adapter the held instance runs on (set with `instance`). */
+let started: AdapterSummary | undefined;
 
 /**
  * Whether this machine may have a hardware GPU for Dawn: on Linux a GPU shows up as a device node
@@ -93,12 +95,19 @@ export function mayHaveGpu(
 /**
  * Load Dawn, find an adapter and register tfjs's webgpu backend (not selected: the caller sets it).
  * `allowSoftware: false` (auto) refuses a software adapter. Never throws for a missing or broken
- * package: `{ ok: false, why }`.
+ * package: `{ ok: false, why }`. Started once per process (until `releaseWebgpu`): a second call answers
+ * from the instance it holds, since tfjs's backend keeps the first instance's device, and a second
+ * Dawn instance put in its place lets the first be collected under it (Dawn then aborts the process).
  */
 export async function startWebgpu(
   importer: (specifier: string) => Promise<unknown>,
   opts: { allowSoftware: boolean },
 ): Promise<WebgpuStart> {
+  if (instance && started) {
+    if (started.software && !opts.allowSoftware)
+      return { ok: false, why: `only a software adapter: ${adapterLine(started)}`, adapter: started };
+    return { ok: true, adapter: started };
+  }
   let dawn: { create(flags: string[]): GpuLike; globals: Record<string, unknown> };
   try {
     dawn = (await importer("webgpu")) as typeof dawn;
@@ -144,7 +153,39 @@ export async function startWebgpu(
       why: `${spec} ${importFailure(e, spec)}`,
     };
   }
+  started = summary;
   return { ok: true, adapter: summary };
+}
+
+interface DeviceLike {
+  onuncapturederror?: ((e: { error?: { message?: string; constructor?: { name?: string } } }) => void) | null;
+}
+
+/**
+ * Make the device's uncaptured errors fatal. Dawn reports an invalid pipeline, a bad binding or an
+ * exhausted memory pool asynchronously and tfjs goes on with whatever the output buffers held, so a
+ * training run would continue on garbage (seen: AddN past the storage-buffer limit, ./adamw.ts
+ * `addMany`). Each error reaches `report` (default: thrown on the next tick, so the process ends
+ * with the stack and exit 1: a psvit or tfjs bug, or the GPU out of memory).
+ */
+export function failOnDeviceErrors(
+  device: DeviceLike | undefined,
+  report: (e: Error) => void = (e) =>
+    process.nextTick(() => {
+      throw e;
+    }),
+): void {
+  if (!device) return;
+  device.onuncapturederror = (ev) => {
+    const kind = ev.error?.constructor?.name ?? "GPUError";
+    const first = String(ev.error?.message ?? ev.error ?? "unknown").split("\n")[0];
+    report(
+      new Error(
+        `webgpu: the device reported a ${kind}: ${first}; its results are not valid, so psvit stops ` +
+          `(out of memory: a smaller batch; otherwise a bug of psvit or tfjs-backend-webgpu: --backend wasm meanwhile)`,
+      ),
+    );
+  };
 }
 
 /** Drop Dawn's instance (it keeps the process alive); the webgpu backend cannot be used after this. */
@@ -153,4 +194,5 @@ export function releaseWebgpu(): void {
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (g.navigator?.gpu === instance) delete g.navigator.gpu;
   instance = undefined;
+  started = undefined;
 }

@@ -2,7 +2,7 @@
 import { execFileSync } from "node:child_process";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AdamW, clipGradNorm, defaultDecayMask } from "../../src/engine/adamw.js";
+import { ADDN_MAX_INPUTS, AdamW, addMany, clipGradNorm, defaultDecayMask } from "../../src/engine/adamw.js";
 import { expectClose } from "./helpers.js";
 
 beforeAll(async () => {
@@ -42,6 +42,25 @@ function torchStep(
     return x;
   });
 }
+
+describe("addMany", () => {
+  it("sums 1 to 50 tensors with no AddN of more than ADDN_MAX_INPUTS inputs (webgpu's storage-buffer limit)", async () => {
+    expect(ADDN_MAX_INPUTS).toBeLessThanOrEqual(7); // 8 storage buffers per stage on Dawn's defaults
+    for (const n of [1, 2, 7, 8, 15, 49, 50]) {
+      const ts = Array.from({ length: n }, (_, i) => tf.tensor1d([i, 2 * i]));
+      let sum: tf.Tensor | undefined;
+      const info = await tf.profile(() => {
+        sum = addMany(ts);
+        return sum;
+      });
+      const widths = info.kernels.filter((k) => k.name === "AddN").map((k) => k.inputShapes.length);
+      expect(Math.max(0, ...widths), `${n} tensors`).toBeLessThanOrEqual(ADDN_MAX_INPUTS);
+      if (n > 1) expect(widths.length, `${n} tensors`).toBeGreaterThan(0);
+      expect(Array.from(sum!.dataSync())).toEqual([(n * (n - 1)) / 2, n * (n - 1)]);
+      tf.dispose([...ts, sum!]);
+    }
+  });
+});
 
 describe("AdamW", () => {
   it("matches a hand-computed PyTorch AdamW trajectory, with per-variable step counts", () => {

@@ -63,6 +63,40 @@ export function valueAndGrads(
   });
 }
 
+/**
+ * `valueAndGrads` for backends whose tensors live on a device (webgpu: no dataSync on GPU-resident
+ * tensors): the same output and gradients, read with `await data()`.
+ */
+export async function valueAndGradsAsync(
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  inputs: Input[],
+  withGrads = true,
+): Promise<Result> {
+  const xs = inputs.map((i) => tf.tensor(i.data, i.shape));
+  const [out, ...grads] = tf.tidy(() => {
+    const y = f(...xs);
+    if (!withGrads) return [y];
+    const r = tf.tensor(randn(y.shape, 777).data, y.shape);
+    return [
+      y,
+      ...tf.grads((...ys: tf.Tensor[]) =>
+        f(...ys)
+          .mul(r)
+          .sum(),
+      )(xs),
+    ];
+  });
+  try {
+    return {
+      value: Float32Array.from((await out.data()) as Float32Array),
+      shape: out.shape.slice(),
+      grads: await Promise.all(grads.map(async (g) => Float32Array.from((await g.data()) as Float32Array))),
+    };
+  } finally {
+    tf.dispose([...xs, out, ...grads]);
+  }
+}
+
 /** Largest |a − b| / (atol + rtol·|b|) over the elements; ≤ 1 means close. */
 export function closeness(a: Float32Array, b: Float32Array, atol: number, rtol = 0): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);

@@ -20,6 +20,7 @@ import { setEngineFlags } from "../../src/engine/wasm-kernels.js";
 import { crossEntropy } from "../../src/train/loss.js";
 import * as ref from "../oracles/reference.js";
 import { randn, useBackend, valueAndGrads } from "./helpers.js";
+import { gelu64, layerNorm64, layerNormGrads64, linear64, softmax64, violation } from "./truth64.js";
 
 /** The row of PsvitSoftmax's input [2048, 4] (an attention map of stage 3) at step 103 of that run. */
 const STEP_103_ROW = [-56.483802795410156, -3.483482599258423, -15.006564140319824, 31.95035171508789];
@@ -41,117 +42,6 @@ async function runOn(
 ): Promise<{ value: Arr; grads: Arr[] }> {
   await tf.setBackend(backend);
   return valueAndGrads(f, inputs, grads);
-}
-
-/**
- * got vs truth (float64), allowing atol + rtol·|truth| + 4·|reference − truth|; where the reference is
- * finite, got must be too. Returns the first violation, or null.
- */
-function violation(
-  got: Arr,
-  refv: Arr,
-  truth: Float64Array | Arr,
-  atol: number,
-  rtol: number,
-): string | null {
-  for (let i = 0; i < got.length; i++) {
-    const t = truth[i];
-    const r = refv[i];
-    if (!Number.isFinite(r)) continue;
-    if (!Number.isFinite(got[i])) return `[${i}]: ${got[i]} where the reference gives ${r}`;
-    const slack = atol + rtol * Math.abs(t) + 4 * Math.abs(r - t);
-    if (Math.abs(got[i] - t) > slack) return `[${i}]: ${got[i]} vs ${t} (reference ${r}, allowed ±${slack})`;
-  }
-  return null;
-}
-
-// ------------------------------------------------------------------ float64 truths
-
-function softmax64(x: Arr, N: number): Float64Array {
-  const y = new Float64Array(x.length);
-  for (let o = 0; o < x.length; o += N) {
-    let mx = Number.NEGATIVE_INFINITY;
-    for (let i = 0; i < N; i++) mx = Math.max(mx, x[o + i]);
-    let s = 0;
-    for (let i = 0; i < N; i++) s += y[o + i] = Math.exp(x[o + i] - mx);
-    for (let i = 0; i < N; i++) y[o + i] /= s;
-  }
-  return y;
-}
-
-function layerNorm64(x: Arr, g: Arr, b: Arr, D: number, eps: number): Float64Array {
-  const y = new Float64Array(x.length);
-  for (let o = 0; o < x.length; o += D) {
-    let mu = 0;
-    for (let i = 0; i < D; i++) mu += x[o + i];
-    mu /= D;
-    let v = 0;
-    for (let i = 0; i < D; i++) v += (x[o + i] - mu) ** 2;
-    const rs = 1 / Math.sqrt(v / D + eps);
-    for (let i = 0; i < D; i++) y[o + i] = (x[o + i] - mu) * rs * g[i] + b[i];
-  }
-  return y;
-}
-
-/** Gradients of Σ LN(x)⊙r with respect to x, γ and β (r: the weights runOn uses). */
-function layerNormGrads64(x: Arr, g: Arr, D: number, eps: number): Float64Array[] {
-  const r = randn([x.length / D, D], 777).data;
-  const dx = new Float64Array(x.length);
-  const dg = new Float64Array(D);
-  const db = new Float64Array(D);
-  for (let o = 0; o < x.length; o += D) {
-    let mu = 0;
-    for (let i = 0; i < D; i++) mu += x[o + i];
-    mu /= D;
-    let v = 0;
-    for (let i = 0; i < D; i++) v += (x[o + i] - mu) ** 2;
-    const rs = 1 / Math.sqrt(v / D + eps);
-    let a = 0;
-    let c = 0;
-    for (let i = 0; i < D; i++) {
-      const h = (x[o + i] - mu) * rs;
-      const gg = r[o + i] * g[i];
-      a += gg / D;
-      c += (gg * h) / D;
-      dg[i] += r[o + i] * h;
-      db[i] += r[o + i];
-    }
-    for (let i = 0; i < D; i++) dx[o + i] = rs * (r[o + i] * g[i] - a - (x[o + i] - mu) * rs * c);
-  }
-  return [dx, dg, db];
-}
-
-/** erf to ~1e-12 (Taylor series below 3, continued fraction above). */
-function erf64(x: number): number {
-  const a = Math.abs(x);
-  if (a < 3) {
-    let term = a;
-    let sum = a;
-    for (let n = 1; n < 200 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
-      term *= (-a * a) / n;
-      sum += term / (2 * n + 1);
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // erfc(a) = e^{−a²}/√π · 1/(a + 1/2/(a + 1/(a + 3/2/(a + …))))
-  let f = a;
-  for (let k = 60; k >= 1; k--) f = a + k / 2 / f;
-  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
-  return Math.sign(x) * (1 - erfc);
-}
-
-const gelu64 = (x: Arr) => Float64Array.from(x, (v) => 0.5 * v * (1 + erf64(v / Math.SQRT2)));
-
-function linear64(x: Arr, w: Arr, bias: Arr, K: number, P: number): Float64Array {
-  const M = x.length / K;
-  const y = new Float64Array(M * P);
-  for (let m = 0; m < M; m++)
-    for (let p = 0; p < P; p++) {
-      let s = bias[p];
-      for (let k = 0; k < K; k++) s += x[m * K + k] * w[k * P + p];
-      y[m * P + p] = s;
-    }
-  return y;
 }
 
 // ------------------------------------------------------------------ hostile generators
@@ -295,6 +185,38 @@ describe("softmax: the input of step 103 (regression)", () => {
       expect(got.value.every(Number.isFinite)).toBe(true);
     });
   }
+});
+
+describe("layerNorm's stock-op formulation (cpu, webgpu, wasm without its kernels): a large mean", () => {
+  // the mean of 48 values near 1e3 summed in float32 was off by ~1e-4, 1% of σ = 1e-2, and every
+  // normalised value with it (webgpu showed it first: its reduction order differs from cpu's)
+  it("1e3 ± 1e-2 and 1e4 ± 5e-2 rows: value and gradients within 1e-3 of the float64 truth", async () => {
+    await tf.setBackend("cpu");
+    for (const [mean, sd, seed] of [
+      [1e3, 1e-2, 8],
+      [1e4, 5e-2, 9],
+      [-3e3, 2e-2, 10],
+    ]) {
+      const D = 48;
+      const x = Float32Array.from(randn([4 * D], seed).data, (v) => mean + sd * v);
+      const g = randn([D], seed + 1).data;
+      const b = randn([D], seed + 2).data;
+      const got = valueAndGrads(
+        (a, gg, bb) => fast.layerNorm(a, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-6),
+        [f32([4, D], x), f32([D], g), f32([D], b)],
+      );
+      // against the truth alone (the reference, the same formulation on cpu, shares its error)
+      const within = (a: Arr, t: Float64Array, tol: number) =>
+        violation(a, Float32Array.from(t), t, tol, 1e-3);
+      const truth = layerNormGrads64(x, g, D, 1e-6);
+      const big = (t: Float64Array) => t.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      const errors = [
+        within(got.value, layerNorm64(x, g, b, D, 1e-6), 1e-3),
+        ...truth.map((t, i) => within(got.grads[i], t, 1e-3 * Math.max(1, big(t)))),
+      ].filter((e) => e);
+      expect(errors.join("; "), `mean ${mean}, σ ${sd}`).toBe("");
+    }
+  });
 });
 
 const variants = [

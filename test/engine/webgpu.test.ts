@@ -22,13 +22,19 @@ const LAVAPIPE = {
 };
 const H200 = { vendor: "nvidia", architecture: "hopper", device: "", description: "NVIDIA H200" };
 
-/** A fake `webgpu` package whose one adapter has `info`; the tfjs package registers a cpu backend as "webgpu". */
-function fakeImporter(info: object | null) {
+/**
+ * A fake `webgpu` package whose one adapter has `info`; the tfjs package registers a cpu backend as
+ * "webgpu". `created` counts the Dawn instances made.
+ */
+function fakeImporter(info: object | null, created = { n: 0 }) {
   return async (spec: string) => {
     if (spec === "webgpu") {
       return {
         globals: {},
-        create: () => ({ requestAdapter: async () => (info ? { info } : null) }),
+        create: () => {
+          created.n++;
+          return { requestAdapter: async () => (info ? { info } : null) };
+        },
       };
     }
     if (spec === "@tensorflow/tfjs-backend-webgpu") {
@@ -89,6 +95,32 @@ describe("webgpu adapters", () => {
     expect(hard.adapter).toMatchObject({ vendor: "nvidia", architecture: "hopper", software: false });
     expect(hard.reason).toMatch(/adapter nvidia hopper \(NVIDIA H200\)$/);
     expect(tf.getBackend()).toBe("webgpu");
+  });
+
+  it("started once per process: a backend started again (tests, or reset state) reuses Dawn's instance", async () => {
+    // a second Dawn instance in navigator.gpu let the first (still under tfjs's device) be collected,
+    // and Dawn aborted the process ("terminate called after throwing an instance of std::system_error")
+    const created = { n: 0 };
+    const importer = fakeImporter(LAVAPIPE, created);
+    const first = await initBackend("webgpu", { importer, log: false });
+    const gpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
+    resetBackendState();
+    const again = await initBackend("webgpu", { importer, log: false });
+    expect(created.n).toBe(1);
+    expect((globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu).toBe(gpu);
+    expect(again.adapter).toEqual(first.adapter);
+    // auto still refuses the software adapter it holds
+    resetBackendState();
+    const auto = await initBackend("auto", { importer, mayHaveGpu: () => true, log: false, threads: 1 });
+    expect(auto.name).toBe("wasm");
+    expect(auto.reason).toMatch(/webgpu: only a software adapter/);
+    expect(created.n).toBe(1);
+    // released, it starts afresh
+    resetBackendState();
+    releaseWebgpu();
+    tf.removeBackend("webgpu");
+    await initBackend("webgpu", { importer, log: false });
+    expect(created.n).toBe(2);
   });
 
   it("auto without a GPU device does not load Dawn", async () => {

@@ -3,7 +3,6 @@
  * implementation of SPEC §1) and give the same logits, and weights PyTorch writes load into psvit.
  * Needs /usr/bin/python3 with torch (Debian: apt-get install -y python3-torch libopenblas0-pthread).
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,28 +13,13 @@ import { HvtModel } from "../../src/model/hvt.js";
 import { Rng } from "../../src/util/rng.js";
 import { loadModelWeights, saveModelWeights } from "../../src/weights/io.js";
 import { model, randomInput, useCpu } from "../model/fixtures.js";
+import { maxRelErr, python, requireTorch } from "./torch-helpers.js";
 
-const PYTHON = "/usr/bin/python3";
-const SCRIPT = join(import.meta.dirname, "../../bench/torch_model.py");
 const dir = mkdtempSync(join(tmpdir(), "psvit-torch-"));
-
-function python(args: string[]): string {
-  const r = spawnSync(PYTHON, [SCRIPT, ...args], { encoding: "utf8", timeout: 120_000 });
-  if (r.status !== 0)
-    throw new Error(`python3 ${args.join(" ")} failed (${r.status}): ${r.stderr}${r.error ?? ""}`);
-  return r.stdout;
-}
 
 beforeAll(async () => {
   await useCpu();
-  const probe = spawnSync(PYTHON, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" });
-  if (probe.status !== 0) {
-    throw new Error(
-      `the PyTorch interop test needs ${PYTHON} with torch, but it cannot import torch` +
-        ` (${(probe.stderr || String(probe.error)).trim().split("\n").at(-1)}).` +
-        ` Install it: apt-get install -y python3-torch libopenblas0-pthread`,
-    );
-  }
+  requireTorch();
 }, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -77,15 +61,6 @@ function writeInput(cfg: ModelConfig, name: string): { file: string; x: tf.Tenso
   const file = join(dir, name);
   writeFileSync(file, new Uint8Array((x.dataSync() as Float32Array).slice().buffer));
   return { file, x };
-}
-
-function maxRelErr(a: number[][], b: number[][]): number {
-  let err = 0;
-  for (let i = 0; i < a.length; i++) {
-    for (let j = 0; j < a[i].length; j++)
-      err = Math.max(err, Math.abs(a[i][j] - b[i][j]) / Math.max(1, Math.abs(b[i][j])));
-  }
-  return err;
 }
 
 describe("PyTorch interop", () => {
