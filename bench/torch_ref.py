@@ -3,7 +3,11 @@
 layer maths) on the same kind of data (random normal images, random labels, cross-entropy), same step
 (forward, backward, AdamW), medians of timed repetitions after warm-up.
 
-Usage: torch_ref.py CONFIG.json [--batch 64] [--steps 10] [--warmup 2] [--threads 1] [--json] [--serve]
+Usage: torch_ref.py CONFIG.json [--batch 64] [--steps 10] [--warmup 2] [--threads 1] [--device cpu] [--json]
+                    [--serve]
+
+--device cuda (bench/gpu-check.sh): model and data on the GPU, each timed step ends with
+torch.cuda.synchronize(), so the time is the GPU's and not the launch's.
 
 Threads: --threads N sets OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS before torch is
 imported and torch.set_num_threads(N) (set_num_threads alone leaves OpenBLAS's own pool at every core).
@@ -28,6 +32,7 @@ def main(argv):
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--serve", action="store_true")
     a = ap.parse_args(argv)
@@ -44,10 +49,12 @@ def main(argv):
     torch.manual_seed(0)
     with open(a.config) as f:
         cfg = json.load(f)
-    model = HVT(cfg)
+    dev = torch.device(a.device)
+    model = HVT(cfg).to(dev)
     size, ch = cfg["image"]["size"], cfg["image"]["channels"]
-    x = torch.randn(a.batch, ch, size, size)
-    y = torch.randint(0, cfg["numClasses"], (a.batch,))
+    x = torch.randn(a.batch, ch, size, size).to(dev)
+    y = torch.randint(0, cfg["numClasses"], (a.batch,)).to(dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         leaf = name.rsplit(".", 1)[-1]
@@ -72,8 +79,10 @@ def main(argv):
             f()
         ts = []
         for _ in range(a.steps):
+            sync()
             t0 = time.perf_counter()
             f()
+            sync()
             ts.append((time.perf_counter() - t0) * 1000)
         return statistics.median(ts)
 
@@ -89,6 +98,7 @@ def main(argv):
         "fwd_img_s": round(a.batch * 1000 / fwd_ms, 1),
         "peak_rss_mb": round(peak),
         "threads": a.threads,
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "torch": torch.__version__,
     }
     if a.json:
