@@ -27,7 +27,7 @@ import { benchmarkModel } from "../../src/engine/benchmark.js";
 import { adapterLine, startWebgpu } from "../../src/engine/webgpu.js";
 import { countModel } from "../../src/flops/count.js";
 import { HvtModel } from "../../src/model/hvt.js";
-import { formatArch, materialize } from "../../src/space/arch.js";
+import { type Arch, formatArch, materialize } from "../../src/space/arch.js";
 import { representativeArchs } from "../../src/space/sample.js";
 import { crossEntropy } from "../../src/train/loss.js";
 import { type Result, randn } from "../../test/engine/helpers.js";
@@ -157,20 +157,28 @@ writeFileSync(OUT, `${JSON.stringify({ ...result, partial: true }, null, 1)}\n`)
 // ------------------------------------------------------------------ throughput
 const tiny = loadSpaceConfig("search-spaces/psvit-2d-tiny.json");
 const tinyMedian = representativeArchs(tiny, {}, 0).find((r) => r.label === "median")!;
-const models: { label: string; cfg: ModelConfig; batch: number }[] = [
+const models: { label: string; arch: Arch; cfg: ModelConfig; batch: number }[] = [
   ...reps
     .filter((r) => (QUICK ? r.label === "median" : true))
-    .map((r) => ({ label: `fmnist-2d ${r.label}`, cfg: materialize(fmnist, r.arch), batch: 64 })),
-  { label: "psvit-2d-tiny median", cfg: materialize(tiny, tinyMedian.arch), batch: 32 },
+    .map((r) => ({
+      label: `fmnist-2d ${r.label}`,
+      arch: r.arch,
+      cfg: materialize(fmnist, r.arch),
+      batch: 64,
+    })),
+  {
+    label: "psvit-2d-tiny median",
+    arch: tinyMedian.arch,
+    cfg: materialize(tiny, tinyMedian.arch),
+    batch: 32,
+  },
 ];
 const rows: Record<string, unknown>[] = [];
 for (const m of models) {
   const row: Record<string, unknown> = {
     model: m.label,
     name: m.cfg.name,
-    arch: formatArch(
-      m.label.startsWith("psvit") ? tinyMedian.arch : reps.find((r) => m.label.endsWith(r.label))!.arch,
-    ),
+    arch: formatArch(m.arch),
     image: m.cfg.image,
     batch: m.batch,
     flops: countModel(m.cfg).flops,

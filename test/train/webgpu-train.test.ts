@@ -14,7 +14,7 @@ import { searchCommand } from "../../src/cli/commands/search.js";
 import { trainModelCommand, trainSupernetCommand } from "../../src/cli/commands/train.js";
 import { captureIo } from "../../src/cli/io.js";
 import type { ModelConfig } from "../../src/config/schema.js";
-import { parseSpaceConfig } from "../../src/config/validate.js";
+import { parseModelConfig, parseSpaceConfig } from "../../src/config/validate.js";
 import { encodeIdx } from "../../src/data/idx.js";
 import { normalize } from "../../src/data/stats.js";
 import { initBackend, resetBackendState } from "../../src/engine/backend.js";
@@ -28,8 +28,13 @@ import { saveModelWeights } from "../../src/weights/io.js";
 import { readSafetensors } from "../../src/weights/safetensors.js";
 import { realWebgpu, releaseWebgpu, warnIfNoAdapter } from "../engine/webgpu-adapter.js";
 import { tempDir } from "../helpers.js";
-import { model } from "../model/fixtures.js";
-import { maxRelErr, python, requireTorch } from "../weights/torch-helpers.js";
+import {
+  maxRelErr,
+  python,
+  randomizeWeights,
+  requireTorch,
+  TORCH_CONFIGS,
+} from "../weights/torch-helpers.js";
 import { QUIET, TINY_SPACE, tinySetup, tinyTrainOptions } from "./fixtures.js";
 
 warnIfNoAdapter("test/train/webgpu-train.test.ts");
@@ -151,52 +156,20 @@ describe.runIf(realWebgpu.ok)("on a real WebGPU adapter", () => {
 
   it("predict on webgpu gives the PyTorch reference's logits (conv2d and max-pool stages, class token)", async () => {
     requireTorch();
-    const configs: ModelConfig[] = [
-      model(
-        "webgpu-2d",
-        [
-          { dim: 8, heads: 2, layers: ["attn", "reuse"] },
-          {
-            pool: { type: "conv2d", kernel: 3, stride: 2, padding: 1, posEmbed: true },
-            dim: 16,
-            heads: 4,
-            layers: ["attn", "reuse", "attn"],
-          },
-        ],
-        {
-          image: { size: 16, channels: 3 },
-          numClasses: 6,
-          mlpRatio: 2,
-          preprocess: { mean: [0.2, 0.3, 0.4], std: [0.5, 0.6, 0.7] },
-        },
-      ),
-      model(
-        "webgpu-1d-cls",
-        [
-          { dim: 8, heads: 2, layers: ["attn"] },
-          {
-            pool: { type: "linear-max1d", kernel: 3, stride: 2, posEmbed: true },
-            dim: 12,
-            heads: 3,
-            layers: ["attn", "reuse"],
-          },
-          { pool: { type: "max1d", kernel: 2, stride: 1 }, dim: 12, heads: 2, layers: ["attn"] },
-        ],
-        { image: { size: 12, channels: 1 }, patchSize: 3, classToken: true, numClasses: 4, mlpRatio: 3 },
-      ),
-    ];
+    // the PyTorch interop models, at channel counts an IDX file holds (1 or 3), one with a preprocess
+    const configs: ModelConfig[] = TORCH_CONFIGS.map((c) =>
+      parseModelConfig({
+        ...c,
+        image: { ...c.image, channels: c.image.channels === 3 ? 3 : 1 },
+        ...(c.image.channels === 3 ? { preprocess: { mean: [0.2, 0.3, 0.4], std: [0.5, 0.6, 0.7] } } : {}),
+      }),
+    );
     await initBackend("cpu", { log: false });
     for (const cfg of configs) {
       const dir = tempDir();
       const m = HvtModel.create(cfg, { seed: 1 });
-      const rng = new Rng(2); // every tensor random, so each layout is exercised
-      for (const v of m.variables().values())
-        v.assign(
-          tf.tensor(
-            Float32Array.from({ length: v.size }, () => rng.normal() * 0.2),
-            v.shape,
-          ),
-        );
+      randomizeWeights(m, 2);
+      const rng = new Rng(3);
       const weights = join(dir, "w.safetensors");
       await saveModelWeights(weights, cfg, m);
       m.dispose();

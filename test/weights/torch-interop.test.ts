@@ -6,14 +6,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelConfig } from "../../src/config/schema.js";
 import { HvtModel } from "../../src/model/hvt.js";
-import { Rng } from "../../src/util/rng.js";
 import { loadModelWeights, saveModelWeights } from "../../src/weights/io.js";
-import { model, randomInput, useCpu } from "../model/fixtures.js";
-import { maxRelErr, python, requireTorch } from "./torch-helpers.js";
+import { randomInput, useCpu } from "../model/fixtures.js";
+import { maxRelErr, python, randomizeWeights, requireTorch, TORCH_CONFIGS } from "./torch-helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "psvit-torch-"));
 
@@ -22,37 +21,6 @@ beforeAll(async () => {
   requireTorch();
 }, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const CONFIGS: ModelConfig[] = [
-  model(
-    "torch-2d",
-    [
-      { dim: 8, heads: 2, layers: ["attn", "reuse"] },
-      {
-        pool: { type: "conv2d", kernel: 3, stride: 2, padding: 1, posEmbed: true },
-        dim: 16,
-        heads: 4,
-        layers: ["attn", "reuse", "attn"],
-      },
-      { pool: { type: "conv2d", kernel: 2, stride: 2 }, dim: 12, heads: 3, layers: [] },
-    ],
-    { image: { size: 16, channels: 3 }, numClasses: 6, mlpRatio: 2 },
-  ),
-  model(
-    "torch-1d-cls",
-    [
-      { dim: 8, heads: 2, layers: ["attn"] },
-      {
-        pool: { type: "linear-max1d", kernel: 3, stride: 2, posEmbed: true },
-        dim: 12,
-        heads: 3,
-        layers: ["attn", "reuse"],
-      },
-      { pool: { type: "max1d", kernel: 2, stride: 1 }, dim: 12, heads: 2, layers: ["attn"] },
-    ],
-    { image: { size: 12, channels: 2 }, patchSize: 3, classToken: true, numClasses: 4, mlpRatio: 3 },
-  ),
-];
 
 const BATCH = 3;
 
@@ -64,20 +32,12 @@ function writeInput(cfg: ModelConfig, name: string): { file: string; x: tf.Tenso
 }
 
 describe("PyTorch interop", () => {
-  it.each(CONFIGS.map((c) => [c.name, c] as const))(
+  it.each(TORCH_CONFIGS.map((c) => [c.name, c] as const))(
     "%s: psvit weights → PyTorch gives the same logits",
     async (_, cfg) => {
       const m = HvtModel.create(cfg, { seed: 1 });
       // every tensor random (not the 0/1 init of biases and norms), so each layout is exercised
-      const rng = new Rng(2);
-      for (const v of m.variables().values()) {
-        v.assign(
-          tf.tensor(
-            Float32Array.from({ length: v.size }, () => rng.normal() * 0.2),
-            v.shape,
-          ),
-        );
-      }
+      randomizeWeights(m, 2);
       const weights = join(dir, `${cfg.name}.psvit.safetensors`);
       await saveModelWeights(weights, cfg, m);
       const { file, x } = writeInput(cfg, `${cfg.name}.a.f32`);
@@ -91,7 +51,7 @@ describe("PyTorch interop", () => {
     120_000,
   );
 
-  it.each(CONFIGS.map((c) => [c.name, c] as const))(
+  it.each(TORCH_CONFIGS.map((c) => [c.name, c] as const))(
     "%s: PyTorch-written weights → psvit gives the same logits",
     async (_, cfg) => {
       const cfgFile = join(dir, `${cfg.name}.json`);
