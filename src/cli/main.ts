@@ -276,12 +276,50 @@ export function buildProgram(io: Io): Command {
     .option("--arch <string>", "…and the architecture string")
     .option("--out <dir>", "output folder (default DIR/export, or . with --space)")
     .option("--name <name>", "file and model name (default <space>-<architecture>)")
+    .addOption(
+      new Option(
+        "--format <f>",
+        "psvit: config + weights (default); onnx: also NAME.onnx; web: also NAME-web/, a page that runs it in a browser",
+      ).choices(["psvit", "onnx", "web"]),
+    )
     .option("--force", "replace existing files")
     .option("--json", "print what was written as JSON")
     .addOption(backendOption())
     .action(async (opts) => {
       const { exportCommand } = await import("./commands/export.js");
       await exportCommand(opts, io);
+    });
+
+  program
+    .command("convert")
+    .description("write a trained model as one ONNX file (preprocessing included) or a web page that runs it")
+    .argument("<model.json>", "the psvit.model config")
+    .requiredOption("--weights <file>", "its weights (.safetensors)")
+    .addOption(new Option("--to <format>", "onnx or web").choices(["onnx", "web"]).makeOptionMandatory())
+    .option(
+      "--out <path>",
+      "output file (onnx) or folder (web); default beside the config: NAME.onnx / NAME-web",
+    )
+    .option(
+      "--labels <names>",
+      "class names, comma-separated or a file with one per line (default: the training run's)",
+    )
+    .option("--force", "replace an existing output")
+    .option("--json", "print what was written as JSON")
+    .action(async (file: string, opts) => {
+      const { convertCommand } = await import("./commands/convert.js");
+      await convertCommand(file, opts, io);
+    });
+
+  program
+    .command("serve")
+    .description("serve a web export (psvit export --format web) on localhost; open the URL it prints")
+    .argument("<folder>", "the folder")
+    .option("--port <n>", "port (default 8080; 0: any free one)", "8080")
+    .option("--host <host>", "address to listen on (default 127.0.0.1)", "127.0.0.1")
+    .action(async (folder: string, opts) => {
+      const { serveCommand } = await import("./commands/convert.js");
+      await serveCommand(folder, opts, io);
     });
 
   dataOptions(

@@ -84,6 +84,10 @@ export function exportSummary(r: ExportResult): string {
     `  config:  ${r.config}`,
     ...(r.weights ? [`  weights: ${r.weights}`] : []),
     ...(r.summary ? [`  summary: ${r.summary}`] : []),
+    ...(r.deployed?.format === "onnx" ? [`  onnx:    ${r.deployed.path}`] : []),
+    ...(r.deployed?.format === "web"
+      ? [`  web:     ${r.deployed.path} (view it: psvit serve ${r.deployed.path})`]
+      : []),
     `retrain it from scratch: psvit train ${r.config}`,
   ];
   return `${lines.join("\n")}\n`;

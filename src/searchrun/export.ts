@@ -11,6 +11,7 @@ import { parseSpaceConfig } from "../config/validate.js";
 import { startBackend } from "../engine/start.js";
 import { UsageError } from "../errors.js";
 import { countModel } from "../flops/count.js";
+import { type DeployFormat, defaultDeployPath, parseDeployFormat } from "../onnx/export.js";
 import { compareCandidates, type Evaluated } from "../search/evolution.js";
 import { formatArch, materialize, parseArch, parseArchFor } from "../space/arch.js";
 import { RunDir, type RunSnapshot } from "../train/rundir.js";
@@ -32,6 +33,8 @@ export interface ExportOptions {
   name?: string;
   force?: boolean;
   backend?: string;
+  /** psvit (default): config + weights + summary; onnx / web: those and NAME.onnx / NAME-web/. */
+  format?: string;
 }
 
 /** Export from a run (`run`) or from a space and an architecture (`space`, `arch`). */
@@ -50,6 +53,8 @@ export interface ExportResult {
   flops: number;
   params: number;
   valAccuracy: number | null;
+  /** With --format onnx / web: what was written besides the psvit files. */
+  deployed?: { format: DeployFormat; path: string; bytes: number };
 }
 
 function guard(files: string[], force: boolean | undefined): void {
@@ -65,9 +70,20 @@ async function writeJson(file: string, value: unknown): Promise<void> {
   await writeFileAtomic(file, new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`));
 }
 
+/** The --format of an export: "psvit" (default) or a deployable format. */
+function deployFormatOf(opts: ExportOptions): DeployFormat | null {
+  const f = opts.format ?? "psvit";
+  return f === "psvit" ? null : parseDeployFormat(f, "--format");
+}
+
 export async function exportFromSpace(opts: ExportOptions): Promise<ExportResult> {
   if (opts.space === undefined || opts.arch === undefined) {
     throw new UsageError("export needs --run DIR, or --space FILE with --arch STRING");
+  }
+  if (deployFormatOf(opts) !== null) {
+    throw new UsageError(
+      `--format ${opts.format} needs weights: export from a search (--run DIR), or train the config and convert it (psvit convert MODEL.json --weights W.safetensors --to ${opts.format})`,
+    );
   }
   const space = loadSpaceConfig(opts.space);
   const arch = parseArchFor(space, opts.arch);
@@ -126,6 +142,7 @@ export async function exportFromRun(runDir: string, opts: ExportOptions): Promis
   const ranked = searchRanking(run, dirName);
   const final = finishedResult(run, dirName)?.final ?? null;
   const rank = opts.rank ?? 1;
+  const format = deployFormatOf(opts);
   if (ranked.length === 0)
     throw new UsageError(`the ${strategy} search in ${runDir} has evaluated nothing yet`);
   if (rank > ranked.length)
@@ -144,7 +161,8 @@ export async function exportFromRun(runDir: string, opts: ExportOptions): Promis
     weights: join(out, `${name}.safetensors`),
     summary: join(out, `${name}.summary.json`),
   };
-  guard(Object.values(files), opts.force);
+  const deployPath = format ? defaultDeployPath(out, name, format) : null;
+  guard([...Object.values(files), ...(deployPath ? [deployPath] : [])], opts.force);
 
   await startBackend(opts.backend);
   const { supernetFromCheckpoint } = await import("../eval/fitness.js");
@@ -197,5 +215,21 @@ export async function exportFromRun(runDir: string, opts: ExportOptions): Promis
       recipe: snap.recipe.name,
     },
   });
-  return { ...files, arch: best.arch, flops: cost.flops, params: cost.params, valAccuracy: best.accuracy };
+  let deployed: ExportResult["deployed"];
+  if (format && deployPath) {
+    const { deployModel } = await import("../onnx/export.js");
+    const r = await deployModel(config, files.weights, format, deployPath, {
+      labels: snap.data.info?.classNames,
+      force: opts.force,
+    });
+    deployed = { format, path: r.path, bytes: r.bytes };
+  }
+  return {
+    ...files,
+    arch: best.arch,
+    flops: cost.flops,
+    params: cost.params,
+    valAccuracy: best.accuracy,
+    ...(deployed ? { deployed } : {}),
+  };
 }

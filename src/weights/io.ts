@@ -220,14 +220,15 @@ export async function saveModelWeights(
 }
 
 /**
- * Read a model's weights and build the model. The config comes from the file's metadata; with
+ * Read a model's weights file and check it: the config comes from the file's metadata; with
  * `expectedConfig` the two must agree (else a DataError says where they differ), and a file without
- * metadata (e.g. written by PyTorch) is read with `expectedConfig`.
+ * metadata (e.g. written by PyTorch) is read with `expectedConfig`. Every tensor is checked against
+ * the config (names, PyTorch shapes, finiteness). Returns the tensors in both layouts.
  */
-export async function loadModelWeights(
+export async function readModelTensors(
   file: string,
   expectedConfig?: ModelConfig,
-): Promise<{ config: ModelConfig; model: HvtModel }> {
+): Promise<{ config: ModelConfig; torch: Map<string, StTensor>; internal: Map<string, Float32Array> }> {
   const { metadata, tensors } = await readSafetensors(file);
   const stored = configFromMetadata(metadata, MODEL_METADATA_KEY, (raw) => parseModelConfig(raw), file);
   if (!stored && !expectedConfig) {
@@ -245,8 +246,17 @@ export async function loadModelWeights(
       );
   }
   const config = expectedConfig ?? stored!;
-  const weights = importTensors(modelParamSpecs(config), tensors, file, `model "${config.name}"`);
-  return { config, model: HvtModel.fromWeights(config, weights) };
+  const internal = importTensors(modelParamSpecs(config), tensors, file, `model "${config.name}"`);
+  return { config, torch: new Map(tensors), internal };
+}
+
+/** Read a model's weights (checked as `readModelTensors`) and build the model. */
+export async function loadModelWeights(
+  file: string,
+  expectedConfig?: ModelConfig,
+): Promise<{ config: ModelConfig; model: HvtModel }> {
+  const { config, internal } = await readModelTensors(file, expectedConfig);
+  return { config, model: HvtModel.fromWeights(config, internal) };
 }
 
 /** Write all supernet weights (PyTorch layouts, supernet names) with the space in the metadata. */
