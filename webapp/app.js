@@ -74,6 +74,7 @@ function showTop5(probs, ms) {
   const result = $("status");
   result.dataset.top1 = String(order[0]);
   result.dataset.ms = ms.toFixed(2);
+  result.dataset.seq = String(Number(result.dataset.seq ?? -1) + 1); // one more image classified
   setStatus(
     `top-1: ${names[order[0]]} (${(100 * probs[order[0]]).toFixed(1)}%) — inference ${ms.toFixed(1)} ms`,
   );

@@ -365,6 +365,15 @@ export function buildProgram(io: Io): Command {
     .option("--warmup <n>", "unmeasured warm-up steps")
     .option("--threads <n>", "wasm threads (default $PSVIT_WASM_THREADS or 1)")
     .option("--json", 'last line of stdout: {"backend", "train_img_s", "fwd_img_s", "peak_rss_mb"}')
+    .option(
+      "--latency",
+      "instead: batch-1 latency of the deployed model on psvit, onnxruntime-node and onnxruntime-web (wasm)",
+    )
+    .option(
+      "--weights <file>",
+      "with --latency: the model's weights (default: fresh; latency does not depend on them)",
+    )
+    .option("--runs <n>", "with --latency: timed calls per runtime (default 100)")
     .addOption(backendOption())
     .action(async (file: string, opts) => {
       const { benchCommand } = await import("./commands/bench.js");

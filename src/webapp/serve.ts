@@ -79,6 +79,11 @@ export async function serveFolder(folder: string, port = 8080, host = "127.0.0.1
   return {
     server,
     url: `http://${host}:${addr.port}/`,
-    close: () => new Promise((ok) => server.close(() => ok())),
+    // a browser keeps its connections alive; close them, or close() waits for their timeout
+    close: () =>
+      new Promise((ok) => {
+        server.close(() => ok());
+        server.closeAllConnections();
+      }),
   };
 }

@@ -31,7 +31,7 @@ const ORT_FILES = ["ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-si
 /** onnxruntime-web's dist/ folder. */
 export function ortWebDist(): string {
   const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve("onnxruntime-web/package.json")), "dist");
+  return dirname(require.resolve("onnxruntime-web/wasm")); // its "require" entry: dist/ort.wasm.min.js
 }
 
 /**

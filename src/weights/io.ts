@@ -77,7 +77,7 @@ async function valuesOf(t: Float32Array | tf.Tensor): Promise<Float32Array> {
 }
 
 /** Internal-layout weights (by spec name) → PyTorch-layout tensors in spec order. */
-async function exportTensors(
+export async function exportTensors(
   specs: readonly ParamSpec[],
   weights: WeightSource,
 ): Promise<[string, StTensor][]> {

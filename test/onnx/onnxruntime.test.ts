@@ -150,4 +150,40 @@ describe("ONNX export in onnxruntime-node", () => {
     );
     expect(code3).toBe(2);
   });
+
+  it("psvit bench --latency measures batch 1 on psvit, onnxruntime-node and onnxruntime-web", async () => {
+    const config = ONNX_CASES[4];
+    const files = await writeRandomModel(dir, config, 9);
+    const io = captureIo();
+    const args = [
+      "bench",
+      files.config,
+      "--latency",
+      "--weights",
+      files.weights,
+      "--runs",
+      "3",
+      "--backend",
+      "cpu",
+    ];
+    expect(await runCli(["node", "psvit", ...args, "--json"], io)).toBe(0);
+    const { latency } = JSON.parse(io.stdout.join("").trim().split("\n").at(-1)!) as {
+      latency: Array<{ runtime: string; runs: number; median_ms: number; p10_ms: number; p90_ms: number }>;
+    };
+    expect(latency.map((r) => r.runtime)).toEqual([
+      "psvit (cpu)",
+      "onnxruntime-node (cpu)",
+      "onnxruntime-web (wasm, as the web page)",
+    ]);
+    for (const r of latency) {
+      expect(r.runs).toBe(3);
+      expect(r.median_ms).toBeGreaterThan(0);
+      expect(r.p10_ms).toBeLessThanOrEqual(r.median_ms);
+      expect(r.p90_ms).toBeGreaterThanOrEqual(r.median_ms);
+    }
+    const table = captureIo();
+    expect(await runCli(["node", "psvit", ...args], table)).toBe(0);
+    expect(table.stdout.join("")).toMatch(/onnxruntime-node \(cpu\)\s+1\s+[\d.]+/);
+    expect(await runCli(["node", "psvit", "bench", files.config, "--runs", "3"], captureIo())).toBe(2);
+  });
 });

@@ -3,15 +3,19 @@
  * [--backend auto|tensorflow|webgpu|wasm|cpu] [--threads N] [--json]`: median training-step (forward, backward,
  * AdamW) and forward throughput of a freshly initialised model on random data, and the process's peak
  * RSS. With --json the last line of stdout is {"backend", "train_img_s", "fwd_img_s", "peak_rss_mb"}.
+ * With --latency [--weights W] [--runs N]: batch-1 latency on psvit, onnxruntime-node and onnxruntime-web
+ * (src/onnx/latency.ts).
  */
 
 import { modelFromFile } from "../../config/model-file.js";
+import type { ModelConfig } from "../../config/schema.js";
 import { initBackend } from "../../engine/backend.js";
 import { benchmarkModel } from "../../engine/benchmark.js";
 import { UsageError } from "../../errors.js";
 import { countModel } from "../../flops/count.js";
 import { HvtModel } from "../../model/hvt.js";
 import { human } from "../../util/units.js";
+import { loadModelWeights } from "../../weights/io.js";
 import { type Io, table } from "../io.js";
 
 export interface BenchCommandOptions {
@@ -23,6 +27,12 @@ export interface BenchCommandOptions {
   /** wasm threads (default PSVIT_WASM_THREADS or 1). */
   threads?: number | string;
   json?: boolean;
+  /** Instead: batch-1 latency of the deployed model on psvit, onnxruntime-node and onnxruntime-web. */
+  latency?: boolean;
+  /** With --latency: the model's weights (default: a fresh initialisation; latency does not depend on them). */
+  weights?: string;
+  /** With --latency: timed calls per runtime (default 100). */
+  runs?: number | string;
 }
 
 function intOption(value: number | string | undefined, flag: string, fallback: number, min = 1): number {
@@ -41,6 +51,9 @@ export async function benchCommand(file: string, opts: BenchCommandOptions, io: 
   const warmup = intOption(opts.warmup, "--warmup", 2, 0);
   const threads = opts.threads === undefined ? undefined : intOption(opts.threads, "--threads", 1);
   const backend = await initBackend(opts.backend ?? process.env.PSVIT_BACKEND ?? "auto", { threads });
+  if (opts.latency) return latencyBench(cfg, opts, backend, threads ?? backend.threads ?? 1, warmup, io);
+  if (opts.weights !== undefined || opts.runs !== undefined)
+    throw new UsageError("--weights and --runs go with --latency");
 
   const model = HvtModel.create(cfg, { seed: 0 });
   let r: Awaited<ReturnType<typeof benchmarkModel>>;
@@ -88,4 +101,66 @@ export async function benchCommand(file: string, opts: BenchCommandOptions, io: 
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+async function latencyBench(
+  cfg: ModelConfig,
+  opts: BenchCommandOptions,
+  backend: { name: string; threads?: number },
+  threads: number,
+  warmup: number,
+  io: Io,
+): Promise<void> {
+  const runs = intOption(opts.runs, "--runs", 100);
+  const { measureLatency } = await import("../../onnx/latency.js");
+  const model = opts.weights
+    ? (await loadModelWeights(opts.weights, cfg)).model
+    : HvtModel.create(cfg, { seed: 0 });
+  let rows: Awaited<ReturnType<typeof measureLatency>>;
+  try {
+    rows = await measureLatency(model, { runs, warmup: Math.max(warmup, 5), threads, psvit: backend });
+  } finally {
+    model.dispose();
+  }
+  if (opts.json) {
+    io.out(
+      JSON.stringify({
+        latency: rows.map((r) => ({
+          runtime: r.runtime,
+          threads: r.threads,
+          runs: r.runs,
+          median_ms: round(r.medianMs, 3),
+          p10_ms: round(r.p10Ms, 3),
+          p90_ms: round(r.p90Ms, 3),
+        })),
+      }),
+    );
+    return;
+  }
+  const cost = countModel(cfg);
+  io.out(
+    `${cfg.name}: ${human(cost.flops)} FLOPs, ${human(cost.params, 4)} params; batch 1, uint8 pixels in, logits out; ` +
+      `medians of ${runs} calls per runtime, taking turns\n`,
+  );
+  const base = rows[0]?.medianMs;
+  io.out(
+    table(
+      [
+        ["runtime", "threads", "median ms", "p10–p90 ms", "img/s", "vs psvit"],
+        ...rows.map((r) =>
+          r.runs === 0
+            ? [r.runtime, "", "", "", "", ""]
+            : [
+                r.runtime,
+                String(r.threads),
+                r.medianMs.toFixed(2),
+                `${r.p10Ms.toFixed(2)}–${r.p90Ms.toFixed(2)}`,
+                (1000 / r.medianMs).toFixed(0),
+                `${(base / r.medianMs).toFixed(2)}×`,
+              ],
+        ),
+      ],
+      ["l", "r", "r", "r", "r", "r"],
+    ),
+  );
 }
