@@ -18,6 +18,8 @@ const CORE = [
   "src/config/schema.ts",
   "src/config/validate.ts",
   "src/config/geometry.ts",
+  "src/onnx/graph.ts",
+  "src/onnx/proto.ts",
 ];
 const FORBIDDEN = /^(@tensorflow\/|vega|node:|fs$|path$|os$|child_process$|worker_threads$)/;
 
