@@ -1,0 +1,117 @@
+/**
+ * Decoding one image file of any common format (PNG, JPEG, WebP) and any size into the model's input:
+ * EXIF orientation applied, alpha dropped, channels converted (grey expanded to RGB, colour to grey by
+ * libvips' luma), then the transform's rectangle cut out, resized to size×size and mirrored when the
+ * plan says so — one libvips pipeline through sharp, so the decode and resize run on libuv's worker
+ * threads, and JPEGs shrink on load when the crop is much larger than the output.
+ *
+ * A file that cannot be read or decoded is a DataError naming it and saying what it is not.
+ */
+import { open } from "node:fs/promises";
+import sharp from "sharp";
+import { DataError } from "../../errors.js";
+import { errCode } from "../idx.js";
+import { type CropPlan, evalResizeCrop } from "./transforms.js";
+
+sharp.cache(false);
+
+export const STREAM_FORMATS = ["png", "jpeg", "webp"] as const;
+export const STREAM_EXTENSIONS = [".png", ".jpg", ".jpeg", ".webp"];
+
+/** The format by the file's first bytes. */
+export function sniffFormat(b: Uint8Array): "png" | "jpeg" | "webp" | undefined {
+  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return "png";
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "jpeg";
+  if (
+    b.length >= 12 &&
+    b[0] === 0x52 &&
+    b[1] === 0x49 &&
+    b[2] === 0x46 &&
+    b[3] === 0x46 && // RIFF
+    b[8] === 0x57 &&
+    b[9] === 0x45 &&
+    b[10] === 0x42 &&
+    b[11] === 0x50 // WEBP
+  )
+    return "webp";
+  return undefined;
+}
+
+async function readBytes(file: string): Promise<Buffer> {
+  let fh: import("node:fs/promises").FileHandle | undefined;
+  try {
+    fh = await open(file, "r");
+    return await fh.readFile();
+  } catch (e) {
+    throw new DataError(`cannot read image (${errCode(e)})`, file);
+  } finally {
+    await fh?.close();
+  }
+}
+
+function unreadable(e: unknown, file: string): DataError {
+  if (e instanceof DataError) return e;
+  const msg = (e as Error).message.split("\n")[0].trim();
+  return new DataError(`unreadable image: ${msg}`, file);
+}
+
+/** Size after EXIF orientation (what the transforms see). */
+export async function imageSize(bytes: Uint8Array, file: string): Promise<{ height: number; width: number }> {
+  if (bytes.length === 0) throw new DataError("unreadable image: empty file", file);
+  if (!sniffFormat(bytes))
+    throw new DataError("unreadable image: not a PNG, JPEG or WebP file (unrecognised signature)", file);
+  try {
+    const m = await sharp(bytes).metadata();
+    if (!m.width || !m.height) throw new DataError("unreadable image: no size in its header", file);
+    const swap = (m.orientation ?? 1) >= 5; // EXIF orientations 5–8 turn the image by 90°
+    return swap ? { height: m.width, width: m.height } : { height: m.height, width: m.width };
+  } catch (e) {
+    throw unreadable(e, file);
+  }
+}
+
+export interface DecodeTarget {
+  size: number;
+  channels: 1 | 3;
+}
+
+/**
+ * Decode `file` to size×size×channels uint8 (HWC). `plan(h, w)` chooses the rectangle of the oriented
+ * image (training: a RandomResizedCrop); without it, the eval transform (resize the shorter side to
+ * size/0.875, centre crop).
+ */
+export async function decodeToInput(
+  file: string,
+  target: DecodeTarget,
+  plan?: (height: number, width: number) => CropPlan,
+): Promise<Uint8Array> {
+  const bytes = await readBytes(file);
+  const { height, width } = await imageSize(bytes, file);
+  const { size, channels } = target;
+  try {
+    let img = sharp(bytes, { failOn: "error", autoOrient: true });
+    if (plan) {
+      const c = plan(height, width);
+      img = img
+        .extract({ top: c.top, left: c.left, height: c.height, width: c.width })
+        .resize(size, size, { fit: "fill", kernel: "linear" });
+      if (c.flip) img = img.flop();
+    } else {
+      const e = evalResizeCrop(height, width, size);
+      img = img
+        .resize(e.resizeW, e.resizeH, { fit: "fill", kernel: "linear" })
+        .extract({ top: e.crop.top, left: e.crop.left, height: size, width: size });
+    }
+    img = img.removeAlpha().toColourspace(channels === 1 ? "b-w" : "srgb");
+    const { data, info } = await img.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
+    if (info.width !== size || info.height !== size || info.channels !== channels) {
+      throw new DataError(
+        `decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x${channels}`,
+        file,
+      );
+    }
+    return new Uint8Array(data.buffer, data.byteOffset, data.length);
+  } catch (e) {
+    throw unreadable(e, file);
+  }
+}

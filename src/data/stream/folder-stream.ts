@@ -1,0 +1,302 @@
+/**
+ * Training and evaluation batches streamed from an image folder: nothing is held decoded but the
+ * batches in the prefetch window. The same contract as the in-memory BatchStream (src/data/batch.ts):
+ * epoch e's order is a permutation seeded by (seed, "permutation", e); image k of batch (e, i) takes
+ * its crop and flip from a generator seeded by (seed, "augment", e, i, k). So every batch is a pure
+ * function of (seed, epoch, index), a resumed run continues at the exact image with the same crops,
+ * and the order the decoder finishes in changes nothing.
+ *
+ * Decoding: up to `concurrency` files at once (default: the cores) through sharp, each on one libvips
+ * thread (sharp.concurrency(1): the parallelism is across images, on libuv's pool, which is sized to
+ * match); the next `prefetch` batches are decoded while the caller computes. `peakHeld()` reports the
+ * most images held decoded at once, which never exceeds (prefetch + 1) · batchSize: the
+ * batch being handed over and the `prefetch` after it.
+ *
+ * Bad files: a DataError naming the file stops the stream, or with `skipBadImages` the image is left
+ * out of its batch (the batch is one smaller) and counted in `skipped()`.
+ */
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import sharp from "sharp";
+import { DataError, UsageError } from "../../errors.js";
+import { buildLut } from "../kernels.js";
+import { derivedRng, permutation, RNG_TAG } from "../seed.js";
+import { checkPreprocess } from "../stats.js";
+import type { Preprocess } from "../types.js";
+import { decodeToInput } from "./decode.js";
+import type { FolderIndex } from "./index.js";
+import { type RandomResizedCropOptions, randomResizedCrop } from "./transforms.js";
+
+export interface FolderBatch {
+  x: Float32Array;
+  y: Int32Array;
+  size: number;
+  epoch: number;
+  index: number;
+}
+
+export interface FolderStreamState {
+  kind: "psvit.folder-stream";
+  version: 1;
+  seed: number;
+  epoch: number;
+  index: number;
+  batchSize: number;
+  n: number;
+  dropLast: boolean;
+  train: RandomResizedCropOptions | null;
+}
+
+export interface FolderStreamOptions {
+  batchSize: number;
+  seed: number;
+  size: number;
+  channels: 1 | 3;
+  preprocess: Preprocess;
+  /** Training transform (RandomResizedCrop + flip), or null: the eval transform, in index order, one pass. */
+  train: RandomResizedCropOptions | null;
+  /** Which entries of the index (a split); default all. */
+  subset?: Int32Array;
+  dropLast?: boolean;
+  /** Batches decoded ahead (default 2). */
+  prefetch?: number;
+  /** Files decoded at once (default: the cores). */
+  concurrency?: number;
+  skipBadImages?: boolean;
+  resume?: FolderStreamState;
+}
+
+interface Slot {
+  epoch: number;
+  index: number;
+  /** Images of the batch (held decoded from the moment its decoding starts until it is taken). */
+  count: number;
+  promise: Promise<FolderBatch>;
+}
+
+export class FolderBatchStream {
+  readonly batchSize: number;
+  readonly stepsPerEpoch: number;
+  readonly n: number;
+  private epoch = 0;
+  private index = 0;
+  private readonly entries: Int32Array;
+  private readonly lut: Float32Array;
+  private readonly perms = new Map<number, Int32Array>();
+  private readonly window: Slot[] = [];
+  private readonly concurrency: number;
+  private readonly prefetch: number;
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+  private held = 0;
+  private peak = 0;
+  private skippedCount = 0;
+  private firstSkipped?: string;
+  private closed = false;
+  private stats = { batches: 0, waitMs: 0, decodeMs: 0, images: 0 };
+
+  constructor(
+    private readonly index_: FolderIndex,
+    private readonly o: FolderStreamOptions,
+  ) {
+    if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
+      throw new UsageError(`batch size must be an integer >= 1, got ${o.batchSize}`);
+    if (!Number.isSafeInteger(o.seed) || o.seed < 0)
+      throw new UsageError(`seed must be an integer >= 0, got ${o.seed}`);
+    checkPreprocess(o.preprocess, o.channels);
+    this.entries = o.subset ?? Int32Array.from(index_.files.keys());
+    this.n = this.entries.length;
+    if (this.n === 0) throw new UsageError(`no images to batch in ${index_.root}`);
+    this.batchSize = o.batchSize;
+    const dropLast = o.dropLast ?? false;
+    this.stepsPerEpoch = dropLast ? Math.floor(this.n / o.batchSize) : Math.ceil(this.n / o.batchSize);
+    if (this.stepsPerEpoch === 0)
+      throw new UsageError(`batch size ${o.batchSize} with dropLast leaves no batch from ${this.n} images`);
+    this.lut = buildLut(o.preprocess.mean, o.preprocess.std, o.channels);
+    this.prefetch = o.prefetch ?? 2;
+    this.concurrency = o.concurrency ?? availableParallelism();
+    sharp.concurrency(1);
+    if (o.resume) this.restore(o.resume);
+  }
+
+  private restore(s: FolderStreamState): void {
+    const bad: string[] = [];
+    if (s.kind !== "psvit.folder-stream" || s.version !== 1) bad.push("not a folder-stream state");
+    if (s.seed !== this.o.seed) bad.push(`seed ${s.seed} != ${this.o.seed}`);
+    if (s.n !== this.n) bad.push(`${s.n} images != ${this.n}`);
+    if (s.batchSize !== this.batchSize) bad.push(`batch size ${s.batchSize} != ${this.batchSize}`);
+    if (JSON.stringify(s.train) !== JSON.stringify(this.o.train)) bad.push("transforms differ");
+    if (!(Number.isInteger(s.index) && s.index >= 0 && s.index < this.stepsPerEpoch))
+      bad.push(`bad position ${s.index}`);
+    if (bad.length) throw new UsageError(`cannot resume the data stream: ${bad.join(", ")}`);
+    this.epoch = s.epoch;
+    this.index = s.index;
+  }
+
+  state(): FolderStreamState {
+    return {
+      kind: "psvit.folder-stream",
+      version: 1,
+      seed: this.o.seed,
+      epoch: this.epoch,
+      index: this.index,
+      batchSize: this.batchSize,
+      n: this.n,
+      dropLast: this.o.dropLast ?? false,
+      train: this.o.train,
+    };
+  }
+
+  get step(): number {
+    return this.epoch * this.stepsPerEpoch + this.index;
+  }
+
+  /** Most images held decoded (or being decoded) at once so far, the batch being handed over included. */
+  peakHeld(): number {
+    return this.peak;
+  }
+
+  skipped(): { count: number; first?: string } {
+    return { count: this.skippedCount, first: this.firstSkipped };
+  }
+
+  timing(): { batches: number; waitMsMean: number; waitMsTotal: number; imagesPerSec: number } {
+    const b = this.stats.batches || 1;
+    return {
+      batches: this.stats.batches,
+      waitMsMean: this.stats.waitMs / b,
+      waitMsTotal: this.stats.waitMs,
+      imagesPerSec: this.stats.decodeMs > 0 ? (1000 * this.stats.images) / this.stats.decodeMs : 0,
+    };
+  }
+
+  /** Entry positions (into the index) of batch (epoch, index). */
+  batchEntries(epoch: number, index: number): Int32Array {
+    let order: Int32Array;
+    if (this.o.train) {
+      let p = this.perms.get(epoch);
+      if (!p) {
+        p = permutation(this.n, derivedRng([this.o.seed, RNG_TAG.permutation, epoch]));
+        this.perms.set(epoch, p);
+        for (const e of this.perms.keys()) if (e < epoch - 1) this.perms.delete(e);
+      }
+      order = p;
+    } else order = Int32Array.from({ length: this.n }, (_, i) => i);
+    const start = index * this.batchSize;
+    return order.slice(start, Math.min(this.n, start + this.batchSize)).map((k) => this.entries[k]);
+  }
+
+  private async slot(): Promise<void> {
+    while (this.active >= this.concurrency) await new Promise<void>((ok) => this.waiters.push(ok));
+    this.active++;
+  }
+
+  private release(): void {
+    this.active--;
+    this.waiters.shift()?.();
+  }
+
+  private async decodeOne(
+    entry: number,
+    epoch: number,
+    index: number,
+    k: number,
+  ): Promise<Uint8Array | null> {
+    await this.slot();
+    const file = join(this.index_.root, this.index_.files[entry]);
+    const train = this.o.train;
+    try {
+      const plan = train
+        ? (h: number, w: number) =>
+            randomResizedCrop(h, w, derivedRng([this.o.seed, RNG_TAG.augment, epoch, index, k]), train)
+        : undefined;
+      return await decodeToInput(file, { size: this.o.size, channels: this.o.channels }, plan);
+    } catch (e) {
+      if (!(e instanceof DataError) || !this.o.skipBadImages) throw e;
+      this.skippedCount++;
+      this.firstSkipped ??= file;
+      return null;
+    } finally {
+      this.release();
+    }
+  }
+
+  private async make(epoch: number, index: number): Promise<FolderBatch> {
+    const t0 = performance.now();
+    const ids = this.batchEntries(epoch, index);
+    {
+      const pixels = await Promise.all(Array.from(ids, (entry, k) => this.decodeOne(entry, epoch, index, k)));
+      const per = this.o.size * this.o.size * this.o.channels;
+      const good = pixels.flatMap((p, k) => (p ? [k] : []));
+      const x = new Float32Array(good.length * per);
+      const y = new Int32Array(good.length);
+      const C = this.o.channels;
+      good.forEach((k, j) => {
+        const p = pixels[k]!;
+        const off = j * per;
+        for (let i = 0; i < per; i++) x[off + i] = this.lut[(i % C) * 256 + p[i]];
+        y[j] = this.index_.labels[ids[k]];
+      });
+      this.stats.decodeMs += performance.now() - t0;
+      this.stats.images += ids.length;
+      return { x, y, size: good.length, epoch, index };
+    }
+  }
+
+  private advance(p: { epoch: number; index: number }) {
+    return p.index + 1 >= this.stepsPerEpoch
+      ? { epoch: p.epoch + 1, index: 0 }
+      : { epoch: p.epoch, index: p.index + 1 };
+  }
+
+  private slotAt(pos: { epoch: number; index: number }): Slot {
+    const count = Math.min(this.batchSize, this.n - pos.index * this.batchSize);
+    this.held += count;
+    this.peak = Math.max(this.peak, this.held);
+    const promise = this.make(pos.epoch, pos.index);
+    promise.catch(() => {}); // a prefetched batch nobody asks for must not be an unhandled rejection
+    return { ...pos, count, promise };
+  }
+
+  /** Keep `prefetch` batches decoding beyond the current position. */
+  private fill(): void {
+    let pos = this.window.length
+      ? this.advance(this.window[this.window.length - 1])
+      : { epoch: this.epoch, index: this.index };
+    // an eval stream is one pass: nothing past its last batch
+    while (this.window.length < this.prefetch && (this.o.train || pos.epoch === 0)) {
+      this.window.push(this.slotAt(pos));
+      pos = this.advance(pos);
+    }
+  }
+
+  /** The next batch; the position advances by one. */
+  async next(): Promise<FolderBatch> {
+    if (this.closed) throw new Error("folder stream is closed");
+    if (!this.o.train && this.epoch > 0) throw new Error("an eval stream makes one pass");
+    const t0 = performance.now();
+    const head = this.window.shift() ?? this.slotAt({ epoch: this.epoch, index: this.index });
+    ({ epoch: this.epoch, index: this.index } = this.advance(head));
+    this.fill();
+    let b: FolderBatch;
+    try {
+      b = await head.promise;
+    } finally {
+      this.held -= head.count;
+    }
+    this.stats.batches++;
+    this.stats.waitMs += performance.now() - t0;
+    return b;
+  }
+
+  /** Every batch of one eval pass. */
+  async *pass(): AsyncGenerator<FolderBatch> {
+    for (let i = 0; i < this.stepsPerEpoch; i++) yield await this.next();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled(this.window.map((s) => s.promise));
+    this.window.length = 0;
+  }
+}
