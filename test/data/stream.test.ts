@@ -8,8 +8,9 @@ import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp, { type Sharp } from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { decodeToInput, imageSize } from "../../src/data/stream/decode.js";
+import { decodeToInput, imageSize, sniffFormat } from "../../src/data/stream/decode.js";
 import { FolderBatchStream, type FolderStreamOptions } from "../../src/data/stream/folder-stream.js";
+import { orientedSizeFromHeader } from "../../src/data/stream/header.js";
 import { buildFolderIndex, folderIndex } from "../../src/data/stream/index.js";
 import {
   evalResizeCrop,
@@ -159,6 +160,31 @@ describe("decoding any size and format", () => {
     await expect(decodeToInput(truncated, { size: 8, channels: 1 })).rejects.toThrow(
       /cut\.jpg: unreadable image/,
     );
+  });
+});
+
+describe("sizes from the header", () => {
+  it("JPEG (with EXIF orientation) and PNG sizes equal libvips' oriented size; WebP is left to sharp", async () => {
+    const ix = await buildFolderIndex(root);
+    const { readFile } = await import("node:fs/promises");
+    for (const f of ix.files) {
+      const bytes = await readFile(join(root, f));
+      const format = sniffFormat(bytes)!;
+      const fromHeader = orientedSizeFromHeader(bytes, format);
+      if (format === "webp") expect(fromHeader).toBeNull();
+      else expect(fromHeader, f).toEqual(await imageSize(bytes, f));
+    }
+    const rotated = await readFile(join(root, "dog", "d-rotated.jpg"));
+    expect(orientedSizeFromHeader(rotated, "jpeg")).toEqual({ height: 40, width: 20 });
+    // progressive JPEG, every orientation
+    for (let o = 1; o <= 8; o++) {
+      const b = await halves(30, 10, 3)
+        .jpeg({ progressive: true })
+        .withMetadata({ orientation: o })
+        .toBuffer();
+      expect(orientedSizeFromHeader(b, "jpeg")).toEqual(await imageSize(b, `o${o}`));
+    }
+    expect(orientedSizeFromHeader(Uint8Array.from([0xff, 0xd8, 0xff, 0xda, 0, 4]), "jpeg")).toBeNull();
   });
 });
 

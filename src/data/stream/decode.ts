@@ -7,10 +7,11 @@
  *
  * A file that cannot be read or decoded is a DataError naming it and saying what it is not.
  */
-import { open } from "node:fs/promises";
-import sharp from "sharp";
+import { readFile } from "node:fs/promises";
+import sharp, { type Sharp } from "sharp";
 import { DataError } from "../../errors.js";
 import { errCode } from "../idx.js";
+import { orientedSizeFromHeader } from "./header.js";
 import { type CropPlan, evalResizeCrop } from "./transforms.js";
 
 sharp.cache(false);
@@ -38,14 +39,10 @@ export function sniffFormat(b: Uint8Array): "png" | "jpeg" | "webp" | undefined 
 }
 
 async function readBytes(file: string): Promise<Buffer> {
-  let fh: import("node:fs/promises").FileHandle | undefined;
   try {
-    fh = await open(file, "r");
-    return await fh.readFile();
+    return await readFile(file);
   } catch (e) {
     throw new DataError(`cannot read image (${errCode(e)})`, file);
-  } finally {
-    await fh?.close();
   }
 }
 
@@ -55,16 +52,27 @@ function unreadable(e: unknown, file: string): DataError {
   return new DataError(`unreadable image: ${msg}`, file);
 }
 
+function checkSignature(bytes: Uint8Array, file: string): "png" | "jpeg" | "webp" {
+  if (bytes.length === 0) throw new DataError("unreadable image: empty file", file);
+  const format = sniffFormat(bytes);
+  if (!format)
+    throw new DataError("unreadable image: not a PNG, JPEG or WebP file (unrecognised signature)", file);
+  return format;
+}
+
+/** Size after EXIF orientation (what the transforms see), from the header of `img`. */
+async function orientedSize(img: Sharp, file: string): Promise<{ height: number; width: number }> {
+  const m = await img.metadata();
+  const o = m.autoOrient ?? { width: m.width, height: m.height };
+  if (!o.width || !o.height) throw new DataError("unreadable image: no size in its header", file);
+  return { height: o.height, width: o.width };
+}
+
 /** Size after EXIF orientation (what the transforms see). */
 export async function imageSize(bytes: Uint8Array, file: string): Promise<{ height: number; width: number }> {
-  if (bytes.length === 0) throw new DataError("unreadable image: empty file", file);
-  if (!sniffFormat(bytes))
-    throw new DataError("unreadable image: not a PNG, JPEG or WebP file (unrecognised signature)", file);
+  checkSignature(bytes, file);
   try {
-    const m = await sharp(bytes).metadata();
-    if (!m.width || !m.height) throw new DataError("unreadable image: no size in its header", file);
-    const swap = (m.orientation ?? 1) >= 5; // EXIF orientations 5–8 turn the image by 90°
-    return swap ? { height: m.width, width: m.height } : { height: m.height, width: m.width };
+    return await orientedSize(sharp(bytes, { autoOrient: true }), file);
   } catch (e) {
     throw unreadable(e, file);
   }
@@ -86,10 +94,11 @@ export async function decodeToInput(
   plan?: (height: number, width: number) => CropPlan,
 ): Promise<Uint8Array> {
   const bytes = await readBytes(file);
-  const { height, width } = await imageSize(bytes, file);
+  const format = checkSignature(bytes, file);
   const { size, channels } = target;
   try {
     let img = sharp(bytes, { failOn: "error", autoOrient: true });
+    const { height, width } = orientedSizeFromHeader(bytes, format) ?? (await orientedSize(img, file));
     if (plan) {
       const c = plan(height, width);
       img = img

@@ -6,7 +6,7 @@
  * function of (seed, epoch, index), a resumed run continues at the exact image with the same crops,
  * and the order the decoder finishes in changes nothing.
  *
- * Decoding: up to `concurrency` files at once (default: the cores) through sharp, each on one libvips
+ * Decoding: up to `concurrency` files at once (default: four per core) through sharp, each on one libvips
  * thread (sharp.concurrency(1): the parallelism is across images, on libuv's pool, which is sized to
  * match); the next `prefetch` batches are decoded while the caller computes. `peakHeld()` reports the
  * most images held decoded at once, which never exceeds (prefetch + 1) · batchSize: the
@@ -60,7 +60,7 @@ export interface FolderStreamOptions {
   dropLast?: boolean;
   /** Batches decoded ahead (default 2). */
   prefetch?: number;
-  /** Files decoded at once (default: the cores). */
+  /** Files decoded at once (default: four per core). */
   concurrency?: number;
   skipBadImages?: boolean;
   resume?: FolderStreamState;
@@ -114,7 +114,9 @@ export class FolderBatchStream {
       throw new UsageError(`batch size ${o.batchSize} with dropLast leaves no batch from ${this.n} images`);
     this.lut = buildLut(o.preprocess.mean, o.preprocess.std, o.channels);
     this.prefetch = o.prefetch ?? 2;
-    this.concurrency = o.concurrency ?? availableParallelism();
+    // four files in flight per core: decodes overlap the file reads, the thread hops and the copies
+    // (measured: 2 per core 386, 4 per core 429 images/s on 2 cores, bench/folder-throughput.mjs)
+    this.concurrency = o.concurrency ?? 4 * availableParallelism();
     sharp.concurrency(1);
     if (o.resume) this.restore(o.resume);
   }
@@ -221,26 +223,42 @@ export class FolderBatchStream {
     }
   }
 
+  /** Normalise one decoded image into its slot of the batch (as soon as it is decoded). */
+  private normaliseInto(p: Uint8Array, x: Float32Array, slot: number): void {
+    const C = this.o.channels;
+    const per = p.length;
+    const off = slot * per;
+    const lut = this.lut;
+    for (let c = 0; c < C; c++) {
+      const base = c * 256;
+      for (let i = c; i < per; i += C) x[off + i] = lut[base + p[i]];
+    }
+  }
+
   private async make(epoch: number, index: number): Promise<FolderBatch> {
     const t0 = performance.now();
     const ids = this.batchEntries(epoch, index);
-    {
-      const pixels = await Promise.all(Array.from(ids, (entry, k) => this.decodeOne(entry, epoch, index, k)));
-      const per = this.o.size * this.o.size * this.o.channels;
-      const good = pixels.flatMap((p, k) => (p ? [k] : []));
-      const x = new Float32Array(good.length * per);
-      const y = new Int32Array(good.length);
-      const C = this.o.channels;
-      good.forEach((k, j) => {
-        const p = pixels[k]!;
-        const off = j * per;
-        for (let i = 0; i < per; i++) x[off + i] = this.lut[(i % C) * 256 + p[i]];
-        y[j] = this.index_.labels[ids[k]];
-      });
-      this.stats.decodeMs += performance.now() - t0;
-      this.stats.images += ids.length;
-      return { x, y, size: good.length, epoch, index };
+    const per = this.o.size * this.o.size * this.o.channels;
+    let x = new Float32Array(ids.length * per);
+    const ok = await Promise.all(
+      Array.from(ids, async (entry, k) => {
+        const p = await this.decodeOne(entry, epoch, index, k);
+        if (p) this.normaliseInto(p, x, k);
+        return p !== null;
+      }),
+    );
+    let y = Int32Array.from(ids, (e) => this.index_.labels[e]);
+    if (ok.includes(false)) {
+      // skipped bad files: close the gaps, keep the order
+      const good = ok.flatMap((g, k) => (g ? [k] : []));
+      const xs = new Float32Array(good.length * per);
+      for (const [j, k] of good.entries()) xs.set(x.subarray(k * per, (k + 1) * per), j * per);
+      x = xs;
+      y = Int32Array.from(good, (k) => y[k]);
     }
+    this.stats.decodeMs += performance.now() - t0;
+    this.stats.images += ids.length;
+    return { x, y, size: y.length, epoch, index };
   }
 
   private advance(p: { epoch: number; index: number }) {
