@@ -154,12 +154,15 @@ async function trainStep(x: Float32Array, y: Int32Array, size: number): Promise<
 }
 
 // ---- run ------------------------------------------------------------------------------------------
-const { train, info } = await resolveData(undefined, {
+const resolved = await resolveData(undefined, {
   seed: 0,
   imageSize: 32,
   channels: 1,
   includeTest: false,
 });
+// the embedded data is held in memory
+const train = resolved.train as Dataset;
+const { info } = resolved;
 const common = {
   batchSize: BATCH,
   seed: 0,

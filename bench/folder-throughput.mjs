@@ -53,7 +53,9 @@ async function psvitPass() {
     size: SIZE,
     channels: 3,
     preprocess: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
-    train: EVAL ? null : IMAGENET_TRAIN,
+    shuffle: !EVAL,
+    crop: EVAL ? null : IMAGENET_TRAIN,
+    flipProb: EVAL ? 0 : 0.5,
     concurrency: WORKERS,
     prefetch: 2,
   });

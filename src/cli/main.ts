@@ -64,7 +64,11 @@ export function buildProgram(io: Io): Command {
   const dataOptions = (cmd: Command) =>
     cmd
       .option("--data <spec>", `data: ${DATA_HELP} (default: the embedded Fashion-MNIST subset)`)
-      .option("--data-dir <dir>", "folder for --data fashion-mnist / mnist without :DIR");
+      .option("--data-dir <dir>", "folder for --data fashion-mnist / mnist without :DIR")
+      .option(
+        "--skip-bad-images",
+        "image folders: leave out files that cannot be decoded (counted at the end) instead of stopping at the first",
+      );
   const trainOptions = (cmd: Command, recipe = "configs/recipes/fmnist.json") =>
     dataOptions(cmd)
       .option("--config <recipe.json>", `training recipe (default ${recipe})`)

@@ -59,6 +59,16 @@ export const RecipeSchema = z
           .optional()
           .describe("random crop after zero-padding by this many pixels"),
         flipProb: fraction.optional().describe("probability of a horizontal flip"),
+        randomResizedCrop: z
+          .strictObject({
+            scale: z.tuple([z.number().positive().max(1), z.number().positive().max(1)]),
+            ratio: z.tuple([z.number().positive(), z.number().positive()]),
+          })
+          .nullable()
+          .optional()
+          .describe(
+            "image folders only: torchvision's RandomResizedCrop (area scale, aspect ratio); null: resize + centre crop. Default for folders: scale [0.08, 1], ratio [0.75, 1.333]",
+          ),
       })
       .prefault({})
       .describe("overrides of the data's default training augmentation (docs/DATA.md)"),

@@ -33,6 +33,13 @@ export function defaultAugment(kind: DataKind, size: number): AugmentOptions {
     case "embedded":
     case "fashion-mnist":
       return { cropPadding: 2, flipProb: 0.5 };
+    case "folder":
+      // streamed photos: ImageNet's RandomResizedCrop and flip (timm / torchvision defaults)
+      return {
+        cropPadding: 0,
+        flipProb: 0.5,
+        randomResizedCrop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
+      };
     default:
       return { cropPadding: Math.max(1, Math.round(size / 8)), flipProb: 0.5 };
   }
@@ -46,6 +53,15 @@ export function augmentOptions(base: AugmentOptions, over: Partial<AugmentOption
   }
   if (!(out.flipProb >= 0 && out.flipProb <= 1)) {
     throw new UsageError(`augmentation flip probability must be in [0, 1], got ${out.flipProb}`);
+  }
+  const rrc = out.randomResizedCrop;
+  if (rrc) {
+    const [s0, s1] = rrc.scale;
+    const [r0, r1] = rrc.ratio;
+    if (!(s0 > 0 && s0 <= s1 && s1 <= 1))
+      throw new UsageError(`randomResizedCrop.scale must be 0 < min <= max <= 1, got [${rrc.scale}]`);
+    if (!(r0 > 0 && r0 <= r1))
+      throw new UsageError(`randomResizedCrop.ratio must be 0 < min <= max, got [${rrc.ratio}]`);
   }
   return out;
 }

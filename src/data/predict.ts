@@ -1,10 +1,9 @@
 /**
- * Images for `predict`: PNG/JPEG files of one size and channel count (the rule of a folder dataset,
- * `checkSameShape`), fitted to the model's input (same policy as training data, fit.ts) and normalised
- * with the config's `preprocess` (SPEC §1).
+ * Images for `predict`: PNG/JPEG files of any sizes and channel counts, each fitted to the model's
+ * input (the policy of in-memory data, fit.ts) and normalised with the config's `preprocess` (SPEC §1).
  */
 import { fitImages } from "./fit.js";
-import { checkSameShape, type DecodedImage, decodeImageFile } from "./folder.js";
+import { decodeImageFile } from "./folder.js";
 import { identityPreprocess, normalize } from "./stats.js";
 import type { Preprocess } from "./types.js";
 
@@ -21,11 +20,8 @@ export async function loadImagesForModel(
 ): Promise<{ x: Float32Array; n: number; shape: [number, number, number, number] }> {
   const per = image.size * image.size * image.channels;
   const pixels = new Uint8Array(files.length * per);
-  let first: DecodedImage | undefined;
   for (let i = 0; i < files.length; i++) {
     const d = await decodeImageFile(files[i]);
-    first ??= d;
-    checkSameShape(d, files[i], first, files[0]);
     const fitted = fitImages(d.data, 1, d.height, d.width, d.channels, image);
     pixels.set(fitted.images, i * per);
   }

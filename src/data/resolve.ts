@@ -17,6 +17,7 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { DataError, UsageError } from "../errors.js";
+import { log } from "../util/log.js";
 import { type DataKind, defaultAugment } from "./augment.js";
 import { readCifarDir } from "./cifar.js";
 import {
@@ -27,11 +28,11 @@ import {
   readEmbedded,
 } from "./embedded.js";
 import { describeFit, type FitTarget, fitDataset } from "./fit.js";
-import { readImageFolder } from "./folder.js";
 import { readIdxPair } from "./idx.js";
 import { classCounts, splitTrainVal } from "./split.js";
 import { computeStats } from "./stats.js";
-import type { AugmentOptions, Dataset, Preprocess } from "./types.js";
+import { streamedFolder, streamedStats } from "./stream/split.js";
+import type { AugmentOptions, Dataset, Preprocess, Split, StreamedSplit } from "./types.js";
 
 export interface ResolveOptions {
   /** Folder for `fashion-mnist` / `mnist` without `:DIR`. */
@@ -48,6 +49,10 @@ export interface ResolveOptions {
   channels?: number;
   /** Load the test split too (default true). */
   includeTest?: boolean;
+  /** Where an image folder's index is cached (a run directory); default: listed every time. */
+  indexCacheDir?: string;
+  /** Image folders: leave unreadable files out (counted) instead of stopping at the first. */
+  skipBadImages?: boolean;
 }
 
 export interface SplitInfo {
@@ -79,9 +84,10 @@ export interface DataInfo {
 }
 
 export interface ResolvedData {
-  train: Dataset;
-  val: Dataset;
-  test?: Dataset;
+  /** In memory, or streamed from disk (image folders: src/data/stream). */
+  train: Split;
+  val: Split;
+  test?: Split;
   info: DataInfo;
 }
 
@@ -224,18 +230,8 @@ async function load(kind: DataKind, arg: string | undefined, opts: ResolveOption
       const { train, test } = await readCifarDir(requireDir(arg), kind);
       return { kind, location: resolvePath(arg), train, test: withTest ? test : undefined };
     }
-    case "folder": {
-      if (arg === undefined) throw new UsageError("--data folder needs a folder: --data folder:DIR");
-      const r = await readImageFolder(requireDir(arg));
-      return {
-        kind,
-        location: resolvePath(arg),
-        train: r.train,
-        val: r.val,
-        test: withTest ? r.test : undefined,
-        valNote: r.val ? "the folder's val/ sub-folder" : undefined,
-      };
-    }
+    case "folder":
+      throw new Error("resolveData: image folders are streamed (resolveFolder), not loaded");
     case "idx": {
       if (arg === undefined) throw new UsageError("--data idx needs files: --data idx:IMAGES[,LABELS]");
       const comma = arg.indexOf(",");
@@ -256,7 +252,7 @@ async function load(kind: DataKind, arg: string | undefined, opts: ResolveOption
   }
 }
 
-function splitInfo(ds: Dataset): SplitInfo {
+function splitInfo(ds: Pick<Dataset, "n" | "labels" | "numClasses" | "source">): SplitInfo {
   return { n: ds.n, perClass: classCounts(ds), source: ds.source };
 }
 
@@ -271,6 +267,7 @@ export async function resolveData(spec: string | undefined, opts: ResolveOptions
     throw new UsageError(`input channels must be 1 or 3, got ${opts.channels}`);
   }
   const { kind, arg } = parseSpec(spec);
+  if (kind === "folder") return resolveFolder(spec!, arg, opts);
   const loaded = await load(kind, arg, opts);
   const native = { height: loaded.train.height, width: loaded.train.width, channels: loaded.train.channels };
 
@@ -311,4 +308,63 @@ export async function resolveData(spec: string | undefined, opts: ResolveOptions
     augment: defaultAugment(kind, train.height),
   };
   return { train, val, test, info };
+}
+
+/**
+ * An image folder: streamed splits (nothing decoded but a sample for the statistics), any sizes and
+ * formats, each image transformed to the model's input (docs/DATA.md "Image folders").
+ */
+async function resolveFolder(
+  spec: string,
+  arg: string | undefined,
+  opts: ResolveOptions,
+): Promise<ResolvedData> {
+  if (arg === undefined) throw new UsageError("--data folder needs a folder: --data folder:DIR");
+  const dir = requireDir(arg);
+  const size = opts.imageSize ?? 224;
+  const channels = (opts.channels ?? 3) as 1 | 3;
+  const r = await streamedFolder(
+    dir,
+    { size, channels },
+    {
+      seed: opts.seed,
+      valFraction: opts.valFraction,
+      valSize: opts.valSize,
+      cacheDir: opts.indexCacheDir,
+      includeTest: opts.includeTest ?? true,
+      skipBadImages: opts.skipBadImages,
+    },
+  );
+  const skipped = r.train.index.skipped;
+  if (skipped.count > 0)
+    log().warn(
+      `${dir}: ${skipped.count} file(s) that are not .png, .jpg, .jpeg or .webp images skipped (the first: ${skipped.first})`,
+    );
+  const preprocess = await streamedStats(r.train, opts.seed, 512, opts.skipBadImages);
+  const info: DataInfo = {
+    spec,
+    kind: "folder",
+    location: dir,
+    numClasses: r.train.numClasses,
+    classNames: r.train.classNames,
+    native: { height: 0, width: 0, channels: 0 },
+    input: { height: size, width: size, channels },
+    fit: `streamed from disk, any size: training RandomResizedCrop + flip (the recipe's), evaluation resize the shorter side to ${Math.floor(size / 0.875)} and centre-crop ${size}`,
+    validation: r.shippedVal
+      ? { method: "shipped", note: "the folder's val/ sub-folder" }
+      : {
+          method: "stratified",
+          seed: opts.seed,
+          ...(opts.valSize === undefined ? { valFraction: opts.valFraction ?? 0.1 } : {}),
+          valSize: r.val.n,
+        },
+    splits: {
+      train: splitInfo(r.train),
+      val: splitInfo(r.val),
+      ...(r.test ? { test: splitInfo(r.test) } : {}),
+    },
+    preprocess,
+    augment: defaultAugment("folder", size),
+  };
+  return { train: r.train, val: r.val, ...(r.test ? { test: r.test as StreamedSplit } : {}), info };
 }

@@ -10,6 +10,7 @@
  * loses nothing: the same command again waits for the same job (or, finished, gets its result at once).
  * Checkpoints stay on the worker: a worker killed mid-training has the job started over elsewhere.
  */
+
 import {
   copyFileSync,
   existsSync,
@@ -21,6 +22,7 @@ import {
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { ModelConfig } from "../config/schema.js";
+import { materialize } from "../data/stream/split.js";
 import { UsageError } from "../errors.js";
 import { freshInputs, type TrainRunOptions, type TrainRunResult } from "../train/run.js";
 import { RunDir, type RunSnapshot } from "../train/rundir.js";
@@ -55,8 +57,9 @@ export async function trainModelQueued(o: QueuedTrainOptions): Promise<TrainRunR
       model: o.model,
       recipe: inputs.recipe,
       seed: inputs.seed,
-      train: publishDataset(artifacts, inputs.data.train, "training split"),
-      val: publishDataset(artifacts, inputs.data.val, "validation split"),
+      // a queued run's data travels as IDX files: an image folder is decoded for it (eval transform)
+      train: publishDataset(artifacts, await materialize(inputs.data.train), "training split"),
+      val: publishDataset(artifacts, await materialize(inputs.data.val), "validation split"),
       info: inputs.data.info,
       data: { spec: o.data ?? null, dataDir: o.dataDir ?? null },
       evalImages: o.evalImages,

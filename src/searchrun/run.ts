@@ -5,9 +5,11 @@
  * (after every generation), result.json and report.html (./report.ts). One process at a time per
  * strategy (a lock in the run directory). Takes plain options (the command parses the flags).
  */
+
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import os from "node:os";
 import { parseSpaceConfig } from "../config/validate.js";
+import { materialize } from "../data/stream/split.js";
 import { startBackend } from "../engine/start.js";
 import { InterruptedError, UsageError } from "../errors.js";
 import type { QueueAddress } from "../queue/url.js";
@@ -215,8 +217,11 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
 
     const backend = await startBackend(o.backend);
     data = await loadRunData(snap);
+    // an image folder's validation split is decoded once (eval transform): every candidate sees it
+    const val = await materialize(data.val);
+    data = { ...data, val };
     const set = fitnessSet(
-      data.val,
+      val,
       snap.preprocess,
       settings.seed,
       settings.valImages > 0 ? settings.valImages : undefined,
@@ -370,7 +375,7 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
   let final: FinalStage | null = null;
   if (k > 0 && evolution.history().length > 0) {
     const top = evolution.top(k);
-    const whole = fitnessSet(data.val, snap.preprocess, settings.seed);
+    const whole = fitnessSet(await materialize(data.val), snap.preprocess, settings.seed);
     logger.info(`final stage: the top ${top.length} re-scored on all ${whole.n} validation images`);
     const net = await supernetFromCheckpoint(checkpointFile, space);
     try {

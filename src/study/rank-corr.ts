@@ -162,7 +162,10 @@ async function study(
 
   if (pending.length > 0) {
     const backend = await startBackend(opts.backend, { training: true });
-    const data = await loadRunData(snap);
+    const loaded = await loadRunData(snap);
+    // an image folder's splits are decoded here (eval transform) for the fitness set and the queue
+    const { materialize: inMemorySplit } = await import("../data/stream/split.js");
+    const data = { ...loaded, val: await inMemorySplit(loaded.val) };
     const { fitnessSet, pathAccuracy, supernetFromCheckpoint } = await import("../eval/fitness.js");
     const set = fitnessSet(
       data.val,
@@ -185,7 +188,7 @@ async function study(
       const { trainJobId } = await import("../queue/jobs.js");
       const { PSVIT_VERSION } = await import("../version.js");
       const refs = {
-        train: publishDataset(q.artifacts, data.train, "training split"),
+        train: publishDataset(q.artifacts, await inMemorySplit(data.train), "training split"),
         val: publishDataset(q.artifacts, data.val, "validation split"),
         fitness: publishBytes(q.artifacts, encodeFitnessSet(set), ".fitset", "fitness set"),
       };

@@ -7,6 +7,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { BatchStreamState } from "../data/batch.js";
+import type { FolderStreamState } from "../data/stream/folder-stream.js";
 import type { AdamWState } from "../engine/adamw.js";
 import { DataError } from "../errors.js";
 import type { RngState } from "../util/rng.js";
@@ -20,7 +21,7 @@ export interface CheckpointMeta {
   /** Optimizer steps completed. */
   step: number;
   /** Where the training stream continues. */
-  stream: BatchStreamState;
+  stream: BatchStreamState | FolderStreamState;
   /** The architecture sampler's RNG (supernet runs). */
   sampler: RngState | null;
   /** The path sampler's own state beyond its RNG (the fair sampler's counts); absent: none. */

@@ -10,10 +10,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Recipe } from "../config/recipe.js";
-import { BatchStream } from "../data/batch.js";
-import type { AugmentOptions, Dataset, Preprocess } from "../data/types.js";
+import { BatchStream, type BatchStreamState } from "../data/batch.js";
+import { FolderBatchStream, type FolderStreamState } from "../data/stream/folder-stream.js";
+import { type AugmentOptions, isStreamed, type Preprocess, type Split } from "../data/types.js";
 import { AdamW, clipGradNorm, defaultDecayMask, globalGradNorm, nonFiniteGrads } from "../engine/adamw.js";
-import { InterruptedError, PsvitError } from "../errors.js";
+import { InterruptedError, PsvitError, UsageError } from "../errors.js";
 import { type Arch, formatArch } from "../space/arch.js";
 import type { PathSampler } from "../space/sample.js";
 import type { Logger } from "../util/log.js";
@@ -52,10 +53,61 @@ export interface EvalPath {
 }
 
 export interface TrainData {
-  train: Dataset;
-  val: Dataset;
+  /** In memory, or streamed from an image folder (src/data/stream). */
+  train: Split;
+  val: Split;
   preprocess: Preprocess;
   augment: AugmentOptions;
+  /** Streamed folders: leave unreadable images out of their batch (counted) instead of stopping. */
+  skipBadImages?: boolean;
+}
+
+/** The training stream of `data`: the in-memory BatchStream, or a folder stream. */
+function trainStream(
+  data: TrainData,
+  o: { batchSize: number; seed: number; prefetch: number; resume?: CheckpointMeta["stream"] },
+) {
+  const { augment } = data;
+  if (!isStreamed(data.train)) {
+    if (augment.randomResizedCrop)
+      throw new UsageError(
+        "the recipe's augment.randomResizedCrop applies to image folders (--data folder:DIR); for this data use cropPadding and flipProb",
+      );
+    if (o.resume && o.resume.kind !== "psvit.batch-stream")
+      throw new UsageError("cannot resume: the checkpoint was written by a run on an image folder");
+    return new BatchStream(data.train, {
+      batchSize: o.batchSize,
+      seed: o.seed,
+      preprocess: data.preprocess,
+      augment,
+      dropLast: true,
+      prefetch: o.prefetch,
+      ...(o.resume ? { resume: o.resume as BatchStreamState } : {}),
+    });
+  }
+  if (augment.cropPadding > 0)
+    throw new UsageError(
+      "augment.cropPadding applies to in-memory data; an image folder is cropped by augment.randomResizedCrop",
+    );
+  if (o.resume && o.resume.kind !== "psvit.folder-stream")
+    throw new UsageError("cannot resume: the checkpoint was not written by a run on an image folder");
+  const train = data.train;
+  const rrc = augment.randomResizedCrop;
+  return new FolderBatchStream(train.index, {
+    batchSize: o.batchSize,
+    seed: o.seed,
+    size: train.height,
+    channels: train.channels,
+    preprocess: data.preprocess,
+    shuffle: true,
+    crop: rrc ? { ...rrc, flipProb: augment.flipProb } : null,
+    flipProb: augment.flipProb,
+    subset: train.entries,
+    dropLast: true,
+    prefetch: Math.max(1, o.prefetch),
+    skipBadImages: data.skipBadImages,
+    ...(o.resume ? { resume: o.resume as FolderStreamState } : {}),
+  });
 }
 
 export type { StopFlag } from "../util/signals.js";
@@ -108,6 +160,8 @@ export interface TrainResult {
   /** Median milliseconds per step spent waiting for data. */
   dataWaitMs: number;
   lastEval: EvalRecord[] | null;
+  /** Image folders with skipBadImages: the unreadable files left out of training batches. */
+  skippedImages?: { count: number; first?: string };
 }
 
 /** One evaluated path of an epoch (a `{type: "eval"}` line of metrics.jsonl holds a list of them). */
@@ -136,14 +190,11 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
   const { target, recipe, run, logger, data } = opts;
   const [H, W, C] = [data.train.height, data.train.width, data.train.channels];
   const B = recipe.batchSize;
-  const stream = new BatchStream(data.train, {
+  const stream = trainStream(data, {
     batchSize: B,
     seed: opts.seed,
-    preprocess: data.preprocess,
-    augment: data.augment,
-    dropLast: true,
     prefetch: opts.prefetch ?? 2,
-    ...(opts.resume ? { resume: opts.resume.meta.stream } : {}),
+    resume: opts.resume?.meta.stream,
   });
   const stepsPerEpoch = stream.stepsPerEpoch;
   // fractional epochs (a short schedule) round to whole steps; validation also runs after the last step
@@ -282,6 +333,7 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
             data.preprocess,
             recipe.evalBatchSize,
             opts.evalImages,
+            { skipBadImages: data.skipBadImages },
           );
           evals.push({ label: p.label, arch: p.arch ? formatArch(p.arch) : null, flops: p.flops, ...r });
         }
@@ -314,5 +366,12 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
     await stream.close();
     optimizer.dispose();
   }
-  return { steps: step, imagesPerSec: median(stepTimes), dataWaitMs: median(waits), lastEval };
+  const skippedImages = stream instanceof FolderBatchStream ? stream.skipped() : undefined;
+  return {
+    steps: step,
+    imagesPerSec: median(stepTimes),
+    dataWaitMs: median(waits),
+    lastEval,
+    ...(skippedImages && skippedImages.count > 0 ? { skippedImages } : {}),
+  };
 }

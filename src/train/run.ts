@@ -5,11 +5,13 @@
  * and its report.html (./report.ts) kept current: rewritten after every epoch, when the run stops, and
  * at the end. Takes plain options (the commands parse the flags) and returns what the loop did.
  */
+
 import { loadRecipe, parseRecipe, type Recipe } from "../config/recipe.js";
 import type { ModelConfig, SpaceConfig } from "../config/schema.js";
 import { parseModelConfig, parseSpaceConfig } from "../config/validate.js";
 import { augmentOptions } from "../data/augment.js";
 import { type ResolvedData, resolveData } from "../data/resolve.js";
+import { saveFolderIndexes } from "../data/stream/split.js";
 import type { Preprocess } from "../data/types.js";
 import { startBackend } from "../engine/start.js";
 import { InterruptedError, UsageError } from "../errors.js";
@@ -40,6 +42,8 @@ export interface TrainRunOptions {
   seed?: number;
   data?: string;
   dataDir?: string;
+  /** Image folders: leave unreadable files out (counted) instead of stopping. */
+  skipBadImages?: boolean;
   backend?: string;
   /** wasm threads (default: the training commands' count, src/engine/start.ts). */
   threads?: number;
@@ -104,6 +108,7 @@ async function loadData(
   seed: number,
   cfg: ModelConfig | SpaceConfig,
   includeTest = true,
+  folder: { skipBadImages?: boolean; indexCacheDir?: string } = {},
 ) {
   const data = await resolveData(spec, {
     dataDir,
@@ -111,6 +116,7 @@ async function loadData(
     imageSize: cfg.image.size,
     channels: cfg.image.channels,
     includeTest,
+    ...folder,
   });
   if (data.info.numClasses !== cfg.numClasses) {
     throw new UsageError(
@@ -121,7 +127,7 @@ async function loadData(
 }
 
 /** The data a run was trained on, resolved again from its run.json (same spec, folder and seed). */
-export function loadRunData(snapshot: RunSnapshot, opts: { includeTest?: boolean } = {}) {
+export function loadRunData(snapshot: RunSnapshot, opts: { includeTest?: boolean; runDir?: string } = {}) {
   const cfg = (snapshot.space ?? snapshot.model)!;
   return loadData(
     snapshot.data.spec ?? undefined,
@@ -129,6 +135,8 @@ export function loadRunData(snapshot: RunSnapshot, opts: { includeTest?: boolean
     snapshot.seed,
     cfg,
     opts.includeTest ?? false,
+    // an image folder's index, cached in the run directory, is listed again only when the folder changed
+    { skipBadImages: snapshot.data.skipBadImages, indexCacheDir: opts.runDir },
   );
 }
 
@@ -160,7 +168,7 @@ export interface FreshInputs {
 export async function freshInputs(
   command: RunSnapshot["command"],
   target: ModelConfig | SpaceConfig,
-  o: Pick<TrainRunOptions, "recipeFile" | "epochs" | "batch" | "seed" | "data" | "dataDir">,
+  o: Pick<TrainRunOptions, "recipeFile" | "epochs" | "batch" | "seed" | "data" | "dataDir" | "skipBadImages">,
 ): Promise<FreshInputs> {
   const fallback = command === "train-supernet" ? DEFAULT_SUPERNET_RECIPE : DEFAULT_RECIPE;
   const base = loadRecipe(o.recipeFile ?? packagePath(fallback));
@@ -170,7 +178,7 @@ export async function freshInputs(
     ...(o.batch ? { batchSize: o.batch } : {}),
   });
   const seed = o.seed ?? 0;
-  const data = await loadData(o.data, o.dataDir, seed, target);
+  const data = await loadData(o.data, o.dataDir, seed, target, true, { skipBadImages: o.skipBadImages });
   return { recipe, seed, data };
 }
 
@@ -210,13 +218,19 @@ async function openFresh(
       ...cfg,
       recipe,
       flopsRange: constraint,
-      data: { spec: o.data ?? null, dataDir: o.dataDir ?? null, info: data.info },
+      data: {
+        spec: o.data ?? null,
+        dataDir: o.dataDir ?? null,
+        info: data.info,
+        ...(o.skipBadImages ? { skipBadImages: true } : {}),
+      },
       preprocess,
       evalPaths,
       backend: { name: backend.name, reason: backend.reason },
       args: o.args,
     });
     await run.writeJson("run.json", snapshot);
+    await saveFolderIndexes(data, run.dir);
     return { run, snapshot, data, logger };
   });
 }
@@ -245,7 +259,7 @@ async function prepareResume(command: RunSnapshot["command"], o: TrainRunOptions
     }
     const logger = runLogger(run, o);
     await startBackend(o.backend, { training: true });
-    const data = await loadRunData(snapshot);
+    const data = await loadRunData(snapshot, { runDir: run.dir });
     return { run, snapshot, data, logger };
   });
 }
@@ -268,6 +282,8 @@ export interface TrainingJob extends Omit<LoopOptions, "data" | "onStep"> {
   data: Pick<ResolvedData, "train" | "val"> & { info: Pick<ResolvedData["info"], "augment"> };
   /** The normalisation to train with. */
   preprocess: Preprocess;
+  /** Image folders: leave unreadable files out of their batch (counted) instead of stopping. */
+  skipBadImages?: boolean;
   /** Draw a progress bar (a terminal); else periodic log lines. */
   tty?: boolean;
 }
@@ -279,13 +295,13 @@ export interface TrainingJob extends Omit<LoopOptions, "data" | "onStep"> {
  */
 export async function runTraining(job: TrainingJob): Promise<TrainResult> {
   const { trainLoop } = await import("./loop.js");
-  const { label, data, preprocess, tty, ...loop } = job;
+  const { label, data, preprocess, tty, skipBadImages, ...loop } = job;
   const augment = augmentOptions(data.info.augment, job.recipe.augment);
   let progress: ReturnType<typeof createProgress> | undefined;
   try {
     return await trainLoop({
       ...loop,
-      data: { train: data.train, val: data.val, preprocess, augment },
+      data: { train: data.train, val: data.val, preprocess, augment, skipBadImages },
       onStep: (s) => {
         progress ??= createProgress(label, s.totalSteps, job.logger, {
           tty: tty ?? false,
@@ -367,6 +383,7 @@ async function execute(p: Prepared, o: TrainRunOptions): Promise<TrainRunResult>
       evalPaths,
       data,
       preprocess: snapshot.preprocess,
+      skipBadImages: snapshot.data.skipBadImages,
       recipe: snapshot.recipe,
       seed: snapshot.seed,
       run,
@@ -393,6 +410,12 @@ async function execute(p: Prepared, o: TrainRunOptions): Promise<TrainRunResult>
       throw e;
     });
     const seconds = (performance.now() - started) / 1000;
+    if (result.skippedImages) {
+      const { count, first } = result.skippedImages;
+      const line = `${count} unreadable image(s) left out of training batches (--skip-bad-images; the first: ${first})`;
+      logger.warn(line);
+      o.note?.(line);
+    }
     snapshot.finished = finishedRecord(result, seconds);
     await run.writeJson("run.json", snapshot);
     if (snapshot.command === "train") {

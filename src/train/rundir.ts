@@ -44,7 +44,7 @@ export interface RunSnapshot {
   flopsRange: Constraint | null;
   /** How a supernet's step paths are drawn (absent in older runs: uniform). */
   sampling?: SamplingMode;
-  data: { spec: string | null; dataDir: string | null; info: DataInfo };
+  data: { spec: string | null; dataDir: string | null; info: DataInfo; skipBadImages?: boolean };
   /** The normalisation the run trains with (the training split's, or the model config's own). */
   preprocess: Preprocess;
   evalPaths: { label: string; arch: string | null; flops: number }[];

@@ -2,8 +2,10 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fitImages } from "../../src/data/fit.js";
-import { decodeImageFile, readImageFolder } from "../../src/data/folder.js";
+import { decodeImageFile } from "../../src/data/folder.js";
 import { loadImagesForModel } from "../../src/data/predict.js";
+import { resolveData } from "../../src/data/resolve.js";
+import { materialize } from "../../src/data/stream/split.js";
 import { createLogger, setLogger } from "../../src/util/log.js";
 import { bytes, encodeImage, expectDataError, tempDir, write } from "./helpers.js";
 
@@ -19,28 +21,159 @@ function gradient(w: number, h: number, c: number, k: number): Uint8Array {
   return px;
 }
 
-describe("image folders (sharp)", () => {
-  it("reads PNG (exact) and JPEG (lossy) images; classes sorted; labels by folder", async () => {
+/** An image folder through `--data folder:DIR`: streamed splits, decoded here for inspection. */
+async function readFolder(root: string, size = 8, channels: 1 | 3 = 3, extra: Record<string, unknown> = {}) {
+  const r = await resolveData(`folder:${root}`, { seed: 0, imageSize: size, channels, ...extra });
+  const skip = extra.skipBadImages === true;
+  return {
+    ...r,
+    train: await materialize(r.train, skip),
+    val: await materialize(r.val, skip),
+    test: r.test ? await materialize(r.test, skip) : undefined,
+  };
+}
+
+describe("image folders (sharp, streamed)", () => {
+  it("reads PNG and JPEG images of any size; classes sorted; labels by folder", async () => {
     const root = join(dir, "pets");
-    const pngPx = bytes(8 * 6 * 3, 3);
-    write(join(root, "dog", "b.png"), await encodeImage(pngPx, 8, 6, 3, "png"));
-    write(join(root, "dog", "a.jpg"), await encodeImage(gradient(8, 6, 3, 1), 8, 6, 3, "jpeg"));
-    write(join(root, "cat", "z.JPEG"), await encodeImage(gradient(8, 6, 3, 2), 8, 6, 3, "jpeg"));
+    for (let i = 0; i < 5; i++) {
+      write(join(root, "dog", `b${i}.png`), await encodeImage(bytes(8 * 6 * 3, 3 + i), 8, 6, 3, "png"));
+      write(join(root, "dog", `a${i}.jpg`), await encodeImage(gradient(20, 14, 3, 1), 20, 14, 3, "jpeg"));
+      write(join(root, "cat", `z${i}.JPEG`), await encodeImage(gradient(9, 30, 1, 2), 9, 30, 1, "jpeg"));
+    }
     write(join(root, "cat", "notes.txt"), "not an image: ignored");
     write(join(root, "cat", ".hidden.png"), "ignored");
-    const { train, val, test } = await readImageFolder(root);
-    expect(val).toBeUndefined();
-    expect(test).toBeUndefined();
-    expect(train.classNames).toEqual(["cat", "dog"]);
-    expect([train.n, train.height, train.width, train.channels, train.numClasses]).toEqual([3, 6, 8, 3, 2]);
-    expect(Array.from(train.labels)).toEqual([0, 1, 1]); // cat/z.JPEG, dog/a.jpg, dog/b.png
-    expect(Array.from(train.images.subarray(2 * 144, 3 * 144))).toEqual(Array.from(pngPx));
-    const jpg = gradient(8, 6, 3, 1);
-    let err = 0;
-    for (let i = 0; i < jpg.length; i++) err += Math.abs(train.images[144 + i] - jpg[i]);
-    expect(err / jpg.length).toBeLessThan(6);
+    const { train, info } = await readFolder(root);
+    expect(info.classNames).toEqual(["cat", "dog"]);
+    expect(train.n + info.splits.val.n).toBe(15);
+    expect([train.height, train.width, train.channels, train.numClasses]).toEqual([8, 8, 3, 2]);
+    expect(info.splits.train.perClass.map((c, k) => c + info.splits.val.perClass[k])).toEqual([5, 10]);
+    expect(train.images.length).toBe(train.n * 8 * 8 * 3);
   });
 
+  it("train/val/test layout", async () => {
+    const root = join(dir, "split");
+    for (const split of ["train", "val", "test"]) {
+      for (const cls of ["a", "b", "c"]) {
+        write(
+          join(root, split, cls, "1.png"),
+          await encodeImage(bytes(16, cls.charCodeAt(0)), 4, 4, 1, "png"),
+        );
+      }
+    }
+    write(join(root, "train", "c", "2.png"), await encodeImage(bytes(36, 1), 6, 6, 1, "png"));
+    const r = await readFolder(root, 4, 1);
+    expect(r.train.n).toBe(4);
+    expect(r.val?.n).toBe(3);
+    expect(r.test?.n).toBe(3);
+    expect(r.val?.classNames).toEqual(["a", "b", "c"]);
+  });
+});
+
+describe("image folders: bad input", () => {
+  it("empty class folder", async () => {
+    const root = join(dir, "emptycls");
+    write(join(root, "a", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    write(join(root, "b", "readme.txt"), "no images here");
+    await expectDataError(
+      () => readFolder(root),
+      join(root, "b"),
+      /empty class folder: no \.png, \.jpg, \.jpeg or \.webp images/,
+    );
+  });
+
+  it("no class folders", async () => {
+    const root = join(dir, "flat");
+    write(join(root, "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    await expectDataError(() => readFolder(root), root, /no class sub-folders/);
+  });
+
+  it("class folders differ between train and test", async () => {
+    const root = join(dir, "clsdiff");
+    for (const [split, c] of [
+      ["train", "a"],
+      ["train", "b"],
+      ["test", "b"],
+      ["test", "c"],
+    ]) {
+      for (let i = 0; i < 5; i++)
+        write(join(root, split, c, `${i}.png`), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    }
+    await expectDataError(
+      () => readFolder(root),
+      join(root, "test"),
+      /class folders \[b, c\] differ from those of .*train \[a, b\]/,
+    );
+  });
+
+  it("unreadable images stop with the file named: garbage, truncated PNG, truncated JPEG, empty, wrong format", async () => {
+    const png = await encodeImage(bytes(32 * 32 * 3), 32, 32, 3, "png");
+    const jpg = await encodeImage(gradient(32, 32, 3, 0), 32, 32, 3, "jpeg");
+    const cases: [string, Uint8Array, RegExp][] = [
+      ["garbage.png", bytes(200), /unreadable image: not a PNG, JPEG or WebP file/],
+      ["trunc.png", png.subarray(0, png.length >> 1), /unreadable image: /],
+      ["trunc.jpg", jpg.subarray(0, jpg.length >> 1), /unreadable image: /],
+      ["empty.jpeg", new Uint8Array(0), /unreadable image: empty file/],
+      [
+        "gif.png",
+        Buffer.from("GIF89a\x01\x00\x01\x00\x00\x00\x00;", "latin1"),
+        /not a PNG, JPEG or WebP file/,
+      ],
+    ];
+    for (const [name, data, re] of cases) {
+      const root = join(dir, `bad-${name}`);
+      for (let i = 0; i < 4; i++) {
+        write(join(root, "a", `${i}.png`), png);
+        write(join(root, "b", `${i}.png`), png);
+      }
+      const f = write(join(root, "a", name), data);
+      await expectDataError(() => readFolder(root), f, re);
+      // --skip-bad-images: left out and counted
+      const r = await readFolder(root, 8, 3, { skipBadImages: true });
+      expect(r.train.n + r.val.n, name).toBe(8);
+    }
+  });
+
+  it("one class is refused: a classifier needs at least 2 (issue 15, defect 15)", async () => {
+    const root = join(dir, "oneclass");
+    write(join(root, "cats", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    await expectDataError(
+      () => readFolder(root),
+      root,
+      /only one class sub-folder \(cats\): a classifier needs at least 2 classes/,
+    );
+    write(join(root, "train", "cats", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    rmSync(join(root, "cats"), { recursive: true });
+    await expectDataError(() => readFolder(root), join(root, "train"), /only one class sub-folder/);
+  });
+
+  it("files that are not images are skipped with one warning that counts them", async () => {
+    const root = join(dir, "junk");
+    for (const c of ["a", "b"])
+      for (let i = 0; i < 5; i++)
+        write(join(root, c, `${i}.png`), await encodeImage(bytes(16), 4, 4, 1, "png"));
+    write(join(root, "a", "notes.txt"), "x");
+    write(join(root, "a", "scan.tiff"), "x");
+    write(join(root, "b", "Thumbs.db"), "x");
+    write(join(root, "b", ".DS_Store"), "hidden: not counted");
+    const lines: string[] = [];
+    setLogger(createLogger({ level: "info", write: (l) => lines.push(l) }));
+    try {
+      expect((await readFolder(root)).info.splits.train.n).toBe(9);
+    } finally {
+      setLogger(createLogger());
+    }
+    expect(lines).toEqual([
+      `psvit: warning: ${root}: 3 file(s) that are not .png, .jpg, .jpeg or .webp images skipped (the first: ${join(root, "a", "notes.txt")})\n`,
+    ]);
+  });
+
+  it("missing folder", async () => {
+    await expectDataError(() => readFolder(join(dir, "nope")), join(dir, "nope"), /no such directory/);
+  });
+});
+
+describe("predict's decoder", () => {
   it("greyscale PNG and JPEG give 1 channel; RGBA drops alpha", async () => {
     const g = bytes(5 * 4, 5);
     const png = await decodeImageFile(write(join(dir, "g.png"), await encodeImage(g, 5, 4, 1, "png")));
@@ -55,171 +188,10 @@ describe("image folders (sharp)", () => {
     expect(a.channels).toBe(3);
     expect(Array.from(a.data)).toEqual(Array.from(rgba).filter((_, i) => i % 4 !== 3));
   });
-
-  it("train/val/test layout", async () => {
-    const root = join(dir, "split");
-    for (const split of ["train", "val", "test"]) {
-      for (const cls of ["a", "b", "c"]) {
-        write(
-          join(root, split, cls, "1.png"),
-          await encodeImage(bytes(16, cls.charCodeAt(0)), 4, 4, 1, "png"),
-        );
-      }
-    }
-    write(join(root, "train", "c", "2.png"), await encodeImage(bytes(16, 1), 4, 4, 1, "png"));
-    const r = await readImageFolder(root);
-    expect(r.train.n).toBe(4);
-    expect(r.val?.n).toBe(3);
-    expect(r.test?.n).toBe(3);
-    expect(r.val?.classNames).toEqual(["a", "b", "c"]);
-  });
-});
-
-describe("image folders: bad input", () => {
-  it("empty class folder", async () => {
-    const root = join(dir, "emptycls");
-    write(join(root, "a", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-    write(join(root, "b", "readme.txt"), "no images here");
-    await expectDataError(
-      () => readImageFolder(root),
-      join(root, "b"),
-      /empty class folder: no \.png, \.jpg or \.jpeg images/,
-    );
-  });
-
-  it("no class folders", async () => {
-    const root = join(dir, "flat");
-    write(join(root, "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-    await expectDataError(() => readImageFolder(root), root, /no class sub-folders/);
-  });
-
-  it("mixed image sizes", async () => {
-    const root = join(dir, "mixsize");
-    write(join(root, "a", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-    const odd = write(join(root, "b", "2.png"), await encodeImage(bytes(20), 5, 4, 1, "png"));
-    await expectDataError(
-      () => readImageFolder(root),
-      odd,
-      /mixed image sizes or channels: 5x4x1 differs from 4x4x1 of .*a\/1\.png/,
-    );
-  });
-
-  it("mixed channel counts (PNG grey vs JPEG colour)", async () => {
-    const root = join(dir, "mixchan");
-    write(join(root, "a", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-    write(join(root, "b", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-    const rgb = write(join(root, "a", "2.jpg"), await encodeImage(gradient(4, 4, 3, 0), 4, 4, 3, "jpeg"));
-    await expectDataError(
-      () => readImageFolder(root),
-      rgb,
-      /mixed image sizes or channels: 4x4x3 differs from 4x4x1/,
-    );
-  });
-
-  it("mixed sizes between train and val", async () => {
-    const root = join(dir, "mixsplit");
-    for (const c of ["a", "b"]) {
-      write(join(root, "train", c, "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-      write(join(root, "val", c, "1.png"), await encodeImage(bytes(36), 6, 6, 1, "png"));
-    }
-    await expectDataError(
-      () => readImageFolder(root),
-      join(root, "val"),
-      /mixed image sizes or channels: 6x6x1 differs from the training images 4x4x1/,
-    );
-  });
-
-  it("class folders differ between train and test", async () => {
-    const root = join(dir, "clsdiff");
-    for (const [split, c] of [
-      ["train", "a"],
-      ["train", "b"],
-      ["test", "b"],
-      ["test", "c"],
-    ]) {
-      write(join(root, split, c, "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-    }
-    await expectDataError(
-      () => readImageFolder(root),
-      join(root, "test"),
-      /class folders \[b, c\] differ from those of .*train \[a, b\]/,
-    );
-  });
-
-  it("unreadable images: garbage, truncated PNG, truncated JPEG, empty, wrong format", async () => {
-    const png = await encodeImage(bytes(32 * 32 * 3), 32, 32, 3, "png");
-    const jpg = await encodeImage(gradient(32, 32, 3, 0), 32, 32, 3, "jpeg");
-    const cases: [string, Uint8Array, RegExp][] = [
-      ["garbage.png", bytes(200), /unreadable image: not a PNG or JPEG file/],
-      ["trunc.png", png.subarray(0, png.length >> 1), /unreadable image: /],
-      ["trunc.jpg", jpg.subarray(0, jpg.length >> 1), /unreadable image: /],
-      ["empty.jpeg", new Uint8Array(0), /unreadable image: empty file/],
-      ["gif.png", Buffer.from("GIF89a\x01\x00\x01\x00\x00\x00\x00;", "latin1"), /not a PNG or JPEG file/],
-    ];
-    for (const [name, data, re] of cases) {
-      const root = join(dir, `bad-${name}`);
-      write(join(root, "a", "0.png"), png);
-      write(join(root, "b", "0.png"), png);
-      const f = write(join(root, "a", name), data);
-      await expectDataError(() => readImageFolder(root), f, re);
-    }
-  });
-
-  it("one class is refused: a classifier needs at least 2 (issue 15, defect 15)", async () => {
-    const root = join(dir, "oneclass");
-    write(join(root, "cats", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-    await expectDataError(
-      () => readImageFolder(root),
-      root,
-      /only one class sub-folder \(cats\): a classifier needs at least 2 classes/,
-    );
-    write(join(root, "train", "cats", "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-    rmSync(join(root, "cats"), { recursive: true });
-    await expectDataError(() => readImageFolder(root), join(root, "train"), /only one class sub-folder/);
-  });
-
-  it("files that are not images are skipped with one warning that counts them", async () => {
-    const root = join(dir, "junk");
-    for (const c of ["a", "b"]) write(join(root, c, "1.png"), await encodeImage(bytes(16), 4, 4, 1, "png"));
-    write(join(root, "a", "notes.txt"), "x");
-    write(join(root, "a", "scan.tiff"), "x");
-    write(join(root, "b", "Thumbs.db"), "x");
-    write(join(root, "b", ".DS_Store"), "hidden: not counted");
-    const lines: string[] = [];
-    setLogger(createLogger({ level: "info", write: (l) => lines.push(l) }));
-    try {
-      expect((await readImageFolder(root)).train.n).toBe(2);
-    } finally {
-      setLogger(createLogger());
-    }
-    expect(lines).toEqual([
-      `psvit: warning: ${root}: 3 file(s) that are not .png, .jpg or .jpeg images skipped (the first: ${join(root, "a", "notes.txt")})\n`,
-    ]);
-    // a clean folder warns nothing
-    rmSync(join(root, "a", "notes.txt"));
-    rmSync(join(root, "a", "scan.tiff"));
-    rmSync(join(root, "b", "Thumbs.db"));
-    lines.length = 0;
-    setLogger(createLogger({ level: "info", write: (l) => lines.push(l) }));
-    try {
-      await readImageFolder(root);
-    } finally {
-      setLogger(createLogger());
-    }
-    expect(lines).toEqual([]);
-  });
-
-  it("missing folder", async () => {
-    await expectDataError(
-      () => readImageFolder(join(dir, "nope")),
-      join(dir, "nope"),
-      /cannot read folder \(no such file\)/,
-    );
-  });
 });
 
 describe("images for predict", () => {
-  it("fits the files to the model's input and normalises with the config's preprocess; one size for all", async () => {
+  it("fits the files to the model's input and normalises with the config's preprocess; any sizes", async () => {
     const small = bytes(20 * 20, 2);
     const big = gradient(50, 40, 3, 1);
     const big2 = gradient(50, 40, 3, 2);
@@ -239,8 +211,10 @@ describe("images for predict", () => {
     const wantC = fitImages(big2, 1, 40, 50, 3, one).images;
     expect(rb.x[500]).toBe(Math.fround((wantB[500] / 255 - 0.5) / 0.2));
     expect(rb.x[1024 + 500]).toBe(Math.fround((wantC[500] / 255 - 0.5) / 0.2));
-    // the rule of a folder dataset: images of one size and channel count
-    await expectDataError(() => loadImagesForModel([a, b], one, pre), b, /mixed image sizes or channels/);
+    // mixed sizes and channels: each image fitted on its own
+    const mixed = await loadImagesForModel([a, b], one, pre);
+    expect(mixed.shape).toEqual([2, 32, 32, 1]);
+    expect(mixed.x[6 * 32 + 6]).toBe(r.x[6 * 32 + 6]);
     await expectDataError(
       () => loadImagesForModel([join(dir, "predict", "none.png")], { size: 32, channels: 1 }),
       join(dir, "predict", "none.png"),

@@ -238,7 +238,9 @@ describe("streamed batches", () => {
     size: 12,
     channels: 3,
     preprocess: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
-    train: IMAGENET_TRAIN,
+    shuffle: true,
+    crop: IMAGENET_TRAIN,
+    flipProb: 0.5,
     ...over,
   });
 
@@ -268,7 +270,7 @@ describe("streamed batches", () => {
 
   it("eval: one pass in index order, the eval transform, labels in order", async () => {
     const ix = await buildFolderIndex(root);
-    const s = new FolderBatchStream(ix, base({ train: null, batchSize: 2 }));
+    const s = new FolderBatchStream(ix, base({ shuffle: false, crop: null, batchSize: 2 }));
     const labels: number[] = [];
     for await (const b of s.pass()) labels.push(...b.y);
     expect(labels).toEqual(ix.labels);
@@ -286,7 +288,7 @@ describe("streamed batches", () => {
     }
     writeFileSync(join(dir, "b", "broken.png"), "\x89PNG\r\n\x1a\n garbage");
     const ix = await buildFolderIndex(dir);
-    const all = { train: null, batchSize: 8 } as const;
+    const all = { shuffle: false, crop: null, batchSize: 8 } as const;
     const strict = new FolderBatchStream(ix, base(all));
     await expect(strict.next()).rejects.toThrow(/broken\.png: unreadable image/);
     const lenient = new FolderBatchStream(ix, base({ ...all, skipBadImages: true }));

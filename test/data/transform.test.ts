@@ -235,7 +235,12 @@ describe("augmentation (typed arrays)", () => {
     expect(defaultAugment("idx", 32).flipProb).toBe(0);
     expect(defaultAugment("embedded", 32)).toEqual({ cropPadding: 2, flipProb: 0.5 });
     expect(defaultAugment("cifar10", 32)).toEqual({ cropPadding: 4, flipProb: 0.5 });
-    expect(defaultAugment("folder", 64).cropPadding).toBe(8);
+    // a streamed folder: ImageNet's RandomResizedCrop, no padding
+    expect(defaultAugment("folder", 64)).toEqual({
+      cropPadding: 0,
+      flipProb: 0.5,
+      randomResizedCrop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
+    });
     expect(augmentOptions(defaultAugment("mnist", 32), { flipProb: 0.25 })).toEqual({
       cropPadding: 2,
       flipProb: 0.25,

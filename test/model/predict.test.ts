@@ -136,7 +136,7 @@ describe("psvit predict", () => {
     ]);
   });
 
-  it("a folder of mixed image sizes is refused, as `psvit data` refuses it (one rule for both)", async () => {
+  it("a folder of mixed image sizes is accepted, as `psvit data` accepts it (issue 20)", async () => {
     const folder = join(dir, "mixed");
     mkdirSync(join(folder, "a"), { recursive: true });
     mkdirSync(join(folder, "b"), { recursive: true });
@@ -147,17 +147,13 @@ describe("psvit predict", () => {
     await sharp(Buffer.from(imgs.subarray(0, 144)), { raw: { width: 12, height: 12, channels: 1 } })
       .png()
       .toFile(join(folder, "b", "y.png"));
+    // a folder dataset streams any sizes (issue 20), and predict fits each image on its own
     const { resolveData } = await import("../../src/data/resolve.js");
-    const rule = /mixed image sizes or channels: 12x12x\d differs from 16x16x\d of .*a\/x\.png/;
-    await expect(resolveData(`folder:${folder}`, { seed: 0, valSize: 1 })).rejects.toThrow(rule);
-    const err = await predictCommand(
-      modelFile,
-      { backend: "cpu", weights: weightsFile, images: folder },
-      captureIo(),
-    ).catch((e) => e);
-    expect(err).toBeInstanceOf(DataError);
-    expect(err.message).toMatch(rule);
-    expect(err.message).toContain(join(folder, "b", "y.png"));
+    const r = await resolveData(`folder:${folder}`, { seed: 0, valSize: 1, imageSize: 16, channels: 1 });
+    expect(r.info.splits.train.n + r.info.splits.val.n).toBe(2);
+    const io = captureIo();
+    await predictCommand(modelFile, { backend: "cpu", weights: weightsFile, images: folder }, io);
+    expect(io.stdout.join("").trim().split("\n")).toHaveLength(2);
   });
 
   it("weights of another config, bad flags, missing images → clear errors", async () => {

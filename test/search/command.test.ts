@@ -6,6 +6,7 @@ import { exportCommand } from "../../src/cli/commands/export.js";
 import { type SearchCommandOptions, searchCommand } from "../../src/cli/commands/search.js";
 import { captureIo } from "../../src/cli/io.js";
 import { runCli } from "../../src/cli/run.js";
+import type { Dataset } from "../../src/data/types.js";
 import { InterruptedError, LockedError, UsageError } from "../../src/errors.js";
 import { readJournal } from "../../src/searchrun/journal.js";
 import { parseArch } from "../../src/space/arch.js";
@@ -292,7 +293,7 @@ describe("the final stage (issue 16 item 1)", () => {
     expect(f.k).toBe(Math.min(10, r.evaluations));
     expect(f.images).toBe(data.val.n);
     expect(f.images).toBeGreaterThan(3);
-    const whole = fitnessSet(data.val, snap.preprocess, 1);
+    const whole = fitnessSet(data.val as Dataset, snap.preprocess, 1);
     const search = JSON.parse(readFileSync(join(run, "search-evolution", "search.json"), "utf8"));
     const { parseSpaceConfig } = await import("../../src/config/validate.js");
     const net = await supernetFromCheckpoint(join(run, search.checkpoint.file), parseSpaceConfig(snap.space));
@@ -472,7 +473,7 @@ describe("evaluator pool", () => {
     const evaluator = await createEvaluator({
       checkpoint: run.latestCheckpoint()!.file,
       space: snap.space,
-      set: fitnessSet(data.val, snap.preprocess, 0),
+      set: fitnessSet(data.val as Dataset, snap.preprocess, 0),
       backend: "cpu",
       workers: 2,
     }).finally(() => delete process.env.PSVIT_TEST_WORKER_EXIT);

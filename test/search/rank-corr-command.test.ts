@@ -10,6 +10,7 @@ import {
 import { trainModelCommand, trainSupernetCommand } from "../../src/cli/commands/train.js";
 import { captureIo } from "../../src/cli/io.js";
 import { runCli } from "../../src/cli/run.js";
+import type { Dataset } from "../../src/data/types.js";
 import { InterruptedError, UsageError } from "../../src/errors.js";
 import { kendallTau, spearmanRho } from "../../src/search/rankcorr.js";
 import { tempDir } from "../helpers.js";
@@ -302,7 +303,7 @@ describe("psvit rank-corr", () => {
     const { parseArch } = await import("../../src/space/arch.js");
     const snap = JSON.parse(readFileSync(join(other, "run.json"), "utf8"));
     const data = await loadRunData(snap);
-    const set = fitnessSet(data.val, snap.preprocess, 1);
+    const set = fitnessSet(data.val as Dataset, snap.preprocess, 1);
     const net = await supernetFromCheckpoint(join(other, r.checkpoint.file), parseSpaceConfig(snap.space));
     const inherited: number[] = [];
     for (const p of r.pairs) inherited.push(await pathAccuracy(net, parseArch(p.arch), set));

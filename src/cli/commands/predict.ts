@@ -4,7 +4,7 @@
  *
  * The model config and the weights' stored config must agree (name aside). Images: an IDX image file
  * (raw or .gz) or a folder of PNG/JPEG files (searched recursively, sorted by path, so a class-folder
- * dataset works too), all of one size and channel count as in a folder dataset (`psvit data`).
+ * dataset works too), of any sizes and channel counts.
  * Images already at the model's input size are used as is; others are fitted by the data layer's
  * policy (src/data/fit.ts: pad or resize + centre-crop, channel conversion). Pixels are scaled to
  * [0, 1] and normalised with the config's `preprocess` (default mean 0, std 1).
@@ -18,7 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import { loadModelConfig } from "../../config/load.js";
 import type { ModelConfig } from "../../config/schema.js";
 import { fitImages } from "../../data/fit.js";
-import { checkSameShape, type DecodedImage, decodeImageFile, isImageFile } from "../../data/folder.js";
+import { decodeImageFile, isImageFile } from "../../data/folder.js";
 import { readIdxImages } from "../../data/idx.js";
 import { identityPreprocess, normalize } from "../../data/stats.js";
 import { initBackend } from "../../engine/backend.js";
@@ -95,11 +95,9 @@ export async function readPredictImages(
     const files = (await listImageFiles(path)).slice(0, limit);
     if (files.length === 0) throw new DataError("no .png, .jpg or .jpeg images in this folder", path);
     const images = new Uint8Array(files.length * per);
-    let first: DecodedImage | undefined;
     for (const [i, file] of files.entries()) {
       const d = await decodeImageFile(file);
-      first ??= d;
-      checkSameShape(d, file, first, files[0]); // the rule of a folder dataset (psvit data)
+      // each image is fitted on its own: a folder may mix sizes and channel counts, as a dataset may
       const fitted = fitImages(d.data, 1, d.height, d.width, d.channels, target);
       images.set(fitted.images, i * per);
     }

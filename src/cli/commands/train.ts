@@ -17,6 +17,7 @@ export interface CommonTrainOptions {
   config?: string;
   data?: string;
   dataDir?: string;
+  skipBadImages?: boolean;
   epochs?: string | number;
   batch?: string | number;
   out?: string;
@@ -56,6 +57,7 @@ const RESUME_FIXED = [
   "config",
   "data",
   "dataDir",
+  "skipBadImages",
   "epochs",
   "batch",
   "seed",
@@ -92,6 +94,7 @@ function runOptions(opts: CommonTrainOptions, out: string, hint: string, io: Io)
     seed: intOption(opts.seed, "--seed", 0),
     data: opts.data,
     dataDir: opts.dataDir,
+    skipBadImages: opts.skipBadImages,
     backend: opts.backend,
     evalImages: intOption(opts.evalImages, "--eval-images"),
     prefetch: opts.prefetch,

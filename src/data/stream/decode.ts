@@ -92,6 +92,8 @@ export async function decodeToInput(
   file: string,
   target: DecodeTarget,
   plan?: (height: number, width: number) => CropPlan,
+  /** Mirror the eval transform's output (a training stream without RandomResizedCrop). */
+  flipEval = false,
 ): Promise<Uint8Array> {
   const bytes = await readBytes(file);
   const format = checkSignature(bytes, file);
@@ -110,6 +112,7 @@ export async function decodeToInput(
       img = img
         .resize(e.resizeW, e.resizeH, { fit: "fill", kernel: "linear" })
         .extract({ top: e.crop.top, left: e.crop.left, height: size, width: size });
+      if (flipEval) img = img.flop();
     }
     img = img.removeAlpha().toColourspace(channels === 1 ? "b-w" : "srgb");
     const { data, info } = await img.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });

@@ -44,7 +44,9 @@ export interface FolderStreamState {
   batchSize: number;
   n: number;
   dropLast: boolean;
-  train: RandomResizedCropOptions | null;
+  shuffle: boolean;
+  crop: RandomResizedCropOptions | null;
+  flipProb: number;
 }
 
 export interface FolderStreamOptions {
@@ -53,8 +55,12 @@ export interface FolderStreamOptions {
   size: number;
   channels: 1 | 3;
   preprocess: Preprocess;
-  /** Training transform (RandomResizedCrop + flip), or null: the eval transform, in index order, one pass. */
-  train: RandomResizedCropOptions | null;
+  /** Training: a seeded order per epoch, epoch after epoch; else one pass in index order. */
+  shuffle: boolean;
+  /** RandomResizedCrop (its flipProb unused), or null: the eval transform (resize + centre crop). */
+  crop: RandomResizedCropOptions | null;
+  /** Probability of a horizontal flip (training streams). */
+  flipProb?: number;
   /** Which entries of the index (a split); default all. */
   subset?: Int32Array;
   dropLast?: boolean;
@@ -90,7 +96,8 @@ export class FolderBatchStream {
   private readonly waiters: Array<() => void> = [];
   private held = 0;
   private peak = 0;
-  private skippedCount = 0;
+  /** Distinct unreadable files met so far (each is met again every epoch). */
+  private readonly badFiles = new Set<string>();
   private firstSkipped?: string;
   private closed = false;
   private stats = { batches: 0, waitMs: 0, decodeMs: 0, images: 0 };
@@ -127,7 +134,10 @@ export class FolderBatchStream {
     if (s.seed !== this.o.seed) bad.push(`seed ${s.seed} != ${this.o.seed}`);
     if (s.n !== this.n) bad.push(`${s.n} images != ${this.n}`);
     if (s.batchSize !== this.batchSize) bad.push(`batch size ${s.batchSize} != ${this.batchSize}`);
-    if (JSON.stringify(s.train) !== JSON.stringify(this.o.train)) bad.push("transforms differ");
+    const same =
+      JSON.stringify([s.shuffle, s.crop, s.flipProb]) ===
+      JSON.stringify([this.o.shuffle, this.o.crop, this.o.flipProb ?? 0]);
+    if (!same) bad.push("transforms differ");
     if (!(Number.isInteger(s.index) && s.index >= 0 && s.index < this.stepsPerEpoch))
       bad.push(`bad position ${s.index}`);
     if (bad.length) throw new UsageError(`cannot resume the data stream: ${bad.join(", ")}`);
@@ -145,7 +155,9 @@ export class FolderBatchStream {
       batchSize: this.batchSize,
       n: this.n,
       dropLast: this.o.dropLast ?? false,
-      train: this.o.train,
+      shuffle: this.o.shuffle,
+      crop: this.o.crop,
+      flipProb: this.o.flipProb ?? 0,
     };
   }
 
@@ -158,8 +170,9 @@ export class FolderBatchStream {
     return this.peak;
   }
 
+  /** The distinct files left out (skipBadImages), and the first of them. */
   skipped(): { count: number; first?: string } {
-    return { count: this.skippedCount, first: this.firstSkipped };
+    return { count: this.badFiles.size, first: this.firstSkipped };
   }
 
   timing(): { batches: number; waitMsMean: number; waitMsTotal: number; imagesPerSec: number } {
@@ -175,7 +188,7 @@ export class FolderBatchStream {
   /** Entry positions (into the index) of batch (epoch, index). */
   batchEntries(epoch: number, index: number): Int32Array {
     let order: Int32Array;
-    if (this.o.train) {
+    if (this.o.shuffle) {
       let p = this.perms.get(epoch);
       if (!p) {
         p = permutation(this.n, derivedRng([this.o.seed, RNG_TAG.permutation, epoch]));
@@ -206,16 +219,18 @@ export class FolderBatchStream {
   ): Promise<Uint8Array | null> {
     await this.slot();
     const file = join(this.index_.root, this.index_.files[entry]);
-    const train = this.o.train;
+    const { crop, shuffle } = this.o;
+    const flipProb = shuffle ? (this.o.flipProb ?? 0) : 0;
     try {
-      const plan = train
-        ? (h: number, w: number) =>
-            randomResizedCrop(h, w, derivedRng([this.o.seed, RNG_TAG.augment, epoch, index, k]), train)
+      const rng = derivedRng([this.o.seed, RNG_TAG.augment, epoch, index, k]);
+      const plan = crop
+        ? (h: number, w: number) => randomResizedCrop(h, w, rng, { ...crop, flipProb })
         : undefined;
-      return await decodeToInput(file, { size: this.o.size, channels: this.o.channels }, plan);
+      const flipEval = !crop && flipProb > 0 && rng.float() < flipProb;
+      return await decodeToInput(file, { size: this.o.size, channels: this.o.channels }, plan, flipEval);
     } catch (e) {
       if (!(e instanceof DataError) || !this.o.skipBadImages) throw e;
-      this.skippedCount++;
+      this.badFiles.add(file);
       this.firstSkipped ??= file;
       return null;
     } finally {
@@ -282,7 +297,7 @@ export class FolderBatchStream {
       ? this.advance(this.window[this.window.length - 1])
       : { epoch: this.epoch, index: this.index };
     // an eval stream is one pass: nothing past its last batch
-    while (this.window.length < this.prefetch && (this.o.train || pos.epoch === 0)) {
+    while (this.window.length < this.prefetch && (this.o.shuffle || pos.epoch === 0)) {
       this.window.push(this.slotAt(pos));
       pos = this.advance(pos);
     }
@@ -291,7 +306,7 @@ export class FolderBatchStream {
   /** The next batch; the position advances by one. */
   async next(): Promise<FolderBatch> {
     if (this.closed) throw new Error("folder stream is closed");
-    if (!this.o.train && this.epoch > 0) throw new Error("an eval stream makes one pass");
+    if (!this.o.shuffle && this.epoch > 0) throw new Error("an eval stream makes one pass");
     const t0 = performance.now();
     const head = this.window.shift() ?? this.slotAt({ epoch: this.epoch, index: this.index });
     ({ epoch: this.epoch, index: this.index } = this.advance(head));
