@@ -6,10 +6,10 @@
 // Generates the folder once (10 classes of smooth random pictures, JPEG quality 90), then per round
 // one pass of each; prints a Markdown table (images/s per round, median, ratio) and writes DIR.json.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
-import sharp from "sharp";
 import { argv, benchDir, opt, root } from "./args.mjs";
+import { generateJpegFolder } from "./folder-gen.mjs";
 
 const DIR = path.resolve(opt("dir", "runs/folder-jpeg"));
 const N = Number(opt("images", "2000"));
@@ -19,31 +19,9 @@ const WORKERS = Number(opt("workers", "2"));
 const ROUNDS = Number(opt("rounds", "3"));
 const EVAL = argv.includes("--eval");
 
-const { Rng } = await import(path.join(root, "dist/util/rng.js"));
 const { folderIndex } = await import(path.join(root, "dist/data/stream/index.js"));
 const { FolderBatchStream } = await import(path.join(root, "dist/data/stream/folder-stream.js"));
 const { IMAGENET_TRAIN } = await import(path.join(root, "dist/data/stream/transforms.js"));
-
-async function generate() {
-  const rng = new Rng(2026);
-  for (let i = 0; i < N; i++) {
-    const cls = `class${i % 10}`;
-    const file = path.join(DIR, cls, `${String(i).padStart(6, "0")}.jpg`);
-    if (existsSync(file)) continue;
-    mkdirSync(path.dirname(file), { recursive: true });
-    // ImageNet-like sizes: mean ≈ 500×375; a quarter portrait
-    let w = 380 + rng.int(241);
-    let h = Math.round(w * (0.6 + 0.3 * rng.float()));
-    if (rng.float() < 0.25) [w, h] = [h, w];
-    const sw = 24;
-    const sh = Math.max(2, Math.round((sw * h) / w));
-    const small = Buffer.from(Uint8Array.from({ length: sw * sh * 3 }, () => rng.int(256)));
-    await sharp(small, { raw: { width: sw, height: sh, channels: 3 } })
-      .resize(w, h, { kernel: "cubic" })
-      .jpeg({ quality: 90 })
-      .toFile(file);
-  }
-}
 
 async function psvitPass() {
   const { index } = await folderIndex(DIR);
@@ -86,7 +64,7 @@ function torchPass() {
   return JSON.parse(out.trim().split("\n").at(-1));
 }
 
-await generate();
+await generateJpegFolder(DIR, N);
 const rows = [];
 for (let r = 0; r < ROUNDS; r++) {
   // alternate who goes first, so a slow spell does not always hit the same side
