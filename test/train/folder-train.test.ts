@@ -150,4 +150,50 @@ describe("psvit train on an image folder", () => {
       rmSync(broken);
     }
   }, 120_000);
+
+  it("train-supernet streams the folder too, and evaluates its paths on the streamed validation split", async () => {
+    const space = join(dir, "space.json");
+    writeFileSync(
+      space,
+      JSON.stringify({
+        kind: "psvit.space",
+        version: 1,
+        name: "folder-space",
+        image: { size: 16, channels: 3 },
+        patchSize: 4,
+        numClasses: 2,
+        mlpRatio: 2,
+        classToken: false,
+        stages: [
+          { dim: 8, heads: 2, cells: 2 },
+          { pool: { type: "conv2d", kernel: 2, stride: 2 }, dim: 16, heads: 2, cells: 2 },
+        ],
+      }),
+    );
+    const out = join(dir, "supernet");
+    const io = captureIo();
+    const args = [
+      "node",
+      "psvit",
+      "train-supernet",
+      "--space",
+      space,
+      "--data",
+      `folder:${folder}`,
+      "--config",
+      recipe,
+    ];
+    expect(
+      await runCli([...args, "--epochs", "1", "--out", out, "--backend", "cpu"], io),
+      io.stderr.join(""),
+    ).toBe(0);
+    const evals = readFileSync(join(out, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((m) => m.type === "eval");
+    expect(evals.at(-1).paths.length).toBeGreaterThan(1);
+    for (const p of evals.at(-1).paths)
+      expect(p.n).toBe(JSON.parse(readFileSync(join(out, "run.json"), "utf8")).data.info.splits.val.n);
+  }, 120_000);
 });

@@ -28,7 +28,7 @@ export function formatDataInfo(info: DataInfo): string {
   lines.push(`data:        ${info.spec} (${info.kind})`);
   lines.push(`location:    ${info.location}`);
   lines.push(
-    `images:      ${native.height}x${native.width}x${native.channels} → input ${input.height}x${input.width}x${input.channels}`,
+    `images:      ${native.height > 0 ? `${native.height}x${native.width}x${native.channels}` : "any sizes (streamed)"} → input ${input.height}x${input.width}x${input.channels}`,
   );
   lines.push(`fit:         ${info.fit}`);
   const v = info.validation;
@@ -43,7 +43,7 @@ export function formatDataInfo(info: DataInfo): string {
   lines.push(`mean:        ${fmt(info.preprocess.mean)}   (training split, pixels in [0, 1])`);
   lines.push(`std:         ${fmt(info.preprocess.std)}`);
   lines.push(
-    `augment:     crop padding ${info.augment.cropPadding}, flip probability ${info.augment.flipProb} (training only)`,
+    `augment:     ${rrcText(info.augment.randomResizedCrop) ?? `crop padding ${info.augment.cropPadding}`}, flip probability ${info.augment.flipProb} (training only)`,
   );
   lines.push("");
   const head = ["class", "name", "train", "val", ...(splits.test ? ["test"] : [])];
@@ -76,4 +76,10 @@ export async function dataCommand(opts: DataOptions, io: Io): Promise<void> {
     seed: opts.seed ?? 0,
   });
   io.out(opts.json ? JSON.stringify(info, null, 2) : formatDataInfo(info));
+}
+
+function rrcText(r: { scale: [number, number]; ratio: [number, number] } | null | undefined): string | null {
+  if (!r) return null;
+  const f = (x: number) => String(Math.round(x * 1000) / 1000);
+  return `RandomResizedCrop scale ${f(r.scale[0])}–${f(r.scale[1])}, ratio ${f(r.ratio[0])}–${f(r.ratio[1])}`;
 }
