@@ -80,8 +80,8 @@ for (const n of SIZES) {
     val_images: snap.data.info.splits.val.n,
     steps: snap.finished?.steps,
     peak_rss_mb: Math.round(peakKib / 1024),
-    images_per_sec: snap.finished?.images_per_sec,
-    data_wait_ms: snap.finished?.data_wait_ms,
+    images_per_sec: Math.round(snap.finished?.images_per_sec * 10) / 10,
+    data_wait_ms: Math.round(snap.finished?.data_wait_ms * 10) / 10,
     seconds: Math.round(seconds),
   };
   rows.push(row);
