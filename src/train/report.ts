@@ -25,6 +25,8 @@ export interface StepMetric {
   lr: number;
   grad_norm?: number;
   images_per_sec?: number;
+  /** Milliseconds the step waited for its batch. */
+  data_wait_ms?: number;
   arch?: string | null;
 }
 
@@ -120,6 +122,7 @@ interface StepRow {
   loss: number;
   lr: number;
   grad_norm: number | null;
+  data_wait_ms: number | null;
 }
 
 /** At most `max` rows: consecutive records averaged in equal groups (the last step of a group names it). */
@@ -130,12 +133,15 @@ export function downsample(steps: StepMetric[], max = MAX_CHART_POINTS): { rows:
     const g = steps.slice(i, i + group);
     const mean = (f: (s: StepMetric) => number) => g.reduce((a, s) => a + f(s), 0) / g.length;
     const norms = g.filter((s) => isNum(s.grad_norm));
+    const waits = g.filter((s) => isNum(s.data_wait_ms));
     rows.push({
       step: g[g.length - 1].step,
       loss: mean((s) => s.loss),
       lr: mean((s) => s.lr),
       grad_norm:
         norms.length === 0 ? null : norms.reduce((a, s) => a + (s.grad_norm as number), 0) / norms.length,
+      data_wait_ms:
+        waits.length === 0 ? null : waits.reduce((a, s) => a + (s.data_wait_ms as number), 0) / waits.length,
     });
   }
   return { rows, group };
@@ -216,6 +222,24 @@ export function gradNormSpec(rows: StepRow[], clip: number | null | undefined): 
           ]
         : []),
     ],
+  };
+}
+
+/** Milliseconds each logged step waited for its batch (0: the loader kept up). */
+export function dataWaitSpec(rows: StepRow[]): vl.TopLevelSpec {
+  const values = rows
+    .filter((r) => r.data_wait_ms !== null)
+    .map((r) => ({ step: r.step, wait: r.data_wait_ms }));
+  return {
+    $schema: SCHEMA,
+    width: 560,
+    height: 160,
+    data: { values },
+    mark: { type: "line", point: values.length <= 60 && { color: "#8c564b" }, color: "#8c564b" },
+    encoding: {
+      x: stepAxis,
+      y: { field: "wait", type: "quantitative", title: "data wait (ms)" },
+    },
   };
 }
 
@@ -304,6 +328,16 @@ export async function trainingReportHtml(records: MetricRecord[], info: Training
         heading: "Gradient norm",
         text: `Global gradient norm of every logged step, before clipping${isNum(info.clipGradNorm) ? ` (the dashed line: clipped to ${info.clipGradNorm})` : ""}.${averaged}`,
         svg: await renderSvg(gradNormSpec(rows, info.clipGradNorm)),
+      });
+    }
+    if (rows.some((r) => r.data_wait_ms !== null)) {
+      const waits = steps.filter((s) => isNum(s.data_wait_ms)).map((s) => s.data_wait_ms as number);
+      const sorted = [...waits].sort((a, b) => a - b);
+      const med = sorted[Math.floor(sorted.length / 2)];
+      sections.push({
+        heading: "Data wait",
+        text: `Milliseconds each logged step waited for its batch (median ${med.toFixed(1)} ms; 0 when the loader keeps ahead of the model).${averaged}`,
+        svg: await renderSvg(dataWaitSpec(rows)),
       });
     }
   }

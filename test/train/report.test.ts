@@ -81,7 +81,7 @@ function syntheticRun(epochs = 3, gradNorm = true): MetricRecord[] {
         epoch: e,
         loss: 1.1 - s / 100,
         lr: 0.003 * Math.cos(s / 60),
-        ...(gradNorm ? { grad_norm: 1 + s / 50 } : {}),
+        ...(gradNorm ? { grad_norm: 1 + s / 50, data_wait_ms: s % 4 === 0 ? 0 : 3 } : {}),
         images_per_sec: 100,
         arch: "BS-IB",
       });
@@ -143,6 +143,11 @@ describe("training report page", () => {
     expect(symbolCount(lr!)).toBe(24);
     expect(symbolCount(grad!)).toBe(24);
     expect(symbolCount(top1!)).toBe(9);
+    // the data wait of every logged step, and its median
+    const wait = figureAfter(html, "Data wait");
+    expect(symbolCount(wait!)).toBe(24);
+    expect(wait).toContain("data wait (ms)");
+    expect(html).toMatch(/waited for its batch \(median 3\.0 ms/);
     expect(loss).toContain("training loss");
     expect(lr).toContain("learning rate");
     expect(top1).toContain("validation top-1 (%)");
@@ -160,6 +165,7 @@ describe("training report page", () => {
     const html = await trainingReportHtml(syntheticRun(1, false), { title: "t", status: "In progress" });
     expect(figureAfter(html, "Training loss")).toBeDefined();
     expect(html).not.toContain("<h2>Gradient norm</h2>");
+    expect(html).not.toContain("<h2>Data wait</h2>");
     const empty = await trainingReportHtml([], { title: "t", status: "Stopped with an error: boom" });
     expect(empty).not.toContain("<svg");
     expect(empty).toContain("No training step logged yet.");
