@@ -240,14 +240,17 @@ export class FolderBatchStream {
 
   /** Normalise one decoded image into its slot of the batch (as soon as it is decoded). */
   private normaliseInto(p: Uint8Array, x: Float32Array, slot: number): void {
-    const C = this.o.channels;
     const per = p.length;
     const off = slot * per;
     const lut = this.lut;
-    for (let c = 0; c < C; c++) {
-      const base = c * 256;
-      for (let i = c; i < per; i += C) x[off + i] = lut[base + p[i]];
-    }
+    if (this.o.channels === 3) {
+      // one pass, the three channels' tables side by side (the hot loop of the main thread)
+      for (let i = 0; i < per; i += 3) {
+        x[off + i] = lut[p[i]];
+        x[off + i + 1] = lut[256 + p[i + 1]];
+        x[off + i + 2] = lut[512 + p[i + 2]];
+      }
+    } else for (let i = 0; i < per; i++) x[off + i] = lut[p[i]];
   }
 
   private async make(epoch: number, index: number): Promise<FolderBatch> {
