@@ -13,6 +13,7 @@ import { augmentOptions } from "../data/augment.js";
 import { type ResolvedData, resolveData } from "../data/resolve.js";
 import { saveFolderIndexes } from "../data/stream/split.js";
 import type { Preprocess } from "../data/types.js";
+import { isStreamed } from "../data/types.js";
 import { startBackend } from "../engine/start.js";
 import { InterruptedError, UsageError } from "../errors.js";
 import { countModel } from "../flops/count.js";
@@ -164,6 +165,22 @@ export interface FreshInputs {
   data: ResolvedData;
 }
 
+/**
+ * The recipe's augmentation must fit the data: RandomResizedCrop is for streamed image folders, crop
+ * padding for in-memory data. Checked before anything is written (the loop checks again on resume).
+ */
+function checkAugmentFor(data: ResolvedData, recipe: Recipe): void {
+  const a = augmentOptions(data.info.augment, recipe.augment);
+  if (!isStreamed(data.train) && a.randomResizedCrop)
+    throw new UsageError(
+      "the recipe's augment.randomResizedCrop applies to image folders (--data folder:DIR); for this data use cropPadding and flipProb",
+    );
+  if (isStreamed(data.train) && a.cropPadding > 0)
+    throw new UsageError(
+      "the recipe's augment.cropPadding applies to in-memory data; an image folder is cropped by augment.randomResizedCrop",
+    );
+}
+
 /** A fresh run's recipe and data from the flags (nothing written; bad input is a UsageError). */
 export async function freshInputs(
   command: RunSnapshot["command"],
@@ -179,6 +196,7 @@ export async function freshInputs(
   });
   const seed = o.seed ?? 0;
   const data = await loadData(o.data, o.dataDir, seed, target, true, { skipBadImages: o.skipBadImages });
+  checkAugmentFor(data, recipe);
   return { recipe, seed, data };
 }
 

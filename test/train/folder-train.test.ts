@@ -196,4 +196,28 @@ describe("psvit train on an image folder", () => {
     for (const p of evals.at(-1).paths)
       expect(p.n).toBe(JSON.parse(readFileSync(join(out, "run.json"), "utf8")).data.info.splits.val.n);
   }, 120_000);
+
+  it("a recipe whose augmentation does not fit the data is refused before anything is written", async () => {
+    const rrc = join(dir, "rrc.json");
+    writeFileSync(
+      rrc,
+      JSON.stringify({ ...RECIPE, augment: { randomResizedCrop: { scale: [0.2, 1], ratio: [0.75, 1.33] } } }),
+    );
+    const out = join(dir, "refused");
+    const io = captureIo();
+    const embedded = ["node", "psvit", "train", model, "--config", rrc, "--out", out, "--backend", "cpu"];
+    // the embedded data is 32×32×1: a model for it
+    const m1 = join(dir, "grey.json");
+    writeFileSync(m1, JSON.stringify({ ...MODEL, image: { size: 32, channels: 1 }, numClasses: 10 }));
+    embedded[3] = m1;
+    expect(await runCli(embedded, io)).toBe(2);
+    expect(io.stderr.join("")).toContain("augment.randomResizedCrop applies to image folders");
+    expect(existsSync(out)).toBe(false);
+    const pad = join(dir, "pad.json");
+    writeFileSync(pad, JSON.stringify({ ...RECIPE, augment: { cropPadding: 2 } }));
+    const io2 = captureIo();
+    expect(await runCli(train(join(dir, "refused2"), "--config", pad), io2)).toBe(2);
+    expect(io2.stderr.join("")).toContain("augment.cropPadding applies to in-memory data");
+    expect(existsSync(join(dir, "refused2"))).toBe(false);
+  }, 60_000);
 });
