@@ -332,7 +332,6 @@ async function resolveFolder(
       valSize: opts.valSize,
       cacheDir: opts.indexCacheDir,
       includeTest: opts.includeTest ?? true,
-      skipBadImages: opts.skipBadImages,
     },
   );
   const skipped = r.train.index.skipped;

@@ -88,7 +88,7 @@ export async function saveFolderIndexes(
 export async function streamedFolder(
   dir: string,
   target: StreamTarget,
-  opts: SplitOptions & { cacheDir?: string; includeTest?: boolean; skipBadImages?: boolean },
+  opts: SplitOptions & { cacheDir?: string; includeTest?: boolean },
 ): Promise<{ train: StreamedSplit; val: StreamedSplit; test?: StreamedSplit; shippedVal: boolean }> {
   let subdirs: string[];
   try {
