@@ -1,8 +1,10 @@
 // The page of `psvit export --format web`: loads model.json (config, class names) and model.onnx
 // (uint8 NHWC pixels in, logits and probabilities out) with onnxruntime-web, fits a dropped or picked
-// image to the model's input as psvit predict does (src/data/fit.ts: pad a smaller image centred with
-// black, else resize the shorter side and centre-crop; grey by ITU-R 601 luma), runs it and shows the
-// top-5 classes and the inference time. Nothing is fetched from outside this folder.
+// image to the model's input with psvit predict's own code (src/data/fit.ts, in psvit/: pad a smaller
+// image centred with black, else resize the shorter side and centre-crop; grey by ITU-R 601 luma), runs
+// it and shows the top-5 classes and the inference time. Nothing is fetched from outside this folder.
+// A module script: ort.wasm.min.js (a classic script before it) defines the global `ort`.
+import { fitImages } from "./psvit/data/fit.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { session: null, meta: null };
@@ -13,46 +15,38 @@ function setStatus(text, error = false) {
   s.className = error ? "error" : "";
 }
 
-/** The image drawn as psvit fits it: a size×size canvas (black where the image does not reach). */
-function fitToCanvas(img, size) {
+/**
+ * The image fitted as `psvit predict` fits it, by psvit's own code (src/data/fit.ts, copied into this
+ * folder): decoded at its own size by the browser, its RGB pixels converted to the model's channels,
+ * zero-padded (smaller) or resized + centre-cropped (larger). Also drawn, scaled up, beside the result.
+ */
+function fitImage(img, size, channels) {
   const w = img.naturalWidth || img.width;
   const h = img.naturalHeight || img.height;
+  const source = document.createElement("canvas");
+  source.width = w;
+  source.height = h;
+  const sctx = source.getContext("2d", { willReadFrequently: true });
+  sctx.drawImage(img, 0, 0);
+  const rgba = sctx.getImageData(0, 0, w, h).data;
+  const rgb = new Uint8Array(w * h * 3);
+  for (let p = 0; p < w * h; p++) {
+    rgb[3 * p] = rgba[4 * p];
+    rgb[3 * p + 1] = rgba[4 * p + 1];
+    rgb[3 * p + 2] = rgba[4 * p + 2];
+  }
+  const fitted = fitImages(rgb, 1, h, w, 3, { size, channels }).images;
   const canvas = $("input");
   canvas.width = size;
   canvas.height = size;
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = "high";
-  ctx.fillStyle = "#000";
-  ctx.fillRect(0, 0, size, size);
-  if (w <= size && h <= size) {
-    ctx.drawImage(img, Math.floor((size - w) / 2), Math.floor((size - h) / 2));
-  } else {
-    const [rh, rw] =
-      h <= w
-        ? [size, Math.max(size, Math.floor((w * size) / h))]
-        : [Math.max(size, Math.floor((h * size) / w)), size];
-    ctx.drawImage(img, -Math.floor((rw - size) / 2), -Math.floor((rh - size) / 2), rw, rh);
+  const ctx = canvas.getContext("2d");
+  const shown = ctx.createImageData(size, size);
+  for (let p = 0; p < size * size; p++) {
+    for (let c = 0; c < 3; c++) shown.data[4 * p + c] = fitted[p * channels + (channels === 1 ? 0 : c)];
+    shown.data[4 * p + 3] = 255;
   }
-  return ctx.getImageData(0, 0, size, size).data; // RGBA
-}
-
-/** RGBA → the model's channels, uint8 NHWC [1, size, size, channels]. */
-function pixelsFor(rgba, size, channels) {
-  const n = size * size;
-  const out = new Uint8Array(n * channels);
-  for (let p = 0; p < n; p++) {
-    const r = rgba[4 * p];
-    const g = rgba[4 * p + 1];
-    const b = rgba[4 * p + 2];
-    if (channels === 1) out[p] = (19595 * r + 38470 * g + 7471 * b + 32768) >>> 16;
-    else {
-      out[3 * p] = r;
-      out[3 * p + 1] = g;
-      out[3 * p + 2] = b;
-    }
-  }
-  return out;
+  ctx.putImageData(shown, 0, 0);
+  return fitted;
 }
 
 function showTop5(probs, ms) {
@@ -88,7 +82,7 @@ async function classify(file) {
     img.src = url;
     await img.decode();
     const { size, channels } = state.meta.config.image;
-    const pixels = pixelsFor(fitToCanvas(img, size), size, channels);
+    const pixels = fitImage(img, size, channels);
     const input = new ort.Tensor("uint8", pixels, [1, size, size, channels]);
     const t0 = performance.now();
     const out = await state.session.run({ images: input });

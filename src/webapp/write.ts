@@ -2,6 +2,8 @@
  * The static web folder of `psvit export --format web` / `psvit convert --to web`:
  *
  *   index.html, app.js          the page (webapp/ in the package)
+ *   psvit/data/fit.js, psvit/errors.js
+ *                               psvit's own fitting (src/data/fit.ts, compiled), which the page uses
  *   model.onnx                  the model (src/onnx/graph.ts)
  *   model.json                  its config, class names, FLOPs and the psvit version
  *   ort.wasm.min.js, ort-wasm-simd-threaded.{mjs,wasm}
@@ -12,6 +14,7 @@
  * and onnxruntime-node agree by construction. The page fetches only these files, so it works from any
  * static server (`psvit serve FOLDER`); browsers refuse those fetches from a file:// page.
  */
+import { existsSync } from "node:fs";
 import { copyFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -26,6 +29,14 @@ import { PSVIT_VERSION } from "../version.js";
 /** webapp/ of the package (from dist/webapp/ or src/webapp/ alike). */
 export const WEBAPP_ASSETS = join(dirname(fileURLToPath(import.meta.url)), "../../webapp");
 const PAGE_FILES = ["index.html", "app.js"];
+/** psvit's own fitting (src/data/fit.ts, compiled) and what it imports: the page fits images with it. */
+const PSVIT_MODULES = ["data/fit.js", "errors.js"];
+
+/** The compiled psvit modules (dist/): beside this file when it runs from dist, else the build's. */
+function compiledDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return existsSync(join(here, "../data/fit.js")) ? join(here, "..") : join(here, "../../dist");
+}
 const ORT_FILES = ["ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"];
 
 /** onnxruntime-web's dist/ folder. */
@@ -51,6 +62,10 @@ export async function writeWebApp(
   try {
     await mkdir(tmp, { recursive: true });
     for (const f of PAGE_FILES) await copyFile(join(WEBAPP_ASSETS, f), join(tmp, f));
+    for (const m of PSVIT_MODULES) {
+      await mkdir(dirname(join(tmp, "psvit", m)), { recursive: true });
+      await copyFile(join(compiledDir(), m), join(tmp, "psvit", m));
+    }
     const ort = ortWebDist();
     for (const f of ORT_FILES) await copyFile(join(ort, f), join(tmp, f));
     await writeFile(join(tmp, "model.onnx"), onnx);

@@ -61,16 +61,32 @@ describe("web export in headless Chromium", () => {
         .png()
         .toFile(join(all, `${String(i).padStart(3, "0")}.png`));
     }
+    // and larger colour images: the resize + centre-crop path, and the RGB → grey conversion
+    for (let i = 0; i < 20; i++) {
+      const px = idx.images.subarray(i * 784, (i + 1) * 784);
+      await sharp(Buffer.from(px), { raw: { width: 28, height: 28, channels: 1 } })
+        .resize(45, 38, { fit: "fill" })
+        .toColourspace("srgb")
+        .png()
+        .toFile(join(all, `big-${String(i).padStart(3, "0")}.png`));
+    }
     const rows = await predictFolder(files.config, files.weights, all);
     const names = readdirSync(all).sort();
     const seen = new Set<number>();
     rows.forEach((r, i) => {
-      if (pngs.length < 3 && (!seen.has(r.top1) || i === rows.length - 1)) {
+      if (pngs.length < 3 && !names[i].startsWith("big-") && (!seen.has(r.top1) || i === rows.length - 1)) {
         seen.add(r.top1);
         pngs.push(join(all, names[i]));
         want.push(r);
       }
     });
+    // two of the larger ones
+    const big = names.flatMap((n, i) => (n.startsWith("big-") ? [i] : []));
+    expect(big).toHaveLength(20);
+    for (const i of [big[0], big[7]]) {
+      pngs.push(join(all, names[i]));
+      want.push(rows[i]);
+    }
     expect(new Set(want.map((w) => w.top1)).size, "the model tells some of the images apart").toBeGreaterThan(
       1,
     );
@@ -99,7 +115,9 @@ describe("web export in headless Chromium", () => {
       "ort-wasm-simd-threaded.mjs",
       "ort-wasm-simd-threaded.wasm",
       "ort.wasm.min.js",
+      "psvit",
     ]);
+    expect(readdirSync(join(dir, "web", "psvit", "data"))).toEqual(["fit.js"]);
   });
 
   it("shows psvit predict's top-1 and top-5 probabilities for a picked image, with the inference time", async () => {
