@@ -419,6 +419,7 @@ function numericDataOptions(opts: Record<string, string | boolean | undefined>) 
   return {
     data: opts.data as string | undefined,
     dataDir: opts.dataDir as string | undefined,
+    skipBadImages: Boolean(opts.skipBadImages),
     imageSize: num("--image-size", opts.imageSize, true),
     channels: num("--channels", opts.channels, true),
     valFraction: num("--val-fraction", opts.valFraction, false),

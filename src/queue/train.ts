@@ -58,8 +58,12 @@ export async function trainModelQueued(o: QueuedTrainOptions): Promise<TrainRunR
       recipe: inputs.recipe,
       seed: inputs.seed,
       // a queued run's data travels as IDX files: an image folder is decoded for it (eval transform)
-      train: publishDataset(artifacts, await materialize(inputs.data.train), "training split"),
-      val: publishDataset(artifacts, await materialize(inputs.data.val), "validation split"),
+      train: publishDataset(
+        artifacts,
+        await materialize(inputs.data.train, o.skipBadImages),
+        "training split",
+      ),
+      val: publishDataset(artifacts, await materialize(inputs.data.val, o.skipBadImages), "validation split"),
       info: inputs.data.info,
       data: { spec: o.data ?? null, dataDir: o.dataDir ?? null },
       evalImages: o.evalImages,

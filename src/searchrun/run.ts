@@ -218,7 +218,7 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
     const backend = await startBackend(o.backend);
     data = await loadRunData(snap);
     // an image folder's validation split is decoded once (eval transform): every candidate sees it
-    const val = await materialize(data.val);
+    const val = await materialize(data.val, snap.data.skipBadImages);
     data = { ...data, val };
     const set = fitnessSet(
       val,
@@ -375,7 +375,11 @@ async function search(o: SearchRunOptions, run: RunDir): Promise<SearchRunResult
   let final: FinalStage | null = null;
   if (k > 0 && evolution.history().length > 0) {
     const top = evolution.top(k);
-    const whole = fitnessSet(await materialize(data.val), snap.preprocess, settings.seed);
+    const whole = fitnessSet(
+      await materialize(data.val, snap.data.skipBadImages),
+      snap.preprocess,
+      settings.seed,
+    );
     logger.info(`final stage: the top ${top.length} re-scored on all ${whole.n} validation images`);
     const net = await supernetFromCheckpoint(checkpointFile, space);
     try {

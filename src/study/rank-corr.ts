@@ -165,7 +165,7 @@ async function study(
     const loaded = await loadRunData(snap);
     // an image folder's splits are decoded here (eval transform) for the fitness set and the queue
     const { materialize: inMemorySplit } = await import("../data/stream/split.js");
-    const data = { ...loaded, val: await inMemorySplit(loaded.val) };
+    const data = { ...loaded, val: await inMemorySplit(loaded.val, snap.data.skipBadImages) };
     const { fitnessSet, pathAccuracy, supernetFromCheckpoint } = await import("../eval/fitness.js");
     const set = fitnessSet(
       data.val,
@@ -188,7 +188,11 @@ async function study(
       const { trainJobId } = await import("../queue/jobs.js");
       const { PSVIT_VERSION } = await import("../version.js");
       const refs = {
-        train: publishDataset(q.artifacts, await inMemorySplit(data.train), "training split"),
+        train: publishDataset(
+          q.artifacts,
+          await inMemorySplit(data.train, snap.data.skipBadImages),
+          "training split",
+        ),
         val: publishDataset(q.artifacts, data.val, "validation split"),
         fitness: publishBytes(q.artifacts, encodeFitnessSet(set), ".fitset", "fitness set"),
       };

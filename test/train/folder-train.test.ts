@@ -142,6 +142,28 @@ describe("psvit train on an image folder", () => {
       expect(err).toContain(`${broken}: unreadable image`);
       const ok = captureIo();
       expect(await runCli(train(join(dir, "d"), "--skip-bad-images"), ok), ok.stderr.join("")).toBe(0);
+      // eval and data honour the flag too
+      const a = join(dir, "a");
+      const evalArgs = [
+        "node",
+        "psvit",
+        "eval",
+        join(a, "folder-tiny.model.json"),
+        "--weights",
+        join(a, "folder-tiny.safetensors"),
+        "--data",
+        `folder:${folder}`,
+        "--seed",
+        "2",
+        "--backend",
+        "cpu",
+      ];
+      const e1 = captureIo();
+      expect(await runCli(evalArgs, e1)).toBe(2);
+      expect(e1.stderr.join("")).toContain("broken.jpg: unreadable image");
+      const e2 = captureIo();
+      expect(await runCli([...evalArgs, "--skip-bad-images", "--json"], e2), e2.stderr.join("")).toBe(0);
+      expect(JSON.parse(e2.stdout.join("")).n).toBeGreaterThan(0);
       expect(ok.stderr.join("")).toMatch(
         /1 unreadable image\(s\) left out of training batches \(--skip-bad-images; the first: .*broken\.jpg\)/,
       );

@@ -9,6 +9,7 @@ import { type Io, table } from "../io.js";
 export interface DataOptions {
   data?: string;
   dataDir?: string;
+  skipBadImages?: boolean;
   imageSize?: number;
   channels?: number;
   valFraction?: number;
@@ -69,6 +70,7 @@ export function formatDataInfo(info: DataInfo): string {
 export async function dataCommand(opts: DataOptions, io: Io): Promise<void> {
   const { info } = await resolveData(opts.data, {
     dataDir: opts.dataDir,
+    skipBadImages: opts.skipBadImages,
     imageSize: opts.imageSize,
     channels: opts.channels,
     valFraction: opts.valFraction,

@@ -15,6 +15,7 @@ export interface EvalOptions {
   weights: string;
   data?: string;
   dataDir?: string;
+  skipBadImages?: boolean;
   split?: string;
   seed?: string | number;
   batch?: string | number;
@@ -35,6 +36,7 @@ export async function evalCommand(modelFile: string, opts: EvalOptions, io: Io):
     imageSize: config.image.size,
     channels: config.image.channels,
     includeTest: split === "test",
+    skipBadImages: opts.skipBadImages,
   });
   const ds = split === "test" ? data.test : data.val;
   if (!ds) throw new DataError(`the data (${data.info.spec}) has no test split`);
@@ -60,6 +62,7 @@ export async function evalCommand(modelFile: string, opts: EvalOptions, io: Io):
       pre,
       intOption(opts.batch, "--batch") ?? 256,
       intOption(opts.limit, "--limit"),
+      { skipBadImages: opts.skipBadImages },
     );
     if (opts.json) {
       io.out(

@@ -27,6 +27,7 @@ export interface PipelineOptions {
   config?: string;
   data?: string;
   dataDir?: string;
+  skipBadImages?: boolean;
   epochs?: string | number;
   flopsRange?: string;
   /** How the supernet's step paths are drawn: uniform (default) or fair. */
@@ -105,6 +106,7 @@ export async function pipelineCommand(
       recipeFile: opts.config,
       data: opts.data,
       dataDir: opts.dataDir,
+      skipBadImages: opts.skipBadImages,
       epochs,
       seed,
       force: opts.force,
@@ -120,6 +122,7 @@ export async function pipelineCommand(
         config: opts.config,
         data: opts.data,
         dataDir: opts.dataDir,
+        skipBadImages: opts.skipBadImages,
         epochs: opts.epochs,
         flopsRange: rangeText,
         sampling: opts.sampling,
