@@ -9,7 +9,11 @@ import { join } from "node:path";
 import sharp, { type Sharp } from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { decodeToInput, imageSize, sniffFormat } from "../../src/data/stream/decode.js";
-import { FolderBatchStream, type FolderStreamOptions } from "../../src/data/stream/folder-stream.js";
+import {
+  FolderBatchStream,
+  type FolderStreamOptions,
+  vipsThreadsPerImage,
+} from "../../src/data/stream/folder-stream.js";
 import { orientedSizeFromHeader } from "../../src/data/stream/header.js";
 import { buildFolderIndex, folderIndex } from "../../src/data/stream/index.js";
 import {
@@ -228,6 +232,14 @@ describe("the transforms' geometry", () => {
     });
     expect(evalResizeCrop(500, 375, 224).crop).toMatchObject({ top: 58, left: 16 });
     expect([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, 2.6].map(roundHalfEven)).toEqual([0, 2, 2, -0, -2, 2, 3]);
+  });
+});
+
+describe("decode threads", () => {
+  it("one libvips thread per image up to the pool's size in cores, the rest of the cores shared beyond it", () => {
+    expect([1, 2, 4].map((c) => vipsThreadsPerImage(c, 4))).toEqual([1, 1, 1]);
+    expect([5, 8, 16, 64].map((c) => vipsThreadsPerImage(c, 4))).toEqual([2, 2, 4, 16]);
+    expect(vipsThreadsPerImage(16, 16)).toBe(1);
   });
 });
 

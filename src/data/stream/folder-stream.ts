@@ -6,9 +6,9 @@
  * function of (seed, epoch, index), a resumed run continues at the exact image with the same crops,
  * and the order the decoder finishes in changes nothing.
  *
- * Decoding: up to `concurrency` files at once (default: four per core) through sharp, each on one libvips
- * thread (sharp.concurrency(1): the parallelism is across images, on libuv's pool, which is sized to
- * match); the next `prefetch` batches are decoded while the caller computes. `peakHeld()` reports the
+ * Decoding: up to `concurrency` files at once (default: four per core) through sharp, the parallelism
+ * across images on libuv's pool and, where there are more cores than pool threads, within each image
+ * (`vipsThreadsPerImage`); the next `prefetch` batches are decoded while the caller computes. `peakHeld()` reports the
  * most images held decoded at once, which never exceeds (prefetch + 1) · batchSize: the
  * batch being handed over and the `prefetch` after it.
  *
@@ -80,6 +80,19 @@ interface Slot {
   promise: Promise<FolderBatch>;
 }
 
+/**
+ * libvips threads per image. sharp runs each pipeline on one of libuv's pool threads, and that pool
+ * has UV_THREADPOOL_SIZE threads (default 4, fixed before psvit's code runs), so at most that many
+ * images decode at once; each image gets the cores beyond them: 1 thread on up to 4 cores (the
+ * measured case: 2 cores), ceil(cores / pool) on more. Not measured on more than 2 cores.
+ */
+export function vipsThreadsPerImage(
+  cores = availableParallelism(),
+  pool = Number(process.env.UV_THREADPOOL_SIZE) || 4,
+): number {
+  return Math.max(1, Math.ceil(cores / Math.max(1, pool)));
+}
+
 export class FolderBatchStream {
   readonly batchSize: number;
   readonly stepsPerEpoch: number;
@@ -124,7 +137,7 @@ export class FolderBatchStream {
     // four files in flight per core: decodes overlap the file reads, the thread hops and the copies
     // (measured: 2 per core 386, 4 per core 429 images/s on 2 cores, bench/folder-throughput.mjs)
     this.concurrency = o.concurrency ?? 4 * availableParallelism();
-    sharp.concurrency(1);
+    sharp.concurrency(vipsThreadsPerImage());
     if (o.resume) this.restore(o.resume);
   }
 
