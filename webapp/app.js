@@ -129,10 +129,4 @@ async function main() {
   });
 }
 
-main().catch((e) => {
-  const hint =
-    location.protocol === "file:"
-      ? " — browsers do not let a page opened from a file read the files beside it; serve the folder: psvit serve FOLDER"
-      : "";
-  setStatus(`cannot load the model: ${e.message || e}${hint}`, true);
-});
+main().catch((e) => setStatus(`cannot load the model: ${e.message || e}`, true));
