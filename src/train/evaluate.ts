@@ -51,31 +51,53 @@ export async function evaluate(
   limit?: number,
   opts: { skipBadImages?: boolean } = {},
 ): Promise<EvalResult> {
+  return (await evaluateAll([forward], ds, pre, batchSize, limit, opts))[0];
+}
+
+/**
+ * Evaluate several forward functions (a supernet's paths) on the same images in one pass: each batch
+ * is made once (a streamed folder is decoded once, not once per path) and run through every forward.
+ * The results are those of `evaluate` on each, in order.
+ */
+export async function evaluateAll(
+  forwards: readonly Forward[],
+  ds: Split,
+  pre: Preprocess,
+  batchSize: number,
+  limit?: number,
+  opts: { skipBadImages?: boolean } = {},
+): Promise<EvalResult[]> {
   const view = limit === undefined || limit >= ds.n ? ds : subsetHead(ds, limit);
-  let top1 = 0;
-  let top5 = 0;
-  let lossSum = 0;
+  const acc = forwards.map(() => ({ top1: 0, top5: 0, lossSum: 0 }));
   let n = 0;
   for await (const batch of splitBatches(view, batchSize, pre, opts.skipBadImages)) {
     const { x, y, size } = batch;
-    const [out, lossT] = tf.tidy(() => {
-      const xs = tf.tensor4d(x, [size, view.height, view.width, view.channels]);
-      const o = forward(xs);
-      return [o, crossEntropy(o, tf.tensor1d(y, "int32"))];
-    });
-    // asynchronous reads: the webgpu backend has no synchronous one under Node
-    const logits = (await out.data()) as Float32Array;
-    const loss = (await lossT.data())[0];
-    out.dispose();
-    lossT.dispose();
-    const hits = topkHits(logits, view.numClasses, y);
-    top1 += hits.top1;
-    top5 += hits.top5;
-    lossSum += loss * size;
+    const xs = tf.tensor4d(x, [size, view.height, view.width, view.channels]);
+    const ys = tf.tensor1d(y, "int32");
+    try {
+      for (const [k, forward] of forwards.entries()) {
+        const [out, lossT] = tf.tidy(() => {
+          const o = forward(xs);
+          return [o, crossEntropy(o, ys)];
+        });
+        // asynchronous reads: the webgpu backend has no synchronous one under Node
+        const logits = (await out.data()) as Float32Array;
+        const loss = (await lossT.data())[0];
+        out.dispose();
+        lossT.dispose();
+        const hits = topkHits(logits, view.numClasses, y);
+        acc[k].top1 += hits.top1;
+        acc[k].top5 += hits.top5;
+        acc[k].lossSum += loss * size;
+      }
+    } finally {
+      xs.dispose();
+      ys.dispose();
+    }
     n += size; // a streamed split with skipBadImages may hold fewer than view.n
   }
   if (n === 0) throw new DataError(`no readable images to evaluate in ${view.source}`);
-  return { top1: top1 / n, top5: top5 / n, loss: lossSum / n, n };
+  return acc.map((a) => ({ top1: a.top1 / n, top5: a.top5 / n, loss: a.lossSum / n, n }));
 }
 
 /** The first `n` images of a split (no copy). */

@@ -27,7 +27,7 @@ import {
   optimizerToCheckpoint,
   saveCheckpoint,
 } from "./checkpoint.js";
-import { evaluate } from "./evaluate.js";
+import { evaluateAll } from "./evaluate.js";
 import { crossEntropy } from "./loss.js";
 import type { EvalPathMetric } from "./report.js";
 import type { RunDir } from "./rundir.js";
@@ -325,18 +325,21 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
       }
       const epochEnd = step % stepsPerEpoch === 0 || step === totalSteps;
       if (epochEnd) {
-        const evals: EvalRecord[] = [];
-        for (const p of opts.evalPaths) {
-          const r = await evaluate(
-            (x) => target.forward(x, p.arch),
-            data.val,
-            data.preprocess,
-            recipe.evalBatchSize,
-            opts.evalImages,
-            { skipBadImages: data.skipBadImages },
-          );
-          evals.push({ label: p.label, arch: p.arch ? formatArch(p.arch) : null, flops: p.flops, ...r });
-        }
+        // every path on the same batches, made (or decoded from a folder) once
+        const results = await evaluateAll(
+          opts.evalPaths.map((p) => (x: tf.Tensor4D) => target.forward(x, p.arch)),
+          data.val,
+          data.preprocess,
+          recipe.evalBatchSize,
+          opts.evalImages,
+          { skipBadImages: data.skipBadImages },
+        );
+        const evals: EvalRecord[] = opts.evalPaths.map((p, k) => ({
+          label: p.label,
+          arch: p.arch ? formatArch(p.arch) : null,
+          flops: p.flops,
+          ...results[k],
+        }));
         lastEval = evals;
         run.appendJsonl("metrics.jsonl", { type: "eval", step, epoch, split: "val", paths: lastEval });
         logger.info(
