@@ -43,11 +43,15 @@ function quantile(sorted: number[], q: number): number {
 }
 
 /** The ONNX runtimes that can be loaded here, each as a session factory (absent ones are skipped). */
-async function ortRuntimes(
-  onnx: Uint8Array,
-  threads: number,
-): Promise<Array<{ runtime: string; threads: number; call: (px: Uint8Array, dims: number[]) => Call }>> {
-  const out: Array<{ runtime: string; threads: number; call: (px: Uint8Array, dims: number[]) => Call }> = [];
+interface Runtime {
+  runtime: string;
+  threads: number;
+  /** null: the runtime could not be loaded here (the row says why). */
+  call: ((px: Uint8Array, dims: number[]) => Call) | null;
+}
+
+async function ortRuntimes(onnx: Uint8Array, threads: number): Promise<Runtime[]> {
+  const out: Runtime[] = [];
   try {
     const ort = await import("onnxruntime-node");
     const session = await ort.InferenceSession.create(onnx, {
@@ -66,7 +70,7 @@ async function ortRuntimes(
     out.push({
       runtime: `onnxruntime-node: not available (${(e as Error).message.split("\n")[0]})`,
       threads,
-      call: () => async () => {},
+      call: null,
     });
   }
   try {
@@ -84,7 +88,7 @@ async function ortRuntimes(
     out.push({
       runtime: `onnxruntime-web: not available (${(e as Error).message.split("\n")[0]})`,
       threads: 1,
-      call: () => async () => {},
+      call: null,
     });
   }
   return out;
@@ -101,7 +105,7 @@ export async function measureLatency(model: HvtModel, opts: LatencyOptions): Pro
 
   const torch = new Map(await exportTensors(modelParamSpecs(config), model.variables()));
   const onnx = modelToOnnx(config, torch);
-  const runtimes = [
+  const runtimes: Runtime[] = [
     {
       runtime: `psvit (${opts.psvit.name})`,
       threads: opts.psvit.threads ?? 1,
@@ -114,8 +118,8 @@ export async function measureLatency(model: HvtModel, opts: LatencyOptions): Pro
     },
     ...(await ortRuntimes(onnx, opts.threads)),
   ];
-  const live = runtimes.filter((r) => !r.runtime.includes("not available"));
-  const calls = live.map((r) => r.call(pixels, dims));
+  const live = runtimes.filter((r) => r.call !== null);
+  const calls = live.map((r) => r.call!(pixels, dims));
   const times: number[][] = live.map(() => []);
   for (let i = 0; i < opts.warmup + opts.runs; i++) {
     // rotate the order each round: no runtime always runs right after another's cache traffic
@@ -138,7 +142,7 @@ export async function measureLatency(model: HvtModel, opts: LatencyOptions): Pro
       p90Ms: quantile(sorted, 0.9),
     };
   });
-  for (const r of runtimes.filter((x) => x.runtime.includes("not available")))
+  for (const r of runtimes.filter((x) => x.call === null))
     rows.push({
       runtime: r.runtime,
       threads: r.threads,
