@@ -18,7 +18,7 @@ import { Worker } from "node:worker_threads";
 import { UsageError } from "../errors.js";
 import { NO_AUGMENT } from "./augment.js";
 import { buildLut, KERNEL_SOURCES, prepareBatch } from "./kernels.js";
-import { derivedRng, derivedState, permutation, RNG_TAG } from "./seed.js";
+import { derivedState, EpochOrders, RNG_TAG } from "./seed.js";
 import { checkPreprocess } from "./stats.js";
 import type { AugmentOptions, Dataset, Preprocess } from "./types.js";
 
@@ -117,7 +117,7 @@ export class BatchStream {
   private epoch: number;
   private index: number;
   private readonly lut: Float32Array;
-  private readonly perms = new Map<number, Int32Array>();
+  private readonly orders: EpochOrders;
   private worker?: Worker;
   private readonly queue: Pending[] = [];
   private readonly byId = new Map<number, Pending>();
@@ -147,6 +147,7 @@ export class BatchStream {
       throw new UsageError(`batch size ${batchSize} with dropLast leaves no batch from ${ds.n} images`);
     }
     this.lut = buildLut(opts.preprocess.mean, opts.preprocess.std, ds.channels);
+    this.orders = new EpochOrders(ds.n, opts.seed);
     this.epoch = 0;
     this.index = 0;
     if (opts.resume) this.restore(opts.resume);
@@ -216,13 +217,7 @@ export class BatchStream {
 
   /** The sample order of `epoch`. */
   order(epoch: number): Int32Array {
-    let p = this.perms.get(epoch);
-    if (!p) {
-      p = permutation(this.ds.n, derivedRng([this.seed, RNG_TAG.permutation, epoch]));
-      this.perms.set(epoch, p);
-      for (const e of this.perms.keys()) if (e < epoch - 1) this.perms.delete(e);
-    }
-    return p;
+    return this.orders.of(epoch);
   }
 
   private indicesOf(epoch: number, index: number): Int32Array {

@@ -8,6 +8,7 @@ import { extname } from "node:path";
 import sharp, { type OutputInfo } from "sharp";
 import { DataError } from "../errors.js";
 import { errCode } from "./idx.js";
+import { sniffFormat } from "./stream/decode.js";
 
 export const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg"];
 
@@ -18,14 +19,6 @@ export interface DecodedImage {
   width: number;
   height: number;
   channels: number;
-}
-
-function sniff(bytes: Uint8Array): "png" | "jpeg" | undefined {
-  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
-    return "png";
-  }
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "jpeg";
-  return undefined;
 }
 
 /** Decode one PNG or JPEG file to 8-bit HWC pixels (alpha dropped). Errors name the file. */
@@ -42,7 +35,8 @@ export async function decodeImageFile(file: string): Promise<DecodedImage> {
 /** Decode PNG or JPEG bytes. `file` is for messages only. */
 export async function decodeImage(bytes: Uint8Array, file: string): Promise<DecodedImage> {
   if (bytes.length === 0) throw new DataError("unreadable image: empty file", file);
-  if (!sniff(bytes))
+  const format = sniffFormat(bytes);
+  if (format !== "png" && format !== "jpeg")
     throw new DataError("unreadable image: not a PNG or JPEG file (unrecognised signature)", file);
   try {
     const img = sharp(bytes, { failOn: "warning" });

@@ -43,3 +43,27 @@ export function permutation(n: number, rng: Rng): Int32Array {
   }
   return p;
 }
+
+/**
+ * Epoch e's sample order: the permutation of (seed, "permutation", e), made once and kept while the
+ * epoch before it is still being prefetched (older ones are dropped). Shared by the in-memory and the
+ * folder batch streams, so both walk their data in the same order for the same seed.
+ */
+export class EpochOrders {
+  private readonly perms = new Map<number, Int32Array>();
+
+  constructor(
+    private readonly n: number,
+    private readonly seed: number,
+  ) {}
+
+  of(epoch: number): Int32Array {
+    let p = this.perms.get(epoch);
+    if (!p) {
+      p = permutation(this.n, derivedRng([this.seed, RNG_TAG.permutation, epoch]));
+      this.perms.set(epoch, p);
+      for (const e of this.perms.keys()) if (e < epoch - 1) this.perms.delete(e);
+    }
+    return p;
+  }
+}

@@ -23,7 +23,7 @@ export function subset(ds: Dataset, indices: ArrayLike<number>, source = ds.sour
 }
 
 /** Images per class. */
-export function classCounts(ds: Pick<Dataset, "labels" | "numClasses">): number[] {
+export function classCounts(ds: { labels: ArrayLike<number>; numClasses: number }): number[] {
   const counts = new Array<number>(ds.numClasses).fill(0);
   for (let i = 0; i < ds.labels.length; i++) counts[ds.labels[i]]++;
   return counts;
@@ -75,24 +75,36 @@ export function valCount(n: number, opts: SplitOptions): number {
 }
 
 /**
- * Carve a validation set out of `ds`, stratified by class, chosen with a generator seeded from
- * (seed, "split"). Both parts keep the original order of the images they contain.
+ * Which images of a labelled set go to validation: stratified by class, chosen with a generator
+ * seeded from (seed, "split", class). Both index lists keep the original order. Shared by in-memory
+ * data (splitTrainVal) and image folders, which carve their index (src/data/stream/split.ts).
  */
-export function splitTrainVal(ds: Dataset, opts: SplitOptions): { train: Dataset; val: Dataset } {
-  const total = valCount(ds.n, opts);
-  const counts = classCounts(ds);
+export function carveIndices(
+  labels: ArrayLike<number>,
+  numClasses: number,
+  opts: SplitOptions,
+): { train: Int32Array; val: Int32Array } {
+  const n = labels.length;
+  const total = valCount(n, opts);
+  const counts = classCounts({ labels, numClasses });
   const quota = stratifiedQuota(counts, total);
   const byClass: number[][] = counts.map(() => []);
-  for (let i = 0; i < ds.n; i++) byClass[ds.labels[i]].push(i);
-  const isVal = new Uint8Array(ds.n);
+  for (let i = 0; i < n; i++) byClass[labels[i]].push(i);
+  const isVal = new Uint8Array(n);
   for (let c = 0; c < byClass.length; c++) {
     const members = byClass[c];
     if (members.length === 0) continue;
     const perm = permutation(members.length, derivedRng([opts.seed, RNG_TAG.split, c]));
     for (let k = 0; k < quota[c]; k++) isVal[members[perm[k]]] = 1;
   }
-  const trainIdx: number[] = [];
-  const valIdx: number[] = [];
-  for (let i = 0; i < ds.n; i++) (isVal[i] ? valIdx : trainIdx).push(i);
-  return { train: subset(ds, trainIdx), val: subset(ds, valIdx) };
+  const train: number[] = [];
+  const val: number[] = [];
+  for (let i = 0; i < n; i++) (isVal[i] ? val : train).push(i);
+  return { train: Int32Array.from(train), val: Int32Array.from(val) };
+}
+
+/** Carve a validation set out of `ds` (carveIndices). */
+export function splitTrainVal(ds: Dataset, opts: SplitOptions): { train: Dataset; val: Dataset } {
+  const { train, val } = carveIndices(ds.labels, ds.numClasses, opts);
+  return { train: subset(ds, train), val: subset(ds, val) };
 }

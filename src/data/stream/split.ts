@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { DataError, UsageError } from "../../errors.js";
 import { writeFileAtomic } from "../../util/fs.js";
 import { derivedRng, permutation, RNG_TAG } from "../seed.js";
-import { type SplitOptions, stratifiedQuota, valCount } from "../split.js";
+import { carveIndices, type SplitOptions } from "../split.js";
 import { computeStats } from "../stats.js";
 import { type Dataset, isStreamed, type Preprocess, type Split, type StreamedSplit } from "../types.js";
 import { decodeToInput } from "./decode.js";
@@ -46,28 +46,6 @@ function splitOf(
 
 const all = (index: FolderIndex) => Int32Array.from(index.files.keys());
 
-/** Stratified carve-out of `total` entries, seeded per class (the rule of splitTrainVal). */
-export function carveValidation(labels: ArrayLike<number>, numClasses: number, opts: SplitOptions) {
-  const n = labels.length;
-  const total = valCount(n, opts);
-  const counts = new Array<number>(numClasses).fill(0);
-  for (let i = 0; i < n; i++) counts[labels[i]]++;
-  const quota = stratifiedQuota(counts, total);
-  const byClass: number[][] = counts.map(() => []);
-  for (let i = 0; i < n; i++) byClass[labels[i]].push(i);
-  const isVal = new Uint8Array(n);
-  for (let c = 0; c < numClasses; c++) {
-    const members = byClass[c];
-    if (members.length === 0) continue;
-    const perm = permutation(members.length, derivedRng([opts.seed, RNG_TAG.split, c]));
-    for (let k = 0; k < quota[c]; k++) isVal[members[perm[k]]] = 1;
-  }
-  const train: number[] = [];
-  const val: number[] = [];
-  for (let i = 0; i < n; i++) (isVal[i] ? val : train).push(i);
-  return { train: Int32Array.from(train), val: Int32Array.from(val) };
-}
-
 /** Where a folder index is cached in a run directory. */
 export function indexCacheFile(dir: string, name: string): string {
   return join(dir, `data-index-${name}.json`);
@@ -102,7 +80,7 @@ export async function streamedFolder(
   const cache = (name: string) => (opts.cacheDir ? indexCacheFile(opts.cacheDir, name) : undefined);
   if (!splitLayout) {
     const { index } = await folderIndex(dir, cache("folder"));
-    const { train, val } = carveValidation(index.labels, index.classNames.length, opts);
+    const { train, val } = carveIndices(index.labels, index.classNames.length, opts);
     return {
       train: splitOf(index, train, target, dir, "folder"),
       val: splitOf(index, val, target, dir, "folder"),
@@ -130,7 +108,7 @@ export async function streamedFolder(
     val = splitOf(ix, all(ix), target, ix.root, "val");
     shippedVal = true;
   } else {
-    const carved = carveValidation(trainIx.labels, trainIx.classNames.length, opts);
+    const carved = carveIndices(trainIx.labels, trainIx.classNames.length, opts);
     return {
       train: splitOf(trainIx, carved.train, target, trainIx.root, "train"),
       val: splitOf(trainIx, carved.val, target, trainIx.root, "train"),
