@@ -60,10 +60,9 @@ export async function openQueue(
   idleLogMs = Number(process.env.PSVIT_TEST_QUEUE_IDLE_MS) || 60_000,
 ): Promise<QueueClient> {
   await checkRedis(address);
-  // BullMQ leaves connections it is given open: they are closed here, in close()
-  const connections = [bullConnection(address), bullConnection(address)];
-  const queue = new Queue(QUEUE_NAME, { connection: connections[0] });
-  const events = new QueueEvents(QUEUE_NAME, { connection: connections[1] });
+  // BullMQ owns its connections (options, not clients): its close() ends them gracefully
+  const queue = new Queue(QUEUE_NAME, { connection: bullConnection(address) });
+  const events = new QueueEvents(QUEUE_NAME, { connection: bullConnection(address) });
   queue.on("error", () => {}); // connection trouble: BullMQ reconnects; a lost server stalls the wait
   events.on("error", () => {});
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
@@ -80,25 +79,74 @@ export async function openQueue(
     }
   }, idleLogMs);
   idle.unref();
+
+  // Closing rejects every run still in flight (a search stopped by a failed job closes the client with
+  // other candidates outstanding), whatever command or event it waits on.
+  let closed = false;
+  let rejectOnClose: (e: Error) => void = () => {};
+  const whenClosed = new Promise<never>((_, reject) => {
+    rejectOnClose = reject;
+  });
+  whenClosed.catch(() => {}); // raced below; never unhandled itself
+  const bus = events as unknown as NodeJS.EventEmitter; // per-job event names are not in its typings
+  /**
+   * The job's result: its completed / failed event, or its state read once after the events stream
+   * listens (it may have finished before). BullMQ's own Job.waitUntilFinished issues that read inside a
+   * promise executor, so a connection closed during it was an unhandled "Connection is closed."
+   * rejection; here every command's error reaches the caller.
+   */
+  const finished = <R>(id: string): Promise<R> => {
+    let off = () => {};
+    const event = new Promise<R>((resolve, reject) => {
+      const onCompleted = (a: { returnvalue: unknown }) => resolve(a.returnvalue as R);
+      const onFailed = (a: { failedReason: string }) => reject(new Error(a.failedReason));
+      bus.on(`completed:${id}`, onCompleted);
+      bus.on(`failed:${id}`, onFailed);
+      off = () => {
+        bus.off(`completed:${id}`, onCompleted);
+        bus.off(`failed:${id}`, onFailed);
+      };
+    });
+    event.catch(() => {}); // handled where poll returns it; a failure that comes first is not unhandled
+    const poll = (async (): Promise<R> => {
+      await events.waitUntilReady();
+      const state = await queue.getJobState(id);
+      if (state !== "completed" && state !== "failed") return event; // not finished yet: its event says when
+      // read after the state: a job read first could finish in between and carry no result yet
+      const job = await Job.fromId(queue, id);
+      if (!job) throw new QueueJobError(`job ${id} vanished from the queue`);
+      if (state === "completed") return job.returnvalue as R;
+      throw new Error(job.failedReason);
+    })();
+    return poll.finally(off);
+  };
+
   return {
     async run<R>(name: string, id: string, data: object, what: string): Promise<R> {
+      if (closed) throw new QueueJobError(`${what} (job ${id}): the queue client is closed`);
       inFlight++;
       try {
-        await queue.add(name, data, {
-          jobId: id,
-          attempts: 1,
-          removeOnComplete: { age: 7 * 24 * 3600 },
-          removeOnFail: { age: 7 * 24 * 3600 },
-        });
-        // an earlier failure of this very job (a worker of another version, say): run it again
-        const job = await Job.fromId(queue, id);
-        if (!job) throw new QueueJobError(`job ${id} vanished from the queue right after it was added`);
-        if ((await job.getState()) === "failed") await job.retry("failed");
-        const result = (await job.waitUntilFinished(events)) as R;
+        const work = (async () => {
+          await queue.add(name, data, {
+            jobId: id,
+            attempts: 1,
+            removeOnComplete: { age: 7 * 24 * 3600 },
+            removeOnFail: { age: 7 * 24 * 3600 },
+          });
+          // an earlier failure of this very job (a worker of another version, say): run it again
+          const job = await Job.fromId(queue, id);
+          if (!job) throw new QueueJobError(`job ${id} vanished from the queue right after it was added`);
+          if ((await job.getState()) === "failed") await job.retry("failed");
+          return finished<R>(id);
+        })();
+        work.catch(() => {}); // after a close, its late failure is answered by whenClosed
+        const result = await Promise.race([work, whenClosed]);
         lastDone = Date.now();
         return result;
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
+        if (closed)
+          throw new QueueJobError(`${what} (job ${id}): the queue client was closed while it was in flight`);
         if (e instanceof PsvitError || e instanceof QueueJobError) throw e;
         if (message.startsWith(USAGE_PREFIX)) throw new UsageError(message.slice(USAGE_PREFIX.length));
         throw new QueueJobError(`${what} (job ${id}) failed on a worker: ${message}`);
@@ -108,9 +156,10 @@ export async function openQueue(
     },
     async close() {
       clearInterval(idle);
+      closed = true;
+      rejectOnClose(new QueueJobError("the queue client was closed while the job was in flight"));
       await events.close();
       await queue.close();
-      for (const c of connections) c.disconnect();
     },
   };
 }

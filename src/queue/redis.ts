@@ -53,8 +53,12 @@ export async function checkRedis(a: QueueAddress, timeoutMs = 5000): Promise<{ v
   }
 }
 
-/** A connection for BullMQ (Queue, QueueEvents, Worker): retries forever, as BullMQ expects. */
-export function bullConnection(a: QueueAddress): Redis {
-  const client = new Redis({ ...base(a), maxRetriesPerRequest: null });
-  return client;
+/**
+ * Connection options for BullMQ (Queue, QueueEvents, Worker): retries forever, as BullMQ expects.
+ * Options, not a client: BullMQ then owns the connection and its close() QUITs it after the replies
+ * still pending. A client handed in stays open, and disconnecting it ourselves rejected the commands
+ * still in flight (a search stopped by a failed job) as unhandled "Connection is closed." errors.
+ */
+export function bullConnection(a: QueueAddress) {
+  return { ...base(a), maxRetriesPerRequest: null };
 }

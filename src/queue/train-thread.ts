@@ -19,6 +19,7 @@ import { PsvitError } from "../errors.js";
 import { createLogger } from "../util/log.js";
 import { type ArtifactRef, decodeFitnessSet, openArtifact, openDataset, publishFile } from "./artifacts.js";
 import type { RunJob, RunResult, TrainJob, TrainResult } from "./jobs.js";
+import { forwardConsole } from "./thread-io.js";
 
 export interface TrainThreadInit {
   job: TrainJob | RunJob;
@@ -35,6 +36,7 @@ export interface TrainThreadInit {
 
 const init = workerData as TrainThreadInit;
 const port = parentPort!;
+forwardConsole(port); // log lines travel with the result, so none is lost when the worker ends the thread
 
 async function trainScratch(d: TrainJob, startedAt: number): Promise<TrainResult> {
   // a missing or altered input is a UsageError (a PsvitError): the user's to fix

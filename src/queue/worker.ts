@@ -13,7 +13,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
 import { Worker as BullWorker, type Job, UnrecoverableError } from "bullmq";
 import { PsvitError } from "../errors.js";
 import { createEvaluator, type Evaluator } from "../eval/pool.js";
@@ -32,6 +31,7 @@ import {
   USAGE_PREFIX,
 } from "./jobs.js";
 import { bullConnection, checkRedis } from "./redis.js";
+import { runJobThread } from "./thread-io.js";
 import type { TrainThreadInit } from "./train-thread.js";
 import type { QueueAddress } from "./url.js";
 
@@ -111,43 +111,33 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
   };
 
   /** A training job on a thread of its own (./train-thread.ts), so this thread keeps renewing locks. */
-  const train = (job: Job<TrainJob | RunJob>): Promise<TrainResult | RunResult> =>
-    new Promise((resolve, reject) => {
-      const init: TrainThreadInit = {
-        job: job.data,
-        jobId: job.id ?? "?",
-        artifacts: o.artifacts,
-        worker: me,
-        psvit: claimed,
-        logLevel: o.logger.level,
-        slowMs: o.slowMs,
-      };
-      o.logger.info({ job: job.id }, `${job.data.label} started`);
-      const thread = new Worker(trainThreadScript(), { workerData: init });
-      let settled = false;
-      thread.on("message", (m: { type: string; result?: TrainResult | RunResult; message?: string }) => {
-        settled = true;
-        void thread.terminate(); // its job is done; nothing of it (tensors, the backend) stays
-        if (m.type === "done") {
-          finished++;
-          const r = m.result!;
-          o.logger.info(
-            { job: job.id },
-            `${job.data.label}: trained in ${r.seconds.toFixed(1)} s (thread ${r.thread})`,
-          );
-          resolve(r);
-        } else if (m.type === "usage") reject(usage(`worker ${me}: ${m.message}`));
-        else reject(new Error(m.message));
-      });
-      thread.once("error", (e) => {
-        settled = true;
-        reject(e);
-      });
-      thread.once("exit", (code) => {
-        if (!settled)
-          reject(new Error(`worker ${me}: the training thread of job ${job.id} ended (exit code ${code})`));
-      });
-    });
+  const train = async (job: Job<TrainJob | RunJob>): Promise<TrainResult | RunResult> => {
+    const init: TrainThreadInit = {
+      job: job.data,
+      jobId: job.id ?? "?",
+      artifacts: o.artifacts,
+      worker: me,
+      psvit: claimed,
+      logLevel: o.logger.level,
+      slowMs: o.slowMs,
+    };
+    o.logger.info({ job: job.id }, `${job.data.label} started`);
+    const m = await runJobThread(
+      trainThreadScript(),
+      init,
+      (line) => process.stderr.write(line),
+      `worker ${me}: the training thread of job ${job.id}`,
+    );
+    if (m.type === "usage") throw usage(`worker ${me}: ${m.message}`);
+    if (m.type !== "done") throw new Error(String(m.message));
+    finished++;
+    const r = m.result as TrainResult | RunResult;
+    o.logger.info(
+      { job: job.id },
+      `${job.data.label}: trained in ${r.seconds.toFixed(1)} s (thread ${r.thread})`,
+    );
+    return r;
+  };
 
   const processor = async (job: Job<AnyJob, AnyResult>): Promise<AnyResult> => {
     const d = job.data;
@@ -180,7 +170,7 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     return { accuracy, worker: me, psvit: claimed };
   };
 
-  const connection = bullConnection(o.address); // BullMQ leaves it open: closed in close()
+  const connection = bullConnection(o.address); // options: BullMQ owns and closes the connection
   const worker = new BullWorker<AnyJob, AnyResult>(QUEUE_NAME, processor, {
     connection,
     concurrency,
@@ -200,7 +190,6 @@ export async function startQueueWorker(o: QueueWorkerOptions): Promise<QueueWork
     finished: () => finished,
     close: async () => {
       await worker.close();
-      connection.disconnect();
       await Promise.all([...pools.values()].map((p) => p.then((e) => e.close()).catch(() => {})));
       pools.clear();
     },

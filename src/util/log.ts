@@ -39,6 +39,8 @@ function consoleStream(write: (line: string) => void): Writable {
   });
 }
 
+let shared: Logger | undefined;
+
 export interface LoggerOptions {
   /** Also write the JSON stream to this file (appending). */
   file?: string;
@@ -48,10 +50,22 @@ export interface LoggerOptions {
   write?: (line: string) => void;
 }
 
+let consoleWrite: (line: string) => void = (l) => process.stderr.write(l);
+/**
+ * Where the console lines of loggers created from now on go (default stderr). A queue job's thread
+ * sends them to its worker through its message port (src/queue/thread-io.ts): a worker thread's own
+ * stderr reaches the process asynchronously, and lines still on the way were lost when the worker
+ * ended the thread on its result.
+ */
+export function setConsoleWrite(write: (line: string) => void): void {
+  consoleWrite = write;
+  shared = undefined;
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? process.env.PSVIT_LOG_LEVEL ?? "info";
   const streams: pino.StreamEntry[] = [
-    { level: level as pino.Level, stream: consoleStream(opts.write ?? ((l) => process.stderr.write(l))) },
+    { level: level as pino.Level, stream: consoleStream(opts.write ?? ((l) => consoleWrite(l))) },
   ];
   if (opts.file)
     streams.push({ level: "debug", stream: pino.destination({ dest: opts.file, append: true, sync: true }) });
@@ -59,7 +73,6 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return pino({ level: minLevel, base: undefined }, pino.multistream(streams));
 }
 
-let shared: Logger | undefined;
 /** The process-wide console logger (created on first use). */
 export function log(): Logger {
   shared ??= createLogger();
