@@ -31,6 +31,7 @@ import { describeFit, type FitTarget, fitDataset } from "./fit.js";
 import { readIdxPair } from "./idx.js";
 import { classCounts, splitTrainVal } from "./split.js";
 import { computeStats } from "./stats.js";
+import { jpegDecoder } from "./stream/native.js";
 import { streamedFolder, streamedStats } from "./stream/split.js";
 import type { AugmentOptions, Dataset, Preprocess, Split, StreamedSplit } from "./types.js";
 
@@ -310,6 +311,14 @@ export async function resolveData(spec: string | undefined, opts: ResolveOptions
   return { train, val, test, info };
 }
 
+/** Which decoder a folder's JPEGs go through (their pixels differ by a grey level between the two). */
+function decoderNote(): string {
+  const d = jpegDecoder();
+  return d.name === "turbojpeg"
+    ? "JPEGs by libjpeg-turbo with Pillow's resampling (psvit's native decoder), other files by libvips"
+    : `every file by libvips (sharp): the native JPEG decoder is not used (${d.why})`;
+}
+
 /**
  * An image folder: streamed splits (nothing decoded but a sample for the statistics), any sizes and
  * formats, each image transformed to the model's input (docs/DATA.md "Image folders").
@@ -348,7 +357,7 @@ async function resolveFolder(
     classNames: r.train.classNames,
     native: { height: 0, width: 0, channels: 0 },
     input: { height: size, width: size, channels },
-    fit: `streamed from disk, any size: training RandomResizedCrop + flip (the recipe's), evaluation resize the shorter side to ${Math.floor(size / 0.875)} and centre-crop ${size}`,
+    fit: `streamed from disk, any size: training RandomResizedCrop + flip (the recipe's), evaluation resize the shorter side to ${Math.floor(size / 0.875)} and centre-crop ${size}; ${decoderNote()}`,
     validation: r.shippedVal
       ? { method: "shipped", note: "the folder's val/ sub-folder" }
       : {

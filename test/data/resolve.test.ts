@@ -192,7 +192,7 @@ describe("--data with every source format (temp files)", () => {
     expect([r.train.n, r.val.n, r.train.height, r.train.width, r.train.channels]).toEqual([8, 2, 32, 32, 3]);
     expect(r.info.classNames).toEqual(["ants", "bees"]);
     expect(r.info.fit).toMatch(
-      /^streamed from disk, any size: training RandomResizedCrop \+ flip .* resize the shorter side to 36 and centre-crop 32$/,
+      /^streamed from disk, any size: training RandomResizedCrop \+ flip .* resize the shorter side to 36 and centre-crop 32; (JPEGs by libjpeg-turbo|every file by libvips)/,
     );
     expect(r.info.augment.randomResizedCrop).toEqual({ scale: [0.08, 1], ratio: [3 / 4, 4 / 3] });
     expect(r.info.splits.val.perClass).toEqual([1, 1]);

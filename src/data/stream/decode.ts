@@ -2,8 +2,9 @@
  * Decoding one image file of any common format (PNG, JPEG, WebP) and any size into the model's input:
  * EXIF orientation applied, alpha dropped, channels converted (grey expanded to RGB, colour to grey by
  * libvips' luma), then the transform's rectangle cut out, resized to size×size and mirrored when the
- * plan says so — one libvips pipeline through sharp, so the decode and resize run on libuv's worker
- * threads, and JPEGs shrink on load when the crop is much larger than the output.
+ * plan says so. JPEGs go through psvit's native decoder where it is built (./native.ts: libjpeg-turbo,
+ * Pillow's resampling); other files, and JPEGs it refuses, through one libvips pipeline of sharp. Both
+ * run on libuv's worker threads.
  *
  * A file that cannot be read or decoded is a DataError naming it and saying what it is not.
  */
@@ -11,7 +12,8 @@ import { readFile } from "node:fs/promises";
 import sharp, { type Sharp } from "sharp";
 import { DataError } from "../../errors.js";
 import { errCode } from "../idx.js";
-import { orientedSizeFromHeader } from "./header.js";
+import { jpegHeader, orientedSizeFromHeader } from "./header.js";
+import { decodeJpegNative, jpegDecoder, resampleAxes } from "./native.js";
 import { type CropPlan, evalResizeCrop } from "./transforms.js";
 
 sharp.cache(false);
@@ -97,6 +99,30 @@ export async function decodeToInput(
 ): Promise<Uint8Array> {
   const bytes = await readBytes(file);
   const format = checkSignature(bytes, file);
+  const { size, channels } = target;
+  if (format === "jpeg" && jpegDecoder().name === "turbojpeg") {
+    const head = jpegHeader(bytes);
+    if (head) {
+      const [height, width] = head.orientation >= 5 ? [head.width, head.height] : [head.height, head.width];
+      const crop = plan?.(height, width); // drawn once: a fallback to sharp cuts the same rectangle
+      const axes = resampleAxes(height, width, size, crop);
+      const native = decodeJpegNative(bytes, channels, head.orientation, axes, crop ? crop.flip : flipEval)!;
+      // refused (CMYK, 12-bit, a truncated or damaged file): sharp decodes it, or names what is wrong
+      const same = crop ? () => crop : undefined;
+      return native.catch(() => decodeWithSharp(bytes, format, file, target, same, flipEval));
+    }
+  }
+  return decodeWithSharp(bytes, format, file, target, plan, flipEval);
+}
+
+async function decodeWithSharp(
+  bytes: Buffer,
+  format: "png" | "jpeg" | "webp",
+  file: string,
+  target: DecodeTarget,
+  plan: ((height: number, width: number) => CropPlan) | undefined,
+  flipEval: boolean,
+): Promise<Uint8Array> {
   const { size, channels } = target;
   try {
     // sequential access: libvips streams the decode top to bottom (measured ≈ 5% faster, less memory)

@@ -33,7 +33,8 @@ function exifOrientation(b: Uint8Array, i: number, end: number): number {
   return 1;
 }
 
-function jpeg(b: Uint8Array): { width: number; height: number; orientation: number } | null {
+/** A JPEG's stored size and EXIF orientation (1–8), or null when its header is not plain. */
+export function jpegHeader(b: Uint8Array): { width: number; height: number; orientation: number } | null {
   let i = 2;
   let orientation = 1;
   while (i + 4 <= b.length) {
@@ -82,7 +83,7 @@ export function orientedSizeFromHeader(
   b: Uint8Array,
   format: string,
 ): { height: number; width: number } | null {
-  const h = format === "jpeg" ? jpeg(b) : format === "png" ? png(b) : null;
+  const h = format === "jpeg" ? jpegHeader(b) : format === "png" ? png(b) : null;
   if (!h) return null;
   return h.orientation >= 5 ? { height: h.width, width: h.height } : { height: h.height, width: h.width };
 }
