@@ -147,6 +147,11 @@ typedef struct {
   int channels, orientation, flip;
   Axis ax, ay;
   unsigned char *out;
+  /* float mode: normalised values written to sink[sinkOffset …] through lut (256 per channel) */
+  float *sink;
+  const float *lut;
+  size_t sinkOffset;
+  napi_ref sinkRef, lutRef;
   char error[200];
 } Job;
 
@@ -233,6 +238,18 @@ static void execute(napi_env env, void *data) {
     for (int i = 0; i < nx; i++)
       taps(dst + (size_t)(j->flip ? nx - 1 - i : i) * C, src + (size_t)i * C, rowBytes, k, cy.xcount[r], C);
   }
+  if (j->sink) {
+    size_t n = (size_t)nx * ny * C;
+    float *dst = j->sink + j->sinkOffset;
+    if (C == 3)
+      for (size_t i = 0; i < n; i += 3) {
+        dst[i] = j->lut[j->out[i]];
+        dst[i + 1] = j->lut[256 + j->out[i + 1]];
+        dst[i + 2] = j->lut[512 + j->out[i + 2]];
+      }
+    else
+      for (size_t i = 0; i < n; i++) dst[i] = j->lut[j->out[i]];
+  }
 done:
   freeCoeffs(&cx);
   freeCoeffs(&cy);
@@ -257,9 +274,13 @@ static void complete(napi_env env, napi_status status, void *data) {
   napi_get_reference_value(env, j->callbackRef, &cb);
   napi_get_undefined(env, &undef);
   if (status != napi_ok || j->error[0] || !j->out) {
+    j->sink = NULL;
     napi_value msg;
     napi_create_string_utf8(env, j->error[0] ? j->error : "decode cancelled", NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, NULL, msg, &args[0]);
+    args[1] = undef;
+  } else if (j->sink) {
+    args[0] = undef; /* written into the sink */
     args[1] = undef;
   } else {
     args[0] = undef;
@@ -268,6 +289,8 @@ static void complete(napi_env env, napi_status status, void *data) {
     j->out = NULL;
   }
   napi_call_function(env, undef, cb, 2, args, NULL);
+  if (j->sinkRef) napi_delete_reference(env, j->sinkRef);
+  if (j->lutRef) napi_delete_reference(env, j->lutRef);
   napi_delete_reference(env, j->bytesRef);
   napi_delete_reference(env, j->callbackRef);
   napi_delete_async_work(env, j->work);
@@ -280,12 +303,13 @@ static napi_value fail(napi_env env, const char *msg) {
   return NULL;
 }
 
-/* decode(bytes: Uint8Array, channels, orientation, geometry: Float64Array(14), flip, callback) */
+/* decode(bytes: Uint8Array, channels, orientation, geometry: Float64Array(14), flip, callback
+ *        [, sink: Float32Array, sinkOffset, lut: Float32Array(256 × channels)]) */
 static napi_value decode(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 9;
+  napi_value argv[9];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 6) return fail(env, "decode: 6 arguments expected");
+  if (argc != 6 && argc != 9) return fail(env, "decode: 6 or 9 arguments expected");
   Job *j = calloc(1, sizeof(Job));
   if (!j) return fail(env, "decode: out of memory");
   napi_typedarray_type type;
@@ -317,6 +341,28 @@ static napi_value decode(napi_env env, napi_callback_info info) {
       j->ay.outSize <= 0 || j->ax.hi <= j->ax.lo || j->ay.hi <= j->ay.lo) {
     free(j);
     return fail(env, "decode: bad channels or geometry");
+  }
+  if (argc == 9) {
+    size_t slen, llen;
+    float *sink, *lut;
+    double off;
+    if (napi_get_typedarray_info(env, argv[6], &type, &slen, (void **)&sink, &ab, &offset) != napi_ok ||
+        type != napi_float32_array ||
+        napi_get_typedarray_info(env, argv[8], &type, &llen, (void **)&lut, &ab, &offset) != napi_ok ||
+        type != napi_float32_array || napi_get_value_double(env, argv[7], &off) != napi_ok) {
+      free(j);
+      return fail(env, "decode: sink and lut must be Float32Arrays, sinkOffset a number");
+    }
+    size_t need = (size_t)j->ax.n * j->ay.n * j->channels;
+    if (off < 0 || off != floor(off) || (size_t)off + need > slen || llen != (size_t)256 * j->channels) {
+      free(j);
+      return fail(env, "decode: the sink is too small for the image at that offset, or lut is not 256 x channels");
+    }
+    j->sink = sink;
+    j->sinkOffset = (size_t)off;
+    j->lut = lut;
+    napi_create_reference(env, argv[6], 1, &j->sinkRef);
+    napi_create_reference(env, argv[8], 1, &j->lutRef);
   }
   napi_create_reference(env, argv[0], 1, &j->bytesRef);
   napi_create_reference(env, argv[5], 1, &j->callbackRef);

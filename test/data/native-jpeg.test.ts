@@ -7,8 +7,8 @@
  * refuses goes to sharp (CMYK, truncated files), bad arguments are refused, and its buffers are freed.
  *
  * The native decoder is required here: `npm run build` builds it where libjpeg-turbo's TurboJPEG is
- * installed (.ci/run installs libturbojpeg0-dev). Set PSVIT_NATIVE_JPEG=0 to run the suite without it
- * (this file then checks only that sharp is used).
+ * installed (.ci/run installs libturbojpeg0-dev). With PSVIT_NATIVE_JPEG=0 set for the whole suite,
+ * the native decoder's tests are skipped (the last test checks that setting in a process of its own).
  */
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -16,7 +16,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { decodeToInput } from "../../src/data/stream/decode.js";
+import { decodeInto, decodeToInput } from "../../src/data/stream/decode.js";
 import { jpegDecoder, resampleAxes } from "../../src/data/stream/native.js";
 import { evalResizeCrop, IMAGENET_TRAIN, randomResizedCrop } from "../../src/data/stream/transforms.js";
 import { DataError } from "../../src/errors.js";
@@ -199,7 +199,9 @@ describe.skipIf(disabled)("native JPEG decoder", () => {
   it("refuses bad arguments with a TypeError naming the call", () => {
     const addon = createRequire(import.meta.url)(join(ROOT, "dist/native/psvit_jpeg.node"));
     const g = new Float64Array(14);
-    expect(() => addon.decode(new Uint8Array(4), 3, 1, g, false)).toThrow("decode: 6 arguments expected");
+    expect(() => addon.decode(new Uint8Array(4), 3, 1, g, false)).toThrow(
+      "decode: 6 or 9 arguments expected",
+    );
     expect(() => addon.decode([1, 2], 3, 1, g, false, () => {})).toThrow("bytes must be a Uint8Array");
     expect(() => addon.decode(new Uint8Array(4), 3, 1, new Float64Array(3), false, () => {})).toThrow(
       "geometry must be a Float64Array of 14",
@@ -207,6 +209,42 @@ describe.skipIf(disabled)("native JPEG decoder", () => {
     expect(() => addon.decode(new Uint8Array(4), 2, 1, g, false, () => {})).toThrow(
       "bad channels or geometry",
     );
+    const ok = new Float64Array([0, 4, 4, 0, 4, 0, 4, 0, 4, 4, 0, 4, 0, 4]); // 4×4 out of a 4×4 image
+    const lut = new Float32Array(768);
+    const cb = () => {};
+    const u8 = new Uint8Array(4);
+    expect(() => addon.decode(u8, 3, 1, ok, false, cb, new Float32Array(47), 0, lut)).toThrow(
+      "the sink is too small",
+    );
+    expect(() => addon.decode(u8, 3, 1, ok, false, cb, new Float32Array(96), 49, lut)).toThrow(
+      "the sink is too small",
+    );
+    expect(() =>
+      addon.decode(u8, 3, 1, ok, false, cb, new Float32Array(48), 0, new Float32Array(256)),
+    ).toThrow("lut is not 256 x channels");
+    expect(() => addon.decode(u8, 3, 1, ok, false, cb, [0], 0, lut)).toThrow(
+      "sink and lut must be Float32Arrays",
+    );
+  });
+
+  it("normalises into a batch slot through the table: the same values as the bytes looked up", async () => {
+    const f = fixtures["portrait-444"];
+    for (const channels of [3, 1] as const) {
+      const lut = Float32Array.from(
+        { length: 256 * channels },
+        (_, i) => (i % 256) / 255 - 0.3 * Math.floor(i / 256),
+      );
+      const per = 32 * 32 * channels;
+      const x = new Float32Array(3 * per).fill(Number.NaN);
+      const plan = () => ({ top: 10, left: 20, height: 200, width: 150, flip: true });
+      const bytes = await decodeToInput(f.file, { size: 32, channels }, plan);
+      const r = await decodeInto(f.file, { size: 32, channels }, plan, false, { x, offset: per, lut });
+      expect(r).toBeUndefined();
+      const want = Float32Array.from(bytes, (v, i) => lut[(i % channels) * 256 + v]);
+      expect(x.subarray(per, 2 * per)).toEqual(want);
+      expect(x.subarray(0, per).every(Number.isNaN)).toBe(true); // the other slots untouched
+      expect(x.subarray(2 * per).every(Number.isNaN)).toBe(true);
+    }
   });
 
   it("frees what it decodes: 3,000 decodes leave the resident set where 300 left it", () => {
@@ -242,8 +280,19 @@ describe("resampleAxes", () => {
   });
 });
 
-describe.runIf(disabled)("without the native decoder", () => {
-  it("says why and decodes JPEGs with sharp", () => {
-    expect(jpegDecoder()).toEqual({ name: "libvips", why: "PSVIT_NATIVE_JPEG=0" });
+describe("without the native decoder (PSVIT_NATIVE_JPEG=0)", () => {
+  it("says why, and JPEGs decode with sharp", () => {
+    const script = `
+      const { jpegDecoder } = await import(${JSON.stringify(join(ROOT, "dist/data/stream/native.js"))});
+      const { decodeToInput } = await import(${JSON.stringify(join(ROOT, "dist/data/stream/decode.js"))});
+      const px = await decodeToInput(${JSON.stringify(fixtures["landscape-420"].file)}, { size: 8, channels: 3 });
+      process.stdout.write(JSON.stringify({ decoder: jpegDecoder(), n: px.length }));`;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+      env: { ...process.env, PSVIT_NATIVE_JPEG: "0" },
+    }).toString();
+    expect(JSON.parse(out)).toEqual({
+      decoder: { name: "libvips", why: "PSVIT_NATIVE_JPEG=0" },
+      n: 8 * 8 * 3,
+    });
   });
 });

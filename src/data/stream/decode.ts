@@ -13,7 +13,7 @@ import sharp, { type Sharp } from "sharp";
 import { DataError } from "../../errors.js";
 import { errCode } from "../idx.js";
 import { jpegHeader, orientedSizeFromHeader } from "./header.js";
-import { decodeJpegNative, jpegDecoder, resampleAxes } from "./native.js";
+import { decodeJpegNative, type FloatSink, jpegDecoder, resampleAxes } from "./native.js";
 import { type CropPlan, evalResizeCrop } from "./transforms.js";
 
 sharp.cache(false);
@@ -97,6 +97,20 @@ export async function decodeToInput(
   /** Mirror the eval transform's output (a training stream without RandomResizedCrop). */
   flipEval = false,
 ): Promise<Uint8Array> {
+  return (await decodeInto(file, target, plan, flipEval)) as Uint8Array;
+}
+
+/**
+ * decodeToInput, or with `sink` normalised straight into a batch where the native decoder takes the
+ * file (undefined is returned then; the bytes otherwise, for the caller to normalise).
+ */
+export async function decodeInto(
+  file: string,
+  target: DecodeTarget,
+  plan?: (height: number, width: number) => CropPlan,
+  flipEval = false,
+  sink?: FloatSink,
+): Promise<Uint8Array | undefined> {
   const bytes = await readBytes(file);
   const format = checkSignature(bytes, file);
   const { size, channels } = target;
@@ -106,7 +120,14 @@ export async function decodeToInput(
       const [height, width] = head.orientation >= 5 ? [head.width, head.height] : [head.height, head.width];
       const crop = plan?.(height, width); // drawn once: a fallback to sharp cuts the same rectangle
       const axes = resampleAxes(height, width, size, crop);
-      const native = decodeJpegNative(bytes, channels, head.orientation, axes, crop ? crop.flip : flipEval)!;
+      const native = decodeJpegNative(
+        bytes,
+        channels,
+        head.orientation,
+        axes,
+        crop ? crop.flip : flipEval,
+        sink,
+      )!;
       // refused (CMYK, 12-bit, a truncated or damaged file): sharp decodes it, or names what is wrong
       const same = crop ? () => crop : undefined;
       return native.catch(() => decodeWithSharp(bytes, format, file, target, same, flipEval));

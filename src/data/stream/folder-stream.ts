@@ -6,9 +6,10 @@
  * function of (seed, epoch, index), a resumed run continues at the exact image with the same crops,
  * and the order the decoder finishes in changes nothing.
  *
- * Decoding: up to `concurrency` files at once (default: four per core) through sharp, the parallelism
- * across images on libuv's pool and, where there are more cores than pool threads, within each image
- * (`vipsThreadsPerImage`); the next `prefetch` batches are decoded while the caller computes. `peakHeld()` reports the
+ * Decoding (./batch-maker.ts): on a thread of the stream's own, up to `concurrency` files at once
+ * (default: four per core), the parallelism across images on libuv's pool and, for sharp, where there
+ * are more cores than pool threads, within each image (`vipsThreadsPerImage`); the next `prefetch`
+ * batches are decoded while the caller computes. `peakHeld()` reports the
  * most images held decoded at once, which never exceeds (prefetch + 1) · batchSize: the
  * batch being handed over and the `prefetch` after it.
  *
@@ -16,16 +17,15 @@
  * out of its batch (the batch is one smaller) and counted in `skipped()`.
  */
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import sharp from "sharp";
-import { DataError, UsageError } from "../../errors.js";
+import { UsageError } from "../../errors.js";
 import { buildLut } from "../kernels.js";
-import { derivedRng, EpochOrders, RNG_TAG } from "../seed.js";
+import { EpochOrders } from "../seed.js";
 import { checkPreprocess } from "../stats.js";
 import type { Preprocess } from "../types.js";
-import { decodeToInput } from "./decode.js";
+import { type BatchMaker, LocalMaker, type MakerOptions, ThreadMaker } from "./batch-maker.js";
 import type { FolderIndex } from "./index.js";
-import { type RandomResizedCropOptions, randomResizedCrop } from "./transforms.js";
+import type { RandomResizedCropOptions } from "./transforms.js";
 
 export interface FolderBatch {
   x: Float32Array;
@@ -70,6 +70,8 @@ export interface FolderStreamOptions {
   concurrency?: number;
   skipBadImages?: boolean;
   resume?: FolderStreamState;
+  /** Make batches on a decoding thread of the stream's own (default true; see ./batch-maker.ts). */
+  thread?: boolean;
 }
 
 interface Slot {
@@ -103,10 +105,8 @@ export class FolderBatchStream {
   private readonly lut: Float32Array;
   private readonly orders: EpochOrders;
   private readonly window: Slot[] = [];
-  private readonly concurrency: number;
   private readonly prefetch: number;
-  private active = 0;
-  private readonly waiters: Array<() => void> = [];
+  private readonly maker: BatchMaker;
   private held = 0;
   private peak = 0;
   /** Distinct unreadable files met so far (each is met again every epoch). */
@@ -135,11 +135,26 @@ export class FolderBatchStream {
     this.lut = buildLut(o.preprocess.mean, o.preprocess.std, o.channels);
     this.orders = new EpochOrders(this.n, o.seed);
     this.prefetch = o.prefetch ?? 2;
-    // four files in flight per core: decodes overlap the file reads, the thread hops and the copies
-    // (measured: 2 per core 386, 4 per core 429 images/s on 2 cores, bench/folder-throughput.mjs)
-    this.concurrency = o.concurrency ?? 4 * availableParallelism();
-    sharp.concurrency(vipsThreadsPerImage());
     if (o.resume) this.restore(o.resume);
+    sharp.concurrency(vipsThreadsPerImage());
+    const maker: MakerOptions = {
+      root: index_.root,
+      files: index_.files,
+      labels: index_.labels,
+      size: o.size,
+      channels: o.channels,
+      lut: this.lut,
+      seed: o.seed,
+      shuffle: o.shuffle,
+      crop: o.crop,
+      flipProb: o.flipProb ?? 0,
+      skipBadImages: o.skipBadImages ?? false,
+      // four files in flight per core: decodes overlap the file reads, the thread hops and the copies
+      // (measured: 2 per core 386, 4 per core 429 images/s on 2 cores, bench/folder-throughput.mjs)
+      concurrency: o.concurrency ?? 4 * availableParallelism(),
+    };
+    this.maker =
+      (o.thread ?? true) ? (ThreadMaker.start(maker) ?? new LocalMaker(maker)) : new LocalMaker(maker);
   }
 
   private restore(s: FolderStreamState): void {
@@ -211,82 +226,17 @@ export class FolderBatchStream {
       .map((k) => this.entries[k]);
   }
 
-  private async slot(): Promise<void> {
-    while (this.active >= this.concurrency) await new Promise<void>((ok) => this.waiters.push(ok));
-    this.active++;
-  }
-
-  private release(): void {
-    this.active--;
-    this.waiters.shift()?.();
-  }
-
-  private async decodeOne(
-    entry: number,
-    epoch: number,
-    index: number,
-    k: number,
-  ): Promise<Uint8Array | null> {
-    await this.slot();
-    const file = join(this.index_.root, this.index_.files[entry]);
-    const { crop, shuffle } = this.o;
-    const flipProb = shuffle ? (this.o.flipProb ?? 0) : 0;
-    try {
-      const rng = derivedRng([this.o.seed, RNG_TAG.augment, epoch, index, k]);
-      const plan = crop
-        ? (h: number, w: number) => randomResizedCrop(h, w, rng, { ...crop, flipProb })
-        : undefined;
-      const flipEval = !crop && flipProb > 0 && rng.float() < flipProb;
-      return await decodeToInput(file, { size: this.o.size, channels: this.o.channels }, plan, flipEval);
-    } catch (e) {
-      if (!(e instanceof DataError) || !this.o.skipBadImages) throw e;
-      this.badFiles.add(file);
-      this.firstSkipped ??= file;
-      return null;
-    } finally {
-      this.release();
-    }
-  }
-
-  /** Normalise one decoded image into its slot of the batch (as soon as it is decoded). */
-  private normaliseInto(p: Uint8Array, x: Float32Array, slot: number): void {
-    const per = p.length;
-    const off = slot * per;
-    const lut = this.lut;
-    if (this.o.channels === 3) {
-      // one pass, the three channels' tables side by side (the hot loop of the main thread)
-      for (let i = 0; i < per; i += 3) {
-        x[off + i] = lut[p[i]];
-        x[off + i + 1] = lut[256 + p[i + 1]];
-        x[off + i + 2] = lut[512 + p[i + 2]];
-      }
-    } else for (let i = 0; i < per; i++) x[off + i] = lut[p[i]];
-  }
-
   private async make(epoch: number, index: number): Promise<FolderBatch> {
     const t0 = performance.now();
     const ids = this.batchEntries(epoch, index);
-    const per = this.o.size * this.o.size * this.o.channels;
-    let x = new Float32Array(ids.length * per);
-    const ok = await Promise.all(
-      Array.from(ids, async (entry, k) => {
-        const p = await this.decodeOne(entry, epoch, index, k);
-        if (p) this.normaliseInto(p, x, k);
-        return p !== null;
-      }),
-    );
-    let y = Int32Array.from(ids, (e) => this.index_.labels[e]);
-    if (ok.includes(false)) {
-      // skipped bad files: close the gaps, keep the order
-      const good = ok.flatMap((g, k) => (g ? [k] : []));
-      const xs = new Float32Array(good.length * per);
-      for (const [j, k] of good.entries()) xs.set(x.subarray(k * per, (k + 1) * per), j * per);
-      x = xs;
-      y = Int32Array.from(good, (k) => y[k]);
+    const made = await this.maker.make(epoch, index, ids);
+    for (const file of made.skipped) {
+      this.badFiles.add(file);
+      this.firstSkipped ??= file;
     }
     this.stats.decodeMs += performance.now() - t0;
     this.stats.images += ids.length;
-    return { x, y, size: y.length, epoch, index };
+    return { x: made.x, y: made.y, size: made.y.length, epoch, index };
   }
 
   private advance(p: { epoch: number; index: number }) {
@@ -344,5 +294,11 @@ export class FolderBatchStream {
     this.closed = true;
     await Promise.allSettled(this.window.map((s) => s.promise));
     this.window.length = 0;
+    await this.maker.close();
+  }
+
+  /** Where batches are made: "thread" (a decoding thread of the stream's own) or "local". */
+  get makerKind(): "thread" | "local" {
+    return this.maker instanceof ThreadMaker ? "thread" : "local";
   }
 }

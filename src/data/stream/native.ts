@@ -17,8 +17,19 @@ interface Addon {
     orientation: number,
     geometry: Float64Array,
     flip: boolean,
-    callback: (err: Error | undefined, pixels: Buffer) => void,
+    callback: (err: Error | undefined, pixels: Buffer | undefined) => void,
+    sink?: Float32Array,
+    sinkOffset?: number,
+    lut?: Float32Array,
   ): void;
+}
+
+/** Where a decode writes normalised floats instead of returning bytes: x[offset …] = lut[c·256 + v]. */
+export interface FloatSink {
+  x: Float32Array;
+  offset: number;
+  /** 256 values per channel (src/data/kernels.ts buildLut). */
+  lut: Float32Array;
 }
 
 let addon: Addon | null | undefined;
@@ -102,7 +113,8 @@ export function resampleAxes(
 const flat = (a: ResampleAxis) => [a.in0, a.in1, a.outSize, a.o0, a.n, a.lo, a.hi];
 
 /**
- * Decode a JPEG to n_y × n_x × channels uint8 (HWC) with the native decoder; null when it is not built.
+ * Decode a JPEG to n_y × n_x × channels uint8 (HWC) with the native decoder, or normalised into `sink`
+ * (the promise then holds undefined); null when it is not built.
  * Rejects when libjpeg-turbo refuses the file or warns about it (the caller then asks sharp, whose
  * message names what is wrong).
  */
@@ -112,14 +124,17 @@ export function decodeJpegNative(
   orientation: number,
   axes: { x: ResampleAxis; y: ResampleAxis },
   flip: boolean,
-): Promise<Uint8Array> | null {
+  sink?: FloatSink,
+): Promise<Uint8Array | undefined> | null {
   const a = load();
   if (!a) return null;
   const geometry = new Float64Array([...flat(axes.x), ...flat(axes.y)]);
   return new Promise((resolve, reject) => {
-    a.decode(bytes, channels, orientation, geometry, flip, (err, pixels) => {
+    const done = (err: Error | undefined, pixels: Buffer | undefined) => {
       if (err) reject(err);
-      else resolve(new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.length));
-    });
+      else resolve(pixels && new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.length));
+    };
+    if (sink) a.decode(bytes, channels, orientation, geometry, flip, done, sink.x, sink.offset, sink.lut);
+    else a.decode(bytes, channels, orientation, geometry, flip, done);
   });
 }
