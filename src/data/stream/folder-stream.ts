@@ -116,7 +116,7 @@ export class FolderBatchStream {
   private stats = { batches: 0, waitMs: 0, decodeMs: 0, images: 0 };
 
   constructor(
-    private readonly index_: FolderIndex,
+    index_: FolderIndex,
     private readonly o: FolderStreamOptions,
   ) {
     if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
