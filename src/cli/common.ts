@@ -57,7 +57,7 @@ export function checkResumeFlags(
 export function parseSampling(v: string | undefined): SamplingMode {
   if (v === undefined) return "uniform";
   if ((SAMPLING_MODES as readonly string[]).includes(v)) return v as SamplingMode;
-  throw new UsageError(`--sampling: expected ${SAMPLING_MODES.join(" or ")}, got ${JSON.stringify(v)}`);
+  throw new UsageError(`--sampling: expected one of ${SAMPLING_MODES.join(", ")}, got ${JSON.stringify(v)}`);
 }
 
 /** --queue / PSVIT_QUEUE and --artifacts / PSVIT_ARTIFACTS, shared by the commands that queue jobs. */

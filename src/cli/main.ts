@@ -93,8 +93,8 @@ export function buildProgram(io: Io): Command {
       .addOption(
         new Option(
           "--sampling <how>",
-          "uniform: each step's path uniform over the range (SPOS, default); fair: the least-trained choices of 8 uniform draws (FairNAS-style)",
-        ).choices(["uniform", "fair"]),
+          "uniform: each step's path uniform over the range (SPOS, default); fair: the least-trained choices of 8 uniform draws (FairNAS-style); sandwich: the range's largest path on the labels, its smallest and 2 uniform draws distilling the largest's predictions (BigNAS; ≈ 4× the cost of a step)",
+        ).choices(["uniform", "fair", "sandwich"]),
       ),
     "configs/recipes/fmnist-supernet.json",
   ).action(async (opts) => {
@@ -344,8 +344,8 @@ export function buildProgram(io: Io): Command {
       .addOption(
         new Option(
           "--sampling <how>",
-          "how the supernet draws its step paths: uniform (SPOS, default) or fair (FairNAS-style)",
-        ).choices(["uniform", "fair"]),
+          "how the supernet draws its step paths: uniform (SPOS, default), fair (FairNAS-style) or sandwich (BigNAS's sandwich rule with in-place distillation)",
+        ).choices(["uniform", "fair", "sandwich"]),
       )
       .option("--population <n>", "search population (default 16)")
       .option("--generations <n>", "search generations (default 6)")

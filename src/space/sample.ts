@@ -42,13 +42,29 @@ export function rejectionSampler(
   };
 }
 
-/** How train-supernet draws a step's path: `uniform` (SPOS) or `fair` (choice-balanced, FairNAS-style). */
-export type SamplingMode = "uniform" | "fair";
-export const SAMPLING_MODES: readonly SamplingMode[] = ["uniform", "fair"];
+/**
+ * How train-supernet draws a step's paths: `uniform` (SPOS), `fair` (choice-balanced, FairNAS-style) or
+ * `sandwich` (BigNAS's sandwich rule with in-place distillation).
+ */
+export type SamplingMode = "uniform" | "fair" | "sandwich";
+export const SAMPLING_MODES: readonly SamplingMode[] = ["uniform", "fair", "sandwich"];
 
-/** The path of each supernet training step, with whatever a checkpoint must keep besides the RNG. */
+/** The paths one supernet training step trains. */
+export interface StepPlan {
+  paths: Arch[];
+  /**
+   * In-place distillation: the first path learns the labels, every later one the first's predictions
+   * (its softmax, held constant); false: every path learns the labels.
+   */
+  distil: boolean;
+}
+
+/** The paths of each supernet training step, with whatever a checkpoint must keep besides the RNG. */
 export interface PathSampler {
+  /** One path drawn from the range. */
   next(rng: Rng): Arch;
+  /** The paths of one step (SPOS and fair: the one `next` draws). */
+  plan(rng: Rng): StepPlan;
   /** State beyond the RNG (null: none), JSON-serialisable. */
   state(): unknown;
   /** Continue from `state()` of an earlier run (a resumed training). */
@@ -58,7 +74,35 @@ export interface PathSampler {
 /** SPOS: every step a path drawn uniformly from those satisfying `constraint` (`rejectionSampler`). */
 export function uniformSampler(space: SpaceConfig, constraint: Constraint): PathSampler {
   const draw = rejectionSampler(space, constraint);
-  return { next: draw, state: () => null, restore: () => {} };
+  return {
+    next: draw,
+    plan: (rng) => ({ paths: [draw(rng)], distil: false }),
+    state: () => null,
+    restore: () => {},
+  };
+}
+
+/**
+ * The sandwich rule with in-place distillation (BigNAS, Yu et al. 2020): every step trains the largest
+ * path of the range on the labels, then the smallest and `random` paths drawn uniformly from the range
+ * on the largest's predictions, and applies the gradients of all of them in one update. The largest and
+ * smallest are those of `representativeArchs` (by FLOPs; a seeded draw among equal costs), fixed for the
+ * run. A step costs about 2 + `random` single-path steps. No state besides the RNG.
+ */
+export function sandwichSampler(space: SpaceConfig, constraint: Constraint, random = 2): PathSampler {
+  const draw = rejectionSampler(space, constraint);
+  const fixed = representativeArchs(space, constraint, 0);
+  const largest = fixed.find((p) => p.label === "largest")!.arch;
+  const smallest = fixed.find((p) => p.label === "smallest")!.arch;
+  return {
+    next: draw,
+    plan: (rng) => ({
+      paths: [largest, smallest, ...Array.from({ length: random }, () => draw(rng))],
+      distil: true,
+    }),
+    state: () => null,
+    restore: () => {},
+  };
 }
 
 /**
@@ -77,25 +121,27 @@ export function fairSampler(space: SpaceConfig, constraint: Constraint, candidat
   const idx = (c: Cell) => CELL_CHOICES.indexOf(c);
   const score = (a: Arch) =>
     a.reduce((t, stage, s) => t + stage.reduce((u, c, i) => u + counts[s][i][idx(c)], 0), 0);
-  return {
-    next(rng) {
-      let best = draw(rng);
-      let bestScore = score(best);
-      for (let k = 1; k < candidates; k++) {
-        const a = draw(rng);
-        const sc = score(a);
-        if (sc < bestScore) {
-          best = a;
-          bestScore = sc;
-        }
+  const next = (rng: Rng): Arch => {
+    let best = draw(rng);
+    let bestScore = score(best);
+    for (let k = 1; k < candidates; k++) {
+      const a = draw(rng);
+      const sc = score(a);
+      if (sc < bestScore) {
+        best = a;
+        bestScore = sc;
       }
-      best.forEach((stage, s) => {
-        stage.forEach((c, i) => {
-          counts[s][i][idx(c)]++;
-        });
+    }
+    best.forEach((stage, s) => {
+      stage.forEach((c, i) => {
+        counts[s][i][idx(c)]++;
       });
-      return best;
-    },
+    });
+    return best;
+  };
+  return {
+    next,
+    plan: (rng) => ({ paths: [next(rng)], distil: false }),
     state: () => ({ counts: counts.map((st) => st.map((c) => [...c])) }),
     restore(state) {
       const c = (state as { counts?: unknown } | null)?.counts;
@@ -118,7 +164,9 @@ export function fairSampler(space: SpaceConfig, constraint: Constraint, candidat
 }
 
 export function pathSampler(mode: SamplingMode, space: SpaceConfig, constraint: Constraint): PathSampler {
-  return mode === "fair" ? fairSampler(space, constraint) : uniformSampler(space, constraint);
+  if (mode === "fair") return fairSampler(space, constraint);
+  if (mode === "sandwich") return sandwichSampler(space, constraint);
+  return uniformSampler(space, constraint);
 }
 
 /** Throws a UsageError naming the space's FLOPs range when nothing satisfies `constraint`. */

@@ -28,7 +28,7 @@ import {
   saveCheckpoint,
 } from "./checkpoint.js";
 import { evaluateAll } from "./evaluate.js";
-import { crossEntropy } from "./loss.js";
+import { crossEntropy, softCrossEntropy } from "./loss.js";
 import type { EvalPathMetric } from "./report.js";
 import type { RunDir } from "./rundir.js";
 import { type CosineSchedule, lrAt } from "./schedule.js";
@@ -186,6 +186,64 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)];
 };
 
+/**
+ * Loss and gradients (by psvit name) of one step, summed over its paths: every path on the labels or,
+ * with `distil`, the first on the labels and the others on the first's predictions (its softmax, a
+ * constant for them). `loss` is the first path's label loss (comparable across sampling modes),
+ * `studentLoss` the mean distillation loss of the others (null without distillation).
+ */
+export async function pathGrads(
+  target: Trainable,
+  paths: (Arch | null)[],
+  /** Each path's trainable variables (`target.trainableVariables`). */
+  pathVars: Map<string, tf.Variable>[],
+  distil: boolean,
+  batch: { x: Float32Array; y: Int32Array; size: number },
+  [H, W, C]: [number, number, number],
+  smoothing: number,
+  names: Map<string, string>,
+): Promise<{ loss: number; studentLoss: number | null; named: Map<string, tf.Tensor> }> {
+  const named = new Map<string, tf.Tensor>();
+  const xs = tf.tensor4d(batch.x, [batch.size, H, W, C]);
+  const ys = tf.tensor1d(batch.y, "int32");
+  let soft: tf.Tensor2D | null = null;
+  let loss = Number.NaN;
+  let studentSum = 0;
+  try {
+    for (const [k, arch] of paths.entries()) {
+      const student = distil && k > 0;
+      const { value, grads } = tf.tidy(() =>
+        tf.variableGrads(() => {
+          const logits = target.forward(xs, arch);
+          if (distil && k === 0) soft = tf.keep(tf.softmax(logits));
+          return student ? softCrossEntropy(logits, soft!) : crossEntropy(logits, ys, smoothing);
+        }, [...pathVars[k].values()]),
+      );
+      for (const [tfn, g] of Object.entries(grads)) {
+        const n = names.get(tfn)!;
+        const prev = named.get(n);
+        if (prev) {
+          named.set(n, tf.add(prev, g));
+          prev.dispose();
+          g.dispose();
+        } else named.set(n, g);
+      }
+      const v = (await value.data())[0];
+      value.dispose();
+      if (k === 0) loss = v;
+      else if (student) studentSum += v;
+    }
+  } catch (e) {
+    for (const g of named.values()) g.dispose();
+    throw e;
+  } finally {
+    xs.dispose();
+    ys.dispose();
+    (soft as tf.Tensor2D | null)?.dispose();
+  }
+  return { loss, studentLoss: distil ? studentSum / Math.max(1, paths.length - 1) : null, named };
+}
+
 export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
   const { target, recipe, run, logger, data } = opts;
   const [H, W, C] = [data.train.height, data.train.width, data.train.channels];
@@ -256,45 +314,51 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
       const tWait = performance.now();
       const batch = await stream.next();
       const t0 = performance.now();
-      const arch = opts.sampler ? opts.sampler.next(samplerRng) : null;
-      const vars = target.trainableVariables(arch);
+      const plan = opts.sampler?.plan(samplerRng);
+      const paths: (Arch | null)[] = plan ? plan.paths : [null];
+      const pathText = plan ? paths.map((a) => formatArch(a!)).join(" + ") : null;
+      // the union of the step's paths' variables, by psvit name (a sandwich step trains several paths)
+      const pathVars = paths.map((a) => target.trainableVariables(a));
+      const vars = new Map<string, tf.Variable>();
+      for (const pv of pathVars) for (const [n, v] of pv) vars.set(n, v);
       const names = tfName(vars);
       const lr = lrAt(schedule, step);
-      const { value: lossTensor, grads } = tf.tidy(() => {
-        const xs = tf.tensor4d(batch.x, [batch.size, H, W, C]);
-        const ys = tf.tensor1d(batch.y, "int32");
-        return tf.variableGrads(
-          () => crossEntropy(target.forward(xs, arch), ys, recipe.labelSmoothing),
-          [...vars.values()],
-        );
-      });
-      // the update runs outside tidy: the optimizer's moments must outlive this step
-      const named = new Map<string, tf.Tensor>();
-      for (const [tfn, g] of Object.entries(grads)) named.set(names.get(tfn)!, g);
+      const { loss, named, studentLoss } = await pathGrads(
+        target,
+        paths,
+        pathVars,
+        plan?.distil ?? false,
+        batch,
+        [H, W, C],
+        recipe.labelSmoothing,
+        names,
+      );
       // loss and gradients are checked before the optimizer sees them: a non-finite step never reaches
       // the weights (nor the moments), and the last checkpoint stays the last good state
-      const loss = (await lossTensor.data())[0];
-      lossTensor.dispose();
       const gradNorm = await globalGradNorm(named);
-      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      const badLoss = !Number.isFinite(loss) || (studentLoss !== null && !Number.isFinite(studentLoss));
+      if (badLoss || !Number.isFinite(gradNorm)) {
         const bad = Number.isFinite(gradNorm) ? [] : await nonFiniteGrads(named);
         for (const g of named.values()) g.dispose();
         run.appendJsonl("metrics.jsonl", {
           type: "nonfinite",
           step: step + 1,
           loss: String(loss),
+          ...(studentLoss !== null ? { student_loss: String(studentLoss) } : {}),
           grad_norm: String(gradNorm),
           nonfinite_grads: bad,
-          arch: arch ? formatArch(arch) : null,
+          arch: pathText,
         });
         const last = run.latestCheckpoint();
         const what = !Number.isFinite(loss)
           ? `loss became ${loss}`
-          : bad.length > 0
-            ? `gradient became non-finite (${bad.slice(0, 3).join(", ")}${bad.length > 3 ? `, ${bad.length - 3} more` : ""})`
-            : `gradient norm overflowed float32 (loss ${loss.toFixed(4)})`;
+          : badLoss
+            ? `distillation loss became ${studentLoss}`
+            : bad.length > 0
+              ? `gradient became non-finite (${bad.slice(0, 3).join(", ")}${bad.length > 3 ? `, ${bad.length - 3} more` : ""})`
+              : `gradient norm overflowed float32 (loss ${loss.toFixed(4)})`;
         throw new NonFiniteLossError(
-          `${what} at step ${step + 1}${arch ? ` (path ${formatArch(arch)})` : ""}; stopped before the update, the weights are unchanged. ` +
+          `${what} at step ${step + 1}${pathText ? ` (${paths.length > 1 ? "paths" : "path"} ${pathText})` : ""}; stopped before the update, the weights are unchanged. ` +
             (last ? `The last good checkpoint is step ${last.step} (${last.file}). ` : "") +
             "Lower the learning rate, or clip gradients harder (a smaller clipGradNorm) in the recipe.",
         );
@@ -320,7 +384,8 @@ export async function trainLoop(opts: LoopOptions): Promise<TrainResult> {
           grad_norm: Math.round(gradNorm * 1e4) / 1e4,
           images_per_sec: Math.round(imagesPerSec * 10) / 10,
           data_wait_ms: Math.round((t0 - tWait) * 100) / 100,
-          arch: arch ? formatArch(arch) : null,
+          arch: pathText,
+          ...(studentLoss !== null ? { student_loss: studentLoss } : {}),
         });
       }
       const epochEnd = step % stepsPerEpoch === 0 || step === totalSteps;

@@ -20,6 +20,20 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, smoothing
   });
 }
 
+/**
+ * Mean cross-entropy of logits [B, K] against soft targets [B, K] (rows of probabilities, held constant:
+ * no gradient flows into them): the student's loss of in-place distillation, whose targets are the
+ * largest path's softmax.
+ */
+export function softCrossEntropy(logits: tf.Tensor2D, target: tf.Tensor2D): tf.Scalar {
+  const [B, K] = logits.shape;
+  const [TB, TK] = target.shape;
+  if (TB !== B || TK !== K) {
+    throw new Error(`softCrossEntropy: logits [${B}, ${K}] but targets [${TB}, ${TK}]`);
+  }
+  return tf.tidy(() => tf.neg(tf.sum(target.mul(tf.logSoftmax(logits)), 1)).mean() as tf.Scalar);
+}
+
 /** Top-1 and top-5 hits of a batch of logits (row-major [B, K]) against labels; rows holding NaN or ±∞ never hit. */
 export function topkHits(
   logits: Float32Array,

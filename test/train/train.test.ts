@@ -114,7 +114,7 @@ describe("train-supernet end to end (cpu backend)", () => {
     );
     await expect(
       trainSupernetCommand({ ...base(join(tempDir(), "x")), sampling: "even" }, captureIo()),
-    ).rejects.toThrow('--sampling: expected uniform or fair, got "even"');
+    ).rejects.toThrow('--sampling: expected one of uniform, fair, sandwich, got "even"');
   });
 
   it("the interrupted process exits 130 through the CLI and says how to resume", async () => {
