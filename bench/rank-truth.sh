@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Issue 16 items 2–3: ground truths that later sessions can reuse — within the band with the default
+# recipe's 5 epochs from scratch, across the whole space's FLOPs with 1 epoch — and supernet variants
+# ranked against them.
+#   bash bench/rank-truth.sh [OUT=runs/rank-truth] [EPOCHS=5]
+# 1. the pipeline's supernet (uniform SPOS, paths under 25M, seed 0, the default 5 epochs)
+# 2. rank-corr --sampling band: 12 subnets within ±5% of 25M, each trained from scratch EPOCHS epochs with
+#    seeds 0 and 1 — through a BullMQ queue to one `psvit worker --concurrency 2` (a redis-server on port
+#    6390 is started when none answers there), so both cores train
+# 3. variant supernets, each trained like 1. with one change, ranked with --scratch-from (no training):
+#    --sampling sandwich (BigNAS's sandwich rule, in-place distillation; 4 paths a step)
+# 4. across FLOPs: a supernet of the whole space (uniform, seed 0, 5 epochs) and rank-corr's default
+#    sampling: 12 subnets, one per FLOPs stratum of the whole space, 1 epoch from scratch × 2 seeds
+# 5. the ground truths are copied to bench/results/ (run.json, rank-corr.json, samples.jsonl: what
+#    --scratch-from reads) so that a later session ranks new variants without retraining:
+#      psvit rank-corr --run NEW_SUPERNET --name band --scratch-from bench/results/rank-band-e5/band
+# Every step is skipped when its result exists; every training uses one wasm thread.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-runs/rank-truth}
+EPOCHS=${2:-5}
+export PSVIT_WASM_THREADS=1
+Q=redis://127.0.0.1:6390
+psvit() { node bin/psvit "$@"; }
+mkdir -p "$OUT"
+finished() { [ -f "$1/run.json" ] && grep -q '"finished"' "$1/run.json"; }
+supernet() { # DIR, then train-supernet flags
+  local dir=$1; shift
+  finished "$dir" || psvit train-supernet --seed 0 --out "$dir" --force "$@"
+}
+worker=
+start_worker() {
+  [ -n "$worker" ] && return
+  redis-cli -p 6390 ping > /dev/null 2>&1 || redis-server --port 6390 --save "" --appendonly no --daemonize yes
+  psvit worker --queue "$Q" --artifacts "$OUT/artifacts" --concurrency 2 > "$OUT/worker.log" 2>&1 &
+  worker=$!
+  trap 'kill $worker 2> /dev/null || true' EXIT
+}
+study() { # RUN NAME, then rank-corr flags: a study stopped midway is continued
+  local run=$1 name=$2; shift 2
+  [ -f "$run/$name/result.json" ] && return
+  start_worker
+  if [ -f "$run/$name/rank-corr.json" ]; then
+    psvit rank-corr --run "$run" --name "$name" --resume --queue "$Q" --artifacts "$OUT/artifacts"
+  else
+    psvit rank-corr --run "$run" --name "$name" --queue "$Q" --artifacts "$OUT/artifacts" "$@"
+  fi
+}
+keep() { # RUN NAME DEST
+  mkdir -p "$3/$2"
+  cp "$1/run.json" "$3/run.json"
+  cp "$1/$2/rank-corr.json" "$1/$2/samples.jsonl" "$1/$2/result.json" "$3/$2/"
+}
+supernet "$OUT/uniform" --flops-range :25M
+study "$OUT/uniform" band --sampling band --flops 25M --epochs "$EPOCHS" --samples 12
+keep "$OUT/uniform" band "bench/results/rank-band-e$EPOCHS"
+supernet "$OUT/whole"
+study "$OUT/whole" strata --epochs 1 --samples 12
+keep "$OUT/whole" strata bench/results/rank-strata-e1
+variant() { # NAME, then train-supernet flags
+  local name=$1; shift
+  supernet "$OUT/$name" "$@"
+  [ -f "$OUT/$name/band/result.json" ] ||
+    psvit rank-corr --run "$OUT/$name" --name band --scratch-from "$OUT/uniform/band" --json > /dev/null
+}
+variant sandwich --flops-range :25M --sampling sandwich
+node bench/rank-proxies.mjs "$OUT/uniform/band" "$OUT/whole/strata"
+# the table: supernet, τ [95% CI], per-seed τ, ceiling, ratio
+node -e '
+const fs = require("fs"), path = require("path");
+const out = process.argv[1];
+const f = (x) => (x === null || x === undefined ? "–" : x.toFixed(2));
+console.log("| supernet | study | n | τ (95% CI) | τ per seed | ceiling τ (95% CI) | ratio |");
+console.log("| --- | --- | --- | --- | --- | --- | --- |");
+for (const [name, study] of [["uniform", "band"], ["sandwich", "band"], ["whole", "strata"]]) {
+  const file = path.join(out, name, study, "result.json");
+  if (!fs.existsSync(file)) continue;
+  const r = JSON.parse(fs.readFileSync(file, "utf8"));
+  const ci = (c) => (c ? ` (${f(c.lo)} to ${f(c.hi)})` : "");
+  console.log(`| ${name} | ${study} (${r.epochs} ep) | ${r.n} | ${f(r.kendallTau)}${ci(r.kendallTauCi)} | ${r.perSeedTau.map(f).join(" / ")} | ${f(r.ceiling?.kendallTau)}${ci(r.ceiling?.ci)} | ${f(r.ceiling?.ratio)} |`);
+}' "$OUT"
