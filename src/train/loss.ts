@@ -10,14 +10,15 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, smoothing
   if (labels.shape[0] !== B) {
     throw new Error(`crossEntropy: ${B} rows of logits but ${labels.shape[0]} labels`);
   }
-  return tf.tidy(() => {
-    const logp = tf.logSoftmax(logits);
-    const target = tf
-      .oneHot(labels, K)
-      .mul(1 - smoothing)
-      .add(smoothing / K);
-    return tf.neg(tf.sum(target.mul(logp), 1)).mean() as tf.Scalar;
-  });
+  return tf.tidy(() =>
+    softCrossEntropy(
+      logits,
+      tf
+        .oneHot(labels, K)
+        .mul(1 - smoothing)
+        .add(smoothing / K) as tf.Tensor2D,
+    ),
+  );
 }
 
 /**
