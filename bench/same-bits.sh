@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 A=$1 B=$2 ARCH=${3:-IBIBIB-ISBIIB-IIBBBB}
 W=${TMPDIR:-/tmp}/psvit-same-bits
 mkdir -p "$W"
-node bin/psvit export --space search-spaces/fmnist-2d.json --arch "$ARCH" --out "$W/cfg" > /dev/null
+node bin/psvit export --space search-spaces/fmnist-2d.json --arch "$ARCH" --out "$W/cfg" --force > /dev/null
 cfg="$W/cfg/fmnist-2d-$ARCH.model.json"
 train() { # COMMIT RUN
   local id; id=$(git rev-parse --short "$1")
