@@ -39,17 +39,8 @@ study strata --flops 25M --epochs 1 --samples 12
 variant fair --sampling fair
 variant lr1e-3 --config bench/recipes/fmnist-supernet-lr1e-3.json
 # the table: supernet, study, τ [95% CI], per-seed τ, ceiling, ratio
-node -e '
-const fs = require("fs"), path = require("path");
-const [pipe, out] = process.argv.slice(1);
-const rows = [["uniform (pipeline)", pipe], ...["fair", "lr1e-3"].map((v) => [v, path.join(out, "supernet-" + v)])];
-const f = (x) => (x === null || x === undefined ? "–" : x.toFixed(2));
-console.log("| supernet | study | n | τ (95% CI) | τ per seed | ceiling τ (95% CI) | ratio |");
-console.log("| --- | --- | --- | --- | --- | --- | --- |");
-for (const [label, dir] of rows) for (const s of ["band", "strata"]) {
-  const file = path.join(dir, s, "result.json");
-  if (!fs.existsSync(file)) continue;
-  const r = JSON.parse(fs.readFileSync(file, "utf8"));
-  const ci = (c) => (c ? ` (${f(c.lo)} to ${f(c.hi)})` : "");
-  console.log(`| ${label} | ${s} (${r.epochs} ep) | ${r.n} | ${f(r.kendallTau)}${ci(r.kendallTauCi)} | ${r.perSeedTau.map(f).join(" / ")} | ${f(r.ceiling?.kendallTau)}${ci(r.ceiling?.ci)} | ${f(r.ceiling?.ratio)} |`);
-}' "$PIPE" "$OUT"
+rows=()
+for v in "uniform (pipeline)=$PIPE" "fair=$OUT/supernet-fair" "lr1e-3=$OUT/supernet-lr1e-3"; do
+  for s in band strata; do rows+=("$v/$s"); done
+done
+node bench/rank-table.mjs "${rows[@]}"

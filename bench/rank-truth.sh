@@ -8,7 +8,8 @@
 #    seeds 0 and 1 — through a BullMQ queue to one `psvit worker --concurrency 2` (a redis-server on port
 #    6390 is started when none answers there), so both cores train
 # 3. variant supernets, each trained like 1. with one change, ranked with --scratch-from (no training):
-#    --sampling sandwich (BigNAS's sandwich rule, in-place distillation; 4 paths a step)
+#    --sampling sandwich (BigNAS's sandwich rule, in-place distillation; 4 paths a step), and its two
+#    controls: uniform for 20 epochs (the same compute) and sandwich with seed 1
 # 4. across FLOPs: a supernet of the whole space (uniform, seed 0, 5 epochs) and rank-corr's default
 #    sampling: 12 subnets, one per FLOPs stratum of the whole space, 1 epoch from scratch × 2 seeds
 # 5. the ground truths are copied to bench/results/ (run.json, rank-corr.json, samples.jsonl: what
@@ -24,9 +25,11 @@ Q=redis://127.0.0.1:6390
 psvit() { node bin/psvit "$@"; }
 mkdir -p "$OUT"
 finished() { [ -f "$1/run.json" ] && grep -q '"finished"' "$1/run.json"; }
-supernet() { # DIR, then train-supernet flags
+supernet() { # DIR, then train-supernet flags (--seed 0 unless they name one)
   local dir=$1; shift
-  finished "$dir" || psvit train-supernet --seed 0 --out "$dir" --force "$@"
+  local seed=(--seed 0)
+  [[ " $* " == *" --seed "* ]] && seed=()
+  finished "$dir" || psvit train-supernet "${seed[@]}" --out "$dir" --force "$@"
 }
 worker=
 start_worker() {
@@ -64,18 +67,11 @@ variant() { # NAME, then train-supernet flags
     psvit rank-corr --run "$OUT/$name" --name band --scratch-from "$OUT/uniform/band" --json > /dev/null
 }
 variant sandwich --flops-range :25M --sampling sandwich
+# controls for it: the same compute spent on uniform sampling (4 paths a step × 5 epochs = 20 epochs of
+# one path), and the sandwich supernet again with another seed (is its τ the rule's, or one seed's?)
+variant uniform20 --flops-range :25M --epochs 20
+variant sandwich-s1 --flops-range :25M --sampling sandwich --seed 1
 node bench/rank-proxies.mjs "$OUT/uniform/band" "$OUT/whole/strata"
 # the table: supernet, τ [95% CI], per-seed τ, ceiling, ratio
-node -e '
-const fs = require("fs"), path = require("path");
-const out = process.argv[1];
-const f = (x) => (x === null || x === undefined ? "–" : x.toFixed(2));
-console.log("| supernet | study | n | τ (95% CI) | τ per seed | ceiling τ (95% CI) | ratio |");
-console.log("| --- | --- | --- | --- | --- | --- | --- |");
-for (const [name, study] of [["uniform", "band"], ["sandwich", "band"], ["whole", "strata"]]) {
-  const file = path.join(out, name, study, "result.json");
-  if (!fs.existsSync(file)) continue;
-  const r = JSON.parse(fs.readFileSync(file, "utf8"));
-  const ci = (c) => (c ? ` (${f(c.lo)} to ${f(c.hi)})` : "");
-  console.log(`| ${name} | ${study} (${r.epochs} ep) | ${r.n} | ${f(r.kendallTau)}${ci(r.kendallTauCi)} | ${r.perSeedTau.map(f).join(" / ")} | ${f(r.ceiling?.kendallTau)}${ci(r.ceiling?.ci)} | ${f(r.ceiling?.ratio)} |`);
-}' "$OUT"
+node bench/rank-table.mjs "uniform=$OUT/uniform/band" "sandwich=$OUT/sandwich/band" "uniform20=$OUT/uniform20/band" \
+  "sandwich-s1=$OUT/sandwich-s1/band" "whole=$OUT/whole/strata"
