@@ -9,7 +9,7 @@
 #    6390 is started when none answers there), so both cores train
 # 3. variant supernets, each trained like 1. with one change, ranked with --scratch-from (no training):
 #    --sampling sandwich (BigNAS's sandwich rule, in-place distillation; 4 paths a step), and its two
-#    controls: uniform for 20 epochs (the same compute) and sandwich with seed 1
+#    controls: uniform for 20 epochs (the same compute) and both with seed 1 as well
 # 4. across FLOPs: a supernet of the whole space (uniform, seed 0, 5 epochs) and rank-corr's default
 #    sampling: 12 subnets, one per FLOPs stratum of the whole space, 1 epoch from scratch × 2 seeds
 # 5. the ground truths are copied to bench/results/ (run.json, rank-corr.json, samples.jsonl: what
@@ -71,7 +71,12 @@ variant sandwich --flops-range :25M --sampling sandwich
 # one path), and the sandwich supernet again with another seed (is its τ the rule's, or one seed's?)
 variant uniform20 --flops-range :25M --epochs 20
 variant sandwich-s1 --flops-range :25M --sampling sandwich --seed 1
+variant uniform20-s1 --flops-range :25M --epochs 20 --seed 1
 node bench/rank-proxies.mjs "$OUT/uniform/band" "$OUT/whole/strata"
+# do supernets of another seed or recipe rank the band alike? (τ between their inherited accuracies)
+node bench/rank-agree.mjs uniform="$OUT/uniform/band/result.json" sandwich="$OUT/sandwich/band/result.json" \
+  sandwich-s1="$OUT/sandwich-s1/band/result.json" uniform20="$OUT/uniform20/band/result.json" \
+  uniform20-s1="$OUT/uniform20-s1/band/result.json"
 # the table: supernet, τ [95% CI], per-seed τ, ceiling, ratio
 node bench/rank-table.mjs "uniform=$OUT/uniform/band" "sandwich=$OUT/sandwich/band" "uniform20=$OUT/uniform20/band" \
-  "sandwich-s1=$OUT/sandwich-s1/band" "whole=$OUT/whole/strata"
+  "sandwich-s1=$OUT/sandwich-s1/band" "uniform20-s1=$OUT/uniform20-s1/band" "whole=$OUT/whole/strata"

@@ -18,7 +18,9 @@
 // Jobs run seed by seed (every architecture's seed 0 first), so a study cut short still compares all of
 // them. Re-running skips finished trainings. Writes OUT/archs.json (what is trained), OUT/result.json
 // and prints a Markdown table; the goal (issue 16): the winner's mean test top-1 beats every random
-// architecture's and the baseline's by more than the seed spread (the larger seed SD of the two).
+// architecture's and the baseline's by more than the seed spread (the larger seed SD of the two). Beside
+// it, the winner against what one random draw of its cost gives on average (the mean of the random
+// architectures' means, with the SE that their spread gives).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -229,6 +231,21 @@ const verdicts = rows.slice(1).map((r) => {
   return { role: r.role, diff, spread, seDiff, beats: diff > spread };
 });
 const goal = verdicts.length > 0 && verdicts.every((v) => v.beats);
+// What a user who draws one architecture of this cost at random gets, on average: the mean of the random
+// architectures' means. Its SE is their SD over √R, which holds the spread between architectures and each
+// mean's own seed noise; the winner's lead over it is what searching buys.
+const randoms = rows.filter((r) => r.role.startsWith("random") && r.test.n > 0);
+const draw = meanSe(randoms.map((r) => r.test.mean));
+const vsDraw =
+  randoms.length > 1
+    ? {
+        n: randoms.length,
+        mean: draw.mean,
+        se: draw.se,
+        diff: win.test.mean - draw.mean,
+        seDiff: Math.hypot(win.test.se, draw.se),
+      }
+    : null;
 writeJson(path.join(OUT, "result.json"), {
   date: new Date().toISOString(),
   data: DATA,
@@ -238,6 +255,7 @@ writeJson(path.join(OUT, "result.json"), {
   rows,
   verdicts,
   goal,
+  vsDraw,
 });
 
 const f = (x) => (Number.isFinite(x) ? x.toFixed(2) : "-");
@@ -266,3 +284,7 @@ for (const v of verdicts) {
   );
 }
 console.log(`\ngoal (beats every one by more than the seed spread): ${goal ? "met" : "missed"}`);
+if (vsDraw)
+  console.log(
+    `winner − a random draw of its cost (the mean of ${vsDraw.n} random architectures' means, ${f(vsDraw.mean)} ± ${f(vsDraw.se)}): ${f(vsDraw.diff)} (SE ${f(vsDraw.seDiff)}, ${f(vsDraw.diff / vsDraw.seDiff)} SE)`,
+  );

@@ -1,0 +1,42 @@
+// Do two supernets agree with each other? Kendall τ (95% bootstrap interval over subnets) between the
+// inherited accuracies of every pair of rank-corr studies of the same subnets (e.g. one recipe with two
+// supernet seeds: the supernet's own seed-to-seed ceiling), and the τ of their mean against the
+// from-scratch accuracy (what averaging supernets buys).
+//   node bench/rank-agree.mjs LABEL=STUDY/result.json LABEL=STUDY/result.json [...]
+// Needs `npm run build` (dist/search/rankcorr.js).
+import { readFileSync } from "node:fs";
+import { bootstrapCi, kendallTau } from "../dist/search/rankcorr.js";
+import { Rng } from "../dist/util/rng.js";
+
+const args = process.argv.slice(2);
+if (args.length < 2) {
+  console.error("usage: node bench/rank-agree.mjs LABEL=result.json LABEL=result.json [...]");
+  process.exit(2);
+}
+const studies = args.map((a) => {
+  const at = a.indexOf("=");
+  const [label, file] = at > 0 ? [a.slice(0, at), a.slice(at + 1)] : [a, a];
+  const r = JSON.parse(readFileSync(file, "utf8"));
+  return { label, byArch: new Map(r.pairs.map((p) => [p.arch, p])) };
+});
+const archs = [...studies[0].byArch.keys()].filter((a) => studies.every((s) => s.byArch.has(a)));
+if (archs.length < 3) throw new Error(`only ${archs.length} subnets in common`);
+const f = (x) => (x === null || Number.isNaN(x) ? "–" : x.toFixed(2));
+const tauCi = (x, y) => {
+  const ci = bootstrapCi(x, y, kendallTau, new Rng(0));
+  return `${f(kendallTau(x, y))} (${f(ci?.lo)} to ${f(ci?.hi)})`;
+};
+const inherited = (s) => archs.map((a) => s.byArch.get(a).inherited);
+const scratch = archs.map((a) => studies[0].byArch.get(a).scratch);
+console.log(`${archs.length} subnets in common`);
+console.log(
+  "| supernet A | supernet B | τ of inherited, A vs B (95% CI) | τ of their mean vs from scratch |",
+);
+console.log("| --- | --- | --- | --- |");
+for (let i = 0; i < studies.length; i++)
+  for (let j = i + 1; j < studies.length; j++) {
+    const a = inherited(studies[i]);
+    const b = inherited(studies[j]);
+    const mean = a.map((x, k) => (x + b[k]) / 2);
+    console.log(`| ${studies[i].label} | ${studies[j].label} | ${tauCi(a, b)} | ${tauCi(mean, scratch)} |`);
+  }
