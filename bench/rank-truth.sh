@@ -68,7 +68,7 @@ variant() { # NAME, then train-supernet flags
 }
 variant sandwich --flops-range :25M --sampling sandwich
 # controls for it: the same compute spent on uniform sampling (4 paths a step × 5 epochs = 20 epochs of
-# one path), and the sandwich supernet again with another seed (is its τ the rule's, or one seed's?)
+# one path), and both again with another seed (is a τ the recipe's, or one supernet seed's?)
 variant uniform20 --flops-range :25M --epochs 20
 variant sandwich-s1 --flops-range :25M --sampling sandwich --seed 1
 variant uniform20-s1 --flops-range :25M --epochs 20 --seed 1

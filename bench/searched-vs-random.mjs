@@ -15,8 +15,8 @@
 // training) and runs on `psvit worker --queue URL --artifacts DIR` processes on any machine; the run
 // directories come back into OUT/runs as they would here, and the test split is scored here. Re-running
 // waits for the same jobs (a finished one answers at once), so a killed study loses nothing.
-// Jobs run seed by seed (every architecture's seed 0 first), so a study cut short still compares all of
-// them. Re-running skips finished trainings. Writes OUT/archs.json (what is trained), OUT/result.json
+// Local jobs run seed by seed (every architecture's seed 0 first), so a study cut short still compares
+// all of them; queued ones are all sent at once and the workers take them as they arrive, in no such order. Re-running skips finished trainings. Writes OUT/archs.json (what is trained), OUT/result.json
 // and prints a Markdown table; the goal (issue 16): the winner's mean test top-1 beats every random
 // architecture's and the baseline's by more than the seed spread (the larger seed SD of the two). Beside
 // it, the winner against what one random draw of its cost gives on average (the mean of the random
