@@ -21,39 +21,9 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/rank-truth}
 EPOCHS=${2:-5}
 export PSVIT_WASM_THREADS=1
-Q=redis://127.0.0.1:6390
-psvit() { node bin/psvit "$@"; }
 mkdir -p "$OUT"
-finished() { [ -f "$1/run.json" ] && grep -q '"finished"' "$1/run.json"; }
-supernet() { # DIR, then train-supernet flags (--seed 0 unless they name one)
-  local dir=$1; shift
-  local seed=(--seed 0)
-  [[ " $* " == *" --seed "* ]] && seed=()
-  finished "$dir" || psvit train-supernet "${seed[@]}" --out "$dir" --force "$@"
-}
-worker=
-start_worker() {
-  [ -n "$worker" ] && return
-  redis-cli -p 6390 ping > /dev/null 2>&1 || redis-server --port 6390 --save "" --appendonly no --daemonize yes
-  psvit worker --queue "$Q" --artifacts "$OUT/artifacts" --concurrency 2 > "$OUT/worker.log" 2>&1 &
-  worker=$!
-  trap 'kill $worker 2> /dev/null || true' EXIT
-}
-study() { # RUN NAME, then rank-corr flags: a study stopped midway is continued
-  local run=$1 name=$2; shift 2
-  [ -f "$run/$name/result.json" ] && return
-  start_worker
-  if [ -f "$run/$name/rank-corr.json" ]; then
-    psvit rank-corr --run "$run" --name "$name" --resume --queue "$Q" --artifacts "$OUT/artifacts"
-  else
-    psvit rank-corr --run "$run" --name "$name" --queue "$Q" --artifacts "$OUT/artifacts" "$@"
-  fi
-}
-keep() { # RUN NAME DEST
-  mkdir -p "$3/$2"
-  cp "$1/run.json" "$3/run.json"
-  cp "$1/$2/rank-corr.json" "$1/$2/samples.jsonl" "$1/$2/result.json" "$3/$2/"
-}
+# shellcheck source=bench/rank-lib.sh
+source bench/rank-lib.sh
 supernet "$OUT/uniform" --flops-range :25M
 study "$OUT/uniform" band --sampling band --flops 25M --epochs "$EPOCHS" --samples 12
 keep "$OUT/uniform" band "bench/results/rank-band-e$EPOCHS"
