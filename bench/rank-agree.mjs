@@ -1,7 +1,8 @@
 // Do two supernets agree with each other? Kendall τ (95% bootstrap interval over subnets) between the
 // inherited accuracies of every pair of rank-corr studies of the same subnets (e.g. one recipe with two
 // supernet seeds: the supernet's own seed-to-seed ceiling), and the τ of their mean against the
-// from-scratch accuracy (what averaging supernets buys).
+// from-scratch accuracy (what averaging supernets buys); with three or more, the τ of all of them together
+// (mean accuracy, and mean rank). The from-scratch accuracies are the first study's.
 //   node bench/rank-agree.mjs LABEL=STUDY/result.json LABEL=STUDY/result.json [...]
 // Needs `npm run build` (dist/search/rankcorr.js).
 import { readFileSync } from "node:fs";
@@ -40,3 +41,14 @@ for (let i = 0; i < studies.length; i++)
     const mean = a.map((x, k) => (x + b[k]) / 2);
     console.log(`| ${studies[i].label} | ${studies[j].label} | ${tauCi(a, b)} | ${tauCi(mean, scratch)} |`);
   }
+if (studies.length > 2) {
+  // every supernet together: the mean accuracy, and the mean rank (supernets whose accuracies sit at
+  // different levels or spreads then weigh alike)
+  const all = studies.map(inherited);
+  const mean = archs.map((_, k) => all.reduce((s, a) => s + a[k], 0) / all.length);
+  const rank = (a) => a.map((x) => a.filter((y) => y < x).length + (a.filter((y) => y === x).length - 1) / 2);
+  const ranks = all.map(rank);
+  const meanRank = archs.map((_, k) => ranks.reduce((s, r) => s + r[k], 0) / ranks.length);
+  console.log(`all ${studies.length}: τ of their mean accuracy vs from scratch ${tauCi(mean, scratch)}`);
+  console.log(`all ${studies.length}: τ of their mean rank vs from scratch ${tauCi(meanRank, scratch)}`);
+}
