@@ -1,7 +1,7 @@
 // Issue 16 item 4: is the search's winner better than what a user gets by drawing an architecture of the
 // same cost at random? Retrains from scratch, with the default recipe (configs/recipes/fmnist.json):
-//   - the winner of `psvit pipeline` (supernet + search under --budget, default 25M; run first when the
-//     pipeline directory holds no search result),
+//   - the winner of `psvit pipeline` (supernet + search under --budget, default 25M, on --data's data; run
+//     first when the pipeline directory holds no search result),
 //   - --random N (default 5) architectures drawn uniformly from those under the budget whose FLOPs are
 //     within 5% of the winner's (`psvit space --sample`, seeded by --draw-seed),
 //   - the DeiT-like uniform baseline configs/fmnist-deit-uniform.json,
@@ -65,12 +65,19 @@ else if (ARCHS_FROM) plan = JSON.parse(readFileSync(path.resolve(ARCHS_FROM), "u
 else {
   const searchResult = path.join(PIPELINE, "search-evolution", "result.json");
   if (!existsSync(searchResult)) {
-    log(`no search result in ${PIPELINE}: running psvit pipeline --out ${PIPELINE} (2 threads)`);
+    // on --data's data: a winner searched on other data than it is retrained on is another study
+    log(
+      `no search result in ${PIPELINE}: running psvit pipeline --out ${PIPELINE} --data ${DATA} (2 threads)`,
+    );
     const t0 = performance.now();
-    execFileSync(process.execPath, [PSVIT, "pipeline", "--out", PIPELINE, "--flops", BUDGET], {
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, PSVIT_WASM_THREADS: "2" },
-    });
+    execFileSync(
+      process.execPath,
+      [PSVIT, "pipeline", "--out", PIPELINE, "--flops", BUDGET, "--data", DATA],
+      {
+        stdio: ["ignore", "inherit", "inherit"],
+        env: { ...process.env, PSVIT_WASM_THREADS: "2" },
+      },
+    );
     log(`pipeline finished in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
   }
   const result = JSON.parse(readFileSync(searchResult, "utf8"));
@@ -97,6 +104,7 @@ else {
     created: new Date().toISOString(),
     pipeline: path.relative(root, PIPELINE),
     budget: BUDGET,
+    data: DATA,
     drawSeed: Number(DRAW_SEED),
     band: { minFlops: lo, maxFlops: hi, pool: drawn.pool },
     entries: [
