@@ -13,12 +13,13 @@
  * evaluator and proposals are injected, the RNG is seeded, `state()` continues exactly. No candidate is
  * evaluated twice.
  */
-import { type Arch, CELL_CHOICES, type Cell, formatArch, parseArch, sampleArch } from "../space/arch.js";
+import { type Arch, CELL_CHOICES, type Cell, parseArch } from "../space/arch.js";
 import { Rng } from "../util/rng.js";
 import {
   compareCandidates,
   type Evaluated,
   type GenerationSummary,
+  SearchBase,
   type SearchDeps,
   SearchError,
   type SearchOptions,
@@ -26,24 +27,14 @@ import {
   satisfies,
 } from "./evolution.js";
 
-export class AgingSearch {
-  private readonly rng: Rng;
-  private s: SearchState;
-  private readonly seen = new Set<string>();
+export class AgingSearch extends SearchBase {
   /** Fitness by architecture of everything evaluated (the population holds strings). */
   private readonly fitness = new Map<string, Evaluated>();
 
-  private constructor(
-    private readonly deps: SearchDeps,
-    state: SearchState,
-  ) {
-    this.s = state;
+  private constructor(deps: SearchDeps, state: SearchState) {
+    super(deps, state);
     this.s.members ??= [];
-    this.rng = Rng.fromState(state.rng);
-    for (const h of state.history) {
-      this.seen.add(h.arch);
-      this.fitness.set(h.arch, h);
-    }
+    for (const h of state.history) this.fitness.set(h.arch, h);
   }
 
   static start(deps: SearchDeps, options: SearchOptions, seed: number): AgingSearch {
@@ -59,7 +50,7 @@ export class AgingSearch {
     });
     // probe that the constraint can be met at all (the first candidate is drawn again in step())
     const probe = Rng.fromState(search.rng.state());
-    const propose = deps.propose ?? ((rng: Rng) => sampleArch(deps.space, rng));
+    const propose = search.proposer();
     let ok = false;
     for (let t = 0; t < options.triesPerCandidate * options.population && !ok; t++) {
       const a = propose(probe);
@@ -72,26 +63,6 @@ export class AgingSearch {
   static restore(deps: SearchDeps, state: SearchState): AgingSearch {
     if (state.version !== 1) throw new SearchError(`search state version ${state.version} is not supported`);
     return new AgingSearch(deps, structuredClone(state));
-  }
-
-  get done(): boolean {
-    return this.s.generation >= this.s.options.generations || this.s.exhausted === true;
-  }
-
-  get generation(): number {
-    return this.s.generation;
-  }
-
-  state(): SearchState {
-    return structuredClone({ ...this.s, rng: this.rng.state() });
-  }
-
-  history(): Evaluated[] {
-    return [...this.s.history];
-  }
-
-  top(k: number): Evaluated[] {
-    return [...this.s.history].sort(compareCandidates).slice(0, k);
   }
 
   /** The candidates this block will evaluate: `population` of them (bred as it goes). */
@@ -140,15 +111,9 @@ export class AgingSearch {
     }
     if (evaluated.length < o.population) exhausted = true;
     this.s.generation += 1;
-    let shortfall = shortfalls.length ? [...new Set(shortfalls)].join("; ") : undefined;
-    if (exhausted && !this.done) {
-      this.s.exhausted = true;
-      shortfall = `${shortfall ? `${shortfall}; ` : ""}no unseen candidate is left: the search ends after generation ${generation + 1}`;
-    }
+    const shortfall = shortfalls.length ? [...new Set(shortfalls)].join("; ") : undefined;
     if (evaluated.length === 0) throw new SearchError(`no new candidate could be drawn (${shortfall})`);
-    const best = [...evaluated].sort(compareCandidates)[0];
-    const meanAccuracy = evaluated.reduce((a, x) => a + x.accuracy, 0) / evaluated.length;
-    return { generation, evaluated, best, meanAccuracy, ...(shortfall ? { shortfall } : {}) };
+    return this.summary(generation, evaluated, shortfall, exhausted && !this.done);
   }
 
   /** An evaluated candidate joins the population; past `population` members, the oldest leaves. */
@@ -176,7 +141,7 @@ export class AgingSearch {
         if (key !== null) return { key };
       }
     }
-    const propose = this.deps.propose ?? ((rng: Rng) => sampleArch(this.deps.space, rng));
+    const propose = this.proposer();
     for (let t = 0; t < tries * 10; t++) {
       const key = this.accept(propose(this.rng));
       if (key !== null)
@@ -212,14 +177,5 @@ export class AgingSearch {
     const child = parent.map((stage) => [...stage]) as Cell[][];
     child[s][i] = this.rng.pick(others);
     return child;
-  }
-
-  private accept(arch: Arch | null): string | null {
-    if (arch === null) return null;
-    const key = formatArch(arch);
-    if (this.seen.has(key)) return null;
-    if (!satisfies(this.deps.cost(arch), this.deps.constraint)) return null;
-    this.seen.add(key);
-    return key;
   }
 }

@@ -108,18 +108,90 @@ export function satisfies(c: Cost, k: Constraint): boolean {
   );
 }
 
-export class EvolutionSearch {
-  private readonly rng: Rng;
-  private s: SearchState;
-  private readonly seen = new Set<string>();
+/**
+ * What every strategy shares: the saved state and its RNG, the architectures already seen (so no
+ * candidate is evaluated twice), acceptance under the constraint, the summary of a generation, and the
+ * read-only views of progress.
+ */
+export abstract class SearchBase {
+  protected readonly rng: Rng;
+  protected s: SearchState;
+  protected readonly seen = new Set<string>();
 
-  private constructor(
-    private readonly deps: SearchDeps,
+  protected constructor(
+    protected readonly deps: SearchDeps,
     state: SearchState,
   ) {
     this.s = state;
     this.rng = Rng.fromState(state.rng);
     for (const h of state.history) this.seen.add(h.arch);
+  }
+
+  get done(): boolean {
+    // also done when breeding found no unseen candidate (a small space, searched out)
+    return this.s.generation >= this.s.options.generations || this.s.exhausted === true;
+  }
+
+  get generation(): number {
+    return this.s.generation;
+  }
+
+  /** Everything needed to continue (JSON-serialisable). */
+  state(): SearchState {
+    return structuredClone({ ...this.s, rng: this.rng.state() });
+  }
+
+  history(): Evaluated[] {
+    return [...this.s.history];
+  }
+
+  /** The best `k` candidates evaluated so far. */
+  top(k: number): Evaluated[] {
+    return [...this.s.history].sort(compareCandidates).slice(0, k);
+  }
+
+  /** Candidates the current generation will evaluate. */
+  abstract pending(): string[];
+
+  /** Evaluate one generation (a block of `population` candidates). */
+  abstract step(): Promise<GenerationSummary>;
+
+  /** The injected proposal distribution (default: uniform over the space). */
+  protected proposer(): (rng: Rng) => Arch | null {
+    return this.deps.propose ?? ((rng: Rng) => sampleArch(this.deps.space, rng));
+  }
+
+  /** Accept `arch` if it satisfies the constraint and is new; remember it. */
+  protected accept(arch: Arch | null): string | null {
+    if (arch === null) return null;
+    const key = formatArch(arch);
+    if (this.seen.has(key)) return null;
+    if (!satisfies(this.deps.cost(arch), this.deps.constraint)) return null;
+    this.seen.add(key);
+    return key;
+  }
+
+  /** A generation's summary; `exhausted` ends the search and says why. */
+  protected summary(
+    generation: number,
+    evaluated: Evaluated[],
+    shortfall: string | undefined,
+    exhausted: boolean,
+  ): GenerationSummary {
+    let why = shortfall;
+    if (exhausted) {
+      this.s.exhausted = true;
+      why = `${why ? `${why}; ` : ""}no unseen candidate is left: the search ends after generation ${generation + 1}`;
+    }
+    const best = [...evaluated].sort(compareCandidates)[0];
+    const meanAccuracy = evaluated.reduce((a, e) => a + e.accuracy, 0) / evaluated.length;
+    return { generation, evaluated, best, meanAccuracy, ...(why ? { shortfall: why } : {}) };
+  }
+}
+
+export class EvolutionSearch extends SearchBase {
+  private constructor(deps: SearchDeps, state: SearchState) {
+    super(deps, state);
     for (const a of state.population) this.seen.add(a);
   }
 
@@ -147,29 +219,6 @@ export class EvolutionSearch {
     return new EvolutionSearch(deps, structuredClone(state));
   }
 
-  get done(): boolean {
-    // also done when breeding found no unseen candidate (a small space, searched out)
-    return this.s.generation >= this.s.options.generations || this.s.exhausted === true;
-  }
-
-  get generation(): number {
-    return this.s.generation;
-  }
-
-  /** Everything needed to continue (JSON-serialisable). */
-  state(): SearchState {
-    return structuredClone({ ...this.s, rng: this.rng.state() });
-  }
-
-  history(): Evaluated[] {
-    return [...this.s.history];
-  }
-
-  /** The best `k` candidates evaluated so far. */
-  top(k: number): Evaluated[] {
-    return [...this.s.history].sort(compareCandidates).slice(0, k);
-  }
-
   /** Candidates waiting to be evaluated in the current generation. */
   pending(): string[] {
     return [...this.s.population];
@@ -194,28 +243,14 @@ export class EvolutionSearch {
     this.s.generation += 1;
     this.s.population = [];
     let shortfall: string | undefined;
+    let exhausted = false;
     if (!this.done) {
       const next = this.nextPopulation();
       this.s.population = next.archs;
       shortfall = next.shortfall;
-      if (next.archs.length === 0) {
-        this.s.exhausted = true;
-        shortfall = `${shortfall ? `${shortfall}; ` : ""}no unseen candidate is left: the search ends after generation ${generation + 1}`;
-      }
+      exhausted = next.archs.length === 0;
     }
-    const best = [...evaluated].sort(compareCandidates)[0];
-    const meanAccuracy = evaluated.reduce((a, e) => a + e.accuracy, 0) / evaluated.length;
-    return { generation, evaluated, best, meanAccuracy, ...(shortfall ? { shortfall } : {}) };
-  }
-
-  /** Accept `arch` if it satisfies the constraint and is new; remember it. */
-  private accept(arch: Arch | null): string | null {
-    if (arch === null) return null;
-    const key = formatArch(arch);
-    if (this.seen.has(key)) return null;
-    if (!satisfies(this.deps.cost(arch), this.deps.constraint)) return null;
-    this.seen.add(key);
-    return key;
+    return this.summary(generation, evaluated, shortfall, exhausted);
   }
 
   private draw(
@@ -235,7 +270,7 @@ export class EvolutionSearch {
   }
 
   private randomCandidates(count: number) {
-    const propose = this.deps.propose ?? ((rng: Rng) => sampleArch(this.deps.space, rng));
+    const propose = this.proposer();
     return this.draw(count, () => propose(this.rng), "random");
   }
 
