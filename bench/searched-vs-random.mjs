@@ -236,22 +236,31 @@ const verdicts = rows.slice(1).map((r) => {
   const diff = win.test.mean - r.test.mean;
   const spread = Math.max(win.test.sd, r.test.sd);
   const seDiff = Math.hypot(win.test.se, r.test.se);
-  return { role: r.role, diff, spread, seDiff, beats: diff > spread };
+  // with one seed there is no seed spread to beat: undecided (null), not missed
+  return { role: r.role, diff, spread, seDiff, beats: Number.isFinite(spread) ? diff > spread : null };
 });
-const goal = verdicts.length > 0 && verdicts.every((v) => v.beats);
+const goal = verdicts.some((v) => v.beats === null)
+  ? null
+  : verdicts.length > 0 && verdicts.every((v) => v.beats);
 // What a user who draws one architecture of this cost at random gets, on average: the mean of the random
 // architectures' means. Its SE is their SD over √R, which holds the spread between architectures and each
 // mean's own seed noise; the winner's lead over it is what searching buys.
 const randoms = rows.filter((r) => r.role.startsWith("random") && r.test.n > 0);
+// With one seed the winner's own SE is unknown: its run is then held against the spread of the random
+// architectures' single runs (their SD, which holds seed noise and the spread between architectures), as
+// one more draw would be: SE of the difference = SD·√(1 + 1/R).
 const draw = meanSe(randoms.map((r) => r.test.mean));
+const oneSeed = win.test.n === 1;
 const vsDraw =
   randoms.length > 1
     ? {
         n: randoms.length,
         mean: draw.mean,
         se: draw.se,
+        sd: draw.sd,
         diff: win.test.mean - draw.mean,
-        seDiff: Math.hypot(win.test.se, draw.se),
+        seDiff: Math.hypot(oneSeed ? draw.sd : win.test.se, draw.se),
+        winnerSe: oneSeed ? "the random runs' SD (one seed)" : "the winner's seeds",
       }
     : null;
 writeJson(path.join(OUT, "result.json"), {
@@ -288,11 +297,13 @@ for (const r of rows) {
 console.log("\nwinner − other (test top-1, points): difference, larger seed SD, SE of the difference");
 for (const v of verdicts) {
   console.log(
-    `- ${v.role}: ${f(v.diff)} (spread ${f(v.spread)}, SE ${f(v.seDiff)}) → ${v.beats ? "beats" : "does not beat"}`,
+    `- ${v.role}: ${f(v.diff)} (spread ${f(v.spread)}, SE ${f(v.seDiff)}) → ${v.beats === null ? "undecided (one seed)" : v.beats ? "beats" : "does not beat"}`,
   );
 }
-console.log(`\ngoal (beats every one by more than the seed spread): ${goal ? "met" : "missed"}`);
+console.log(
+  `\ngoal (beats every one by more than the seed spread): ${goal === null ? "undecided (one seed)" : goal ? "met" : "missed"}`,
+);
 if (vsDraw)
   console.log(
-    `winner − a random draw of its cost (the mean of ${vsDraw.n} random architectures' means, ${f(vsDraw.mean)} ± ${f(vsDraw.se)}): ${f(vsDraw.diff)} (SE ${f(vsDraw.seDiff)}, ${f(vsDraw.diff / vsDraw.seDiff)} SE)`,
+    `winner − a random draw of its cost (the mean of ${vsDraw.n} random architectures' means, ${f(vsDraw.mean)} ± ${f(vsDraw.se)}, SD ${f(vsDraw.sd)}): ${f(vsDraw.diff)} (SE ${f(vsDraw.seDiff)} from ${vsDraw.winnerSe}, ${f(vsDraw.diff / vsDraw.seDiff)} SE)`,
   );
