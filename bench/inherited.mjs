@@ -1,0 +1,55 @@
+// The supernet's inherited top-1 of the architectures a searched-vs-random study retrained: scored as the
+// search's final stage scores its top k (the run's checkpoint that the search used, every validation
+// image, the search's seed), so the winner's number reproduces the final stage's, and the random draws
+// get theirs on the same images. Beside the retrained accuracies it says whether the supernet ordered
+// this band's architectures as training from scratch did.
+//   node bench/inherited.mjs --run PIPELINE_DIR --archs STUDY/archs.json [--strategy evolution]
+//        [--out FILE.json]
+// Prints {arch, inherited} per architecture entry (the DeiT-like config is not a path of the space).
+// Needs `npm run build`.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { parseSpaceConfig } from "../dist/config/validate.js";
+import { materialize } from "../dist/data/stream/split.js";
+import { startBackend } from "../dist/engine/start.js";
+import { fitnessSet, pathCorrect, supernetFromCheckpoint } from "../dist/eval/fitness.js";
+import { parseArch } from "../dist/space/arch.js";
+import { loadRunData } from "../dist/train/run.js";
+import { RunDir } from "../dist/train/rundir.js";
+import { opt } from "./args.mjs";
+
+const RUN = opt("run", undefined);
+const ARCHS = opt("archs", undefined);
+if (!RUN || !ARCHS) {
+  console.error("usage: node bench/inherited.mjs --run PIPELINE_DIR --archs STUDY/archs.json");
+  process.exit(2);
+}
+const strategy = opt("strategy", "evolution");
+const OUT = opt("out", undefined);
+
+const run = RunDir.open(path.resolve(RUN), { resume: true });
+const snap = run.readJson("run.json");
+const search = run.readJson(`search-${strategy}/search.json`);
+const space = parseSpaceConfig(snap.space);
+const plan = JSON.parse(readFileSync(ARCHS, "utf8"));
+
+await startBackend(undefined);
+const data = await loadRunData(snap);
+// an image folder's validation split is decoded once, as the search does
+const val = await materialize(data.val, snap.data.skipBadImages);
+const set = fitnessSet(val, snap.preprocess, search.seed);
+const net = await supernetFromCheckpoint(run.storedCheckpoint(search.checkpoint.file), space);
+const rows = [];
+for (const e of plan.entries.filter((x) => x.arch)) {
+  const correct = await pathCorrect(net, parseArch(e.arch), set);
+  const hits = correct.reduce((a, c) => a + c, 0);
+  const p = hits / set.n;
+  rows.push({ role: e.role, arch: e.arch, inherited: p, se: Math.sqrt((p * (1 - p)) / set.n), n: set.n });
+  console.error(`${e.role} ${e.arch}: ${(p * 100).toFixed(2)}% on ${set.n} images`);
+}
+const result = { run: RUN, step: search.checkpoint.step, seed: search.seed, rows };
+if (OUT) {
+  writeFileSync(`${OUT}.tmp`, `${JSON.stringify(result, null, 2)}\n`);
+  renameSync(`${OUT}.tmp`, OUT);
+}
+console.log(JSON.stringify(result, null, 2));
