@@ -10,7 +10,9 @@
 //   node bench/searched-vs-random.mjs [--out runs/searched-vs-random] [--pipeline DIR] [--data embedded]
 //        [--random 5] [--seeds 0,1,2] [--epochs E] [--budget 25M] [--draw-seed 0] [--parallel 1]
 //        [--threads 1] [--archs FILE]    (FILE: another study's archs.json, to train the same set)
-//        [--queue redis://HOST:PORT[/DB] --artifacts DIR]
+//        [--queue redis://HOST:PORT[/DB] --artifacts DIR] [--report-only]
+// --report-only trains nothing: it scores the runs that have finished (a study stopped part-way through
+// a seed) and prints the table with each row's n.
 // With --queue every training is queued at once (`psvit train --queue`, one waiting driver process per
 // training) and runs on `psvit worker --queue URL --artifacts DIR` processes on any machine; the run
 // directories come back into OUT/runs as they would here, and the test split is scored here. Re-running
@@ -24,7 +26,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { opt, root } from "./args.mjs";
+import { argv, opt, root } from "./args.mjs";
 import { meanSe, PSVIT, readMetrics, runJobs, trainingSeconds } from "./jobs.mjs";
 
 const OUT = path.resolve(opt("out", "runs/searched-vs-random"));
@@ -39,6 +41,7 @@ const PARALLEL = Number(opt("parallel", "1"));
 const THREADS = Number(opt("threads", "1"));
 const ARCHS_FROM = opt("archs", undefined);
 const QUEUE = opt("queue", undefined);
+const REPORT_ONLY = argv.includes("--report-only");
 const ARTIFACTS = opt("artifacts", undefined);
 if (QUEUE && !ARTIFACTS)
   throw new Error("--queue needs --artifacts DIR (the folder driver and workers share)");
@@ -61,6 +64,7 @@ const log = (msg) => console.error(`${new Date().toISOString()} ${msg}`);
 const archsFile = path.join(OUT, "archs.json");
 let plan;
 if (existsSync(archsFile)) plan = JSON.parse(readFileSync(archsFile, "utf8"));
+else if (REPORT_ONLY) throw new Error(`--report-only: ${archsFile} does not exist (nothing was trained)`);
 else if (ARCHS_FROM) plan = JSON.parse(readFileSync(path.resolve(ARCHS_FROM), "utf8"));
 else {
   const searchResult = path.join(PIPELINE, "search-evolution", "result.json");
@@ -186,13 +190,18 @@ const jobs = SEEDS.flatMap((seed) =>
   }),
 );
 const t0 = performance.now();
-// through the queue the drivers only wait: all of them at once, the workers decide the parallelism
-await runJobs(jobs, QUEUE ? jobs.length : PARALLEL, {
-  threads: THREADS,
-  onDone: (r) =>
-    log(`${r.name}: ${r.skipped ? "done before" : `exit ${r.code}, ${(r.seconds / 60).toFixed(1)} min`}`),
-});
-log(`trainings finished in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+if (REPORT_ONLY) {
+  const left = jobs.filter((j) => !j.done()).length;
+  log(`--report-only: ${jobs.length - left} of ${jobs.length} trainings finished; the others are left out`);
+} else {
+  // through the queue the drivers only wait: all of them at once, the workers decide the parallelism
+  await runJobs(jobs, QUEUE ? jobs.length : PARALLEL, {
+    threads: THREADS,
+    onDone: (r) =>
+      log(`${r.name}: ${r.skipped ? "done before" : `exit ${r.code}, ${(r.seconds / 60).toFixed(1)} min`}`),
+  });
+  log(`trainings finished in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+}
 
 // 4. Score: validation top-1 from the run's last evaluation, test top-1 by psvit eval.
 const rows = plan.entries.map((e) => {
@@ -236,8 +245,10 @@ const verdicts = rows.slice(1).map((r) => {
   const diff = win.test.mean - r.test.mean;
   const spread = Math.max(win.test.sd, r.test.sd);
   const seDiff = Math.hypot(win.test.se, r.test.se);
-  // with one seed there is no seed spread to beat: undecided (null), not missed
-  return { role: r.role, diff, spread, seDiff, beats: Number.isFinite(spread) ? diff > spread : null };
+  // not trained, or one seed (no seed spread to beat): undecided (null), not missed
+  const undecided = r.test.n === 0 || win.test.n === 0 ? "not trained" : "one seed";
+  const beats = Number.isFinite(spread) ? diff > spread : null;
+  return { role: r.role, diff, spread, seDiff, beats, ...(beats === null ? { undecided } : {}) };
 });
 const goal = verdicts.some((v) => v.beats === null)
   ? null
@@ -297,11 +308,11 @@ for (const r of rows) {
 console.log("\nwinner − other (test top-1, points): difference, larger seed SD, SE of the difference");
 for (const v of verdicts) {
   console.log(
-    `- ${v.role}: ${f(v.diff)} (spread ${f(v.spread)}, SE ${f(v.seDiff)}) → ${v.beats === null ? "undecided (one seed)" : v.beats ? "beats" : "does not beat"}`,
+    `- ${v.role}: ${f(v.diff)} (spread ${f(v.spread)}, SE ${f(v.seDiff)}) → ${v.beats === null ? `undecided (${v.undecided})` : v.beats ? "beats" : "does not beat"}`,
   );
 }
 console.log(
-  `\ngoal (beats every one by more than the seed spread): ${goal === null ? "undecided (one seed)" : goal ? "met" : "missed"}`,
+  `\ngoal (beats every one by more than the seed spread): ${goal === null ? "undecided (an entry has one seed or none)" : goal ? "met" : "missed"}`,
 );
 if (vsDraw)
   console.log(
