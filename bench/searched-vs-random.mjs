@@ -250,9 +250,12 @@ const verdicts = rows.slice(1).map((r) => {
   const beats = Number.isFinite(spread) ? diff > spread : null;
   return { role: r.role, diff, spread, seDiff, beats, ...(beats === null ? { undecided } : {}) };
 });
-const goal = verdicts.some((v) => v.beats === null)
-  ? null
-  : verdicts.length > 0 && verdicts.every((v) => v.beats);
+// missed as soon as one decided comparison is lost; undecided while the others wait for seeds
+const goal = verdicts.some((v) => v.beats === false)
+  ? false
+  : verdicts.some((v) => v.beats === null)
+    ? null
+    : verdicts.length > 0;
 // What a user who draws one architecture of this cost at random gets, on average: the mean of the random
 // architectures' means. Its SE is their SD over √R, which holds the spread between architectures and each
 // mean's own seed noise; the winner's lead over it is what searching buys.
