@@ -1,18 +1,20 @@
 // The supernet's inherited top-1 of the architectures a searched-vs-random study retrained: scored as the
 // search's final stage scores its top k (the run's checkpoint that the search used, every validation
 // image, the search's seed), so the winner's number reproduces the final stage's, and the random draws
-// get theirs on the same images. Beside the retrained accuracies it says whether the supernet ordered
-// this band's architectures as training from scratch did.
+// get theirs on the same images (to set beside their retrained accuracies: does the supernet order the
+// band as training from scratch does?).
 //   node bench/inherited.mjs --run PIPELINE_DIR --archs STUDY/archs.json [--strategy evolution]
 //        [--out FILE.json]
-// Prints {arch, inherited} per architecture entry (the DeiT-like config is not a path of the space).
+// Prints {role, arch, inherited, se, n} per architecture entry (the DeiT-like config is not a path of the
+// space).
 // Needs `npm run build`.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseSpaceConfig } from "../dist/config/validate.js";
 import { materialize } from "../dist/data/stream/split.js";
 import { startBackend } from "../dist/engine/start.js";
-import { fitnessSet, pathCorrect, supernetFromCheckpoint } from "../dist/eval/fitness.js";
+import { fitnessSet, pathAccuracy, supernetFromCheckpoint } from "../dist/eval/fitness.js";
+import { accuracySe } from "../dist/search/significance.js";
 import { parseArch } from "../dist/space/arch.js";
 import { loadRunData } from "../dist/train/run.js";
 import { RunDir } from "../dist/train/rundir.js";
@@ -41,10 +43,8 @@ const set = fitnessSet(val, snap.preprocess, search.seed);
 const net = await supernetFromCheckpoint(run.storedCheckpoint(search.checkpoint.file), space);
 const rows = [];
 for (const e of plan.entries.filter((x) => x.arch)) {
-  const correct = await pathCorrect(net, parseArch(e.arch), set);
-  const hits = correct.reduce((a, c) => a + c, 0);
-  const p = hits / set.n;
-  rows.push({ role: e.role, arch: e.arch, inherited: p, se: Math.sqrt((p * (1 - p)) / set.n), n: set.n });
+  const p = await pathAccuracy(net, parseArch(e.arch), set);
+  rows.push({ role: e.role, arch: e.arch, inherited: p, se: accuracySe(p, set.n), n: set.n });
   console.error(`${e.role} ${e.arch}: ${(p * 100).toFixed(2)}% on ${set.n} images`);
 }
 const result = { run: RUN, step: search.checkpoint.step, seed: search.seed, rows };
