@@ -10,9 +10,12 @@
 //   node bench/searched-vs-random.mjs [--out runs/searched-vs-random] [--pipeline DIR] [--data embedded]
 //        [--random 5] [--seeds 0,1,2] [--epochs E] [--budget 25M] [--draw-seed 0] [--parallel 1]
 //        [--threads 1] [--archs FILE]    (FILE: another study's archs.json, to train the same set)
-//        [--queue redis://HOST:PORT[/DB] --artifacts DIR] [--report-only]
+//        [--queue redis://HOST:PORT[/DB] --artifacts DIR] [--report-only] [--merge A.json[,B.json]]
 // --report-only trains nothing: it scores the runs that have finished (a study stopped part-way through
-// a seed) and prints the table with each row's n.
+// a seed) and prints the table with each row's n. --merge adds the scored runs of other studies'
+// result.json files (an entry matched by its architecture or config, a seed of --seeds that has no run
+// directory here): seeds trained in separate studies or on machines whose run directories are gone are
+// read together, and a run that a merged file holds is not trained again.
 // With --queue every training is queued at once (`psvit train --queue`, one waiting driver process per
 // training) and runs on `psvit worker --queue URL --artifacts DIR` processes on any machine; the run
 // directories come back into OUT/runs as they would here, and the test split is scored here. Re-running
@@ -42,6 +45,7 @@ const THREADS = Number(opt("threads", "1"));
 const ARCHS_FROM = opt("archs", undefined);
 const QUEUE = opt("queue", undefined);
 const REPORT_ONLY = argv.includes("--report-only");
+const MERGE = opt("merge", undefined);
 const ARTIFACTS = opt("artifacts", undefined);
 if (QUEUE && !ARTIFACTS)
   throw new Error("--queue needs --artifacts DIR (the folder driver and workers share)");
@@ -64,8 +68,8 @@ const log = (msg) => console.error(`${new Date().toISOString()} ${msg}`);
 const archsFile = path.join(OUT, "archs.json");
 let plan;
 if (existsSync(archsFile)) plan = JSON.parse(readFileSync(archsFile, "utf8"));
-else if (REPORT_ONLY) throw new Error(`--report-only: ${archsFile} does not exist (nothing was trained)`);
 else if (ARCHS_FROM) plan = JSON.parse(readFileSync(path.resolve(ARCHS_FROM), "utf8"));
+else if (REPORT_ONLY) throw new Error(`--report-only: ${archsFile} does not exist (nothing was trained)`);
 else {
   const searchResult = path.join(PIPELINE, "search-evolution", "result.json");
   if (!existsSync(searchResult)) {
@@ -157,42 +161,66 @@ for (const e of plan.entries) {
   }
 }
 
+// Runs scored by other studies (--merge), by entry and seed.
+const entryKey = (e) => e.arch ?? e.config;
+const mergedRuns = new Map();
+for (const file of MERGE ? MERGE.split(",") : []) {
+  const other = JSON.parse(readFileSync(path.resolve(file), "utf8"));
+  if (other.data !== DATA)
+    throw new Error(`--merge ${file}: its runs are on --data ${other.data}, this study's on ${DATA}`);
+  for (const r of other.rows)
+    for (const run of r.runs) {
+      const k = `${entryKey(r)} s${run.seed}`;
+      if (!mergedRuns.has(k)) mergedRuns.set(k, { ...run, from: path.relative(root, path.resolve(file)) });
+    }
+}
+const mergedRun = (e, seed) => mergedRuns.get(`${entryKey(e)} s${seed}`);
+
 // 3. Train every entry with every seed, seed by seed.
 const tag = (e) => (e.arch ?? e.name).replace(/[^A-Za-z0-9-]/g, "_");
 const runDir = (e, seed) => path.join(OUT, "runs", `${tag(e)}-s${seed}`);
 const finished = (e, seed) => existsSync(path.join(runDir(e, seed), `${e.name}.safetensors`));
 const jobs = SEEDS.flatMap((seed) =>
-  plan.entries.map((e) => {
-    const dir = runDir(e, seed);
-    // a local run stopped midway continues; a queued one is queued again (the same job)
-    const resumable =
-      !QUEUE && existsSync(path.join(dir, "run.json")) && existsSync(path.join(dir, "checkpoints"));
-    return {
-      name: `${e.role} ${e.arch ?? e.name} seed ${seed}`,
-      args: resumable
-        ? ["train", e.file, "--out", dir, "--resume"]
-        : [
-            "train",
-            e.file,
-            "--data",
-            DATA,
-            "--seed",
-            seed,
-            ...(EPOCHS ? ["--epochs", EPOCHS] : []),
-            "--out",
-            dir,
-            "--force",
-            ...(QUEUE ? ["--queue", QUEUE, "--artifacts", ARTIFACTS] : []),
-          ],
-      log: path.join(OUT, "logs", `${tag(e)}-s${seed}.log`),
-      done: () => finished(e, seed),
-    };
-  }),
+  plan.entries
+    .filter((e) => !(mergedRun(e, seed) && !finished(e, seed)))
+    .map((e) => {
+      const dir = runDir(e, seed);
+      // a local run stopped midway continues; a queued one is queued again (the same job)
+      const resumable =
+        !QUEUE && existsSync(path.join(dir, "run.json")) && existsSync(path.join(dir, "checkpoints"));
+      return {
+        entry: e,
+        seed,
+        name: `${e.role} ${e.arch ?? e.name} seed ${seed}`,
+        args: resumable
+          ? ["train", e.file, "--out", dir, "--resume"]
+          : [
+              "train",
+              e.file,
+              "--data",
+              DATA,
+              "--seed",
+              seed,
+              ...(EPOCHS ? ["--epochs", EPOCHS] : []),
+              "--out",
+              dir,
+              "--force",
+              ...(QUEUE ? ["--queue", QUEUE, "--artifacts", ARTIFACTS] : []),
+            ],
+        log: path.join(OUT, "logs", `${tag(e)}-s${seed}.log`),
+        done: () => finished(e, seed),
+      };
+    }),
 );
 const t0 = performance.now();
 if (REPORT_ONLY) {
   const left = jobs.filter((j) => !j.done()).length;
-  log(`--report-only: ${jobs.length - left} of ${jobs.length} trainings finished; the others are left out`);
+  const fromMerge = SEEDS.flatMap((seed) =>
+    plan.entries.filter((e) => !finished(e, seed) && mergedRun(e, seed)),
+  ).length;
+  log(
+    `--report-only: ${jobs.length - left} of ${jobs.length} trainings finished here${MERGE ? `, ${fromMerge} runs read from --merge` : ""}; the others are left out`,
+  );
 } else {
   // through the queue the drivers only wait: all of them at once, the workers decide the parallelism
   await runJobs(jobs, QUEUE ? jobs.length : PARALLEL, {
@@ -208,7 +236,10 @@ const rows = plan.entries.map((e) => {
   const runs = [];
   for (const seed of SEEDS) {
     const dir = runDir(e, seed);
-    if (!finished(e, seed)) continue;
+    if (!finished(e, seed)) {
+      if (mergedRun(e, seed)) runs.push(mergedRun(e, seed));
+      continue;
+    }
     const evals = readMetrics(dir).filter((m) => m.type === "eval");
     const val = evals.at(-1).paths[0].top1;
     const trained = path.join(dir, `${e.name}.model.json`);
