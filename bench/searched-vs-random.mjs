@@ -11,6 +11,7 @@
 //        [--random 5] [--seeds 0,1,2] [--epochs E] [--budget 25M] [--draw-seed 0] [--parallel 1]
 //        [--threads 1] [--archs FILE]    (FILE: another study's archs.json, to train the same set)
 //        [--queue redis://HOST:PORT[/DB] --artifacts DIR] [--report-only] [--merge A.json[,B.json]]
+//        [--inherited FILE]   (FILE: bench/inherited.mjs --out, the supernet's scores of these entries)
 // --report-only trains nothing: it scores the runs that have finished (a study stopped part-way through
 // a seed) and prints the table with each row's n. --merge adds the scored runs of other studies'
 // result.json files (an entry matched by its architecture or config, a seed of --seeds that has no run
@@ -29,6 +30,8 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { bootstrapCi, kendallTau } from "../dist/search/rankcorr.js";
+import { Rng } from "../dist/util/rng.js";
 import { argv, opt, root } from "./args.mjs";
 import { meanSe, PSVIT, readMetrics, runJobs, trainingSeconds } from "./jobs.mjs";
 
@@ -46,6 +49,7 @@ const ARCHS_FROM = opt("archs", undefined);
 const QUEUE = opt("queue", undefined);
 const REPORT_ONLY = argv.includes("--report-only");
 const MERGE = opt("merge", undefined);
+const INHERITED = opt("inherited", undefined);
 const ARTIFACTS = opt("artifacts", undefined);
 if (QUEUE && !ARTIFACTS)
   throw new Error("--queue needs --artifacts DIR (the folder driver and workers share)");
@@ -308,6 +312,69 @@ const vsDraw =
         winnerSe: oneSeed ? "the random runs' SD (one seed)" : "the winner's seeds",
       }
     : null;
+// 6. Orders among the entries that are paths of the space (the DeiT-like config is not): Kendall τ with a
+// 95% bootstrap interval over entries. The from-scratch order's own stability (τ between two seeds' test
+// accuracies: the ceiling any proxy's τ is held against), the supernet's order (inherited, from
+// --inherited or the plan) against the trained one, and size (params) against the trained one.
+const inheritedOf = new Map(
+  INHERITED
+    ? JSON.parse(readFileSync(path.resolve(INHERITED), "utf8")).rows.map((r) => [r.arch, r.inherited])
+    : [],
+);
+const paths = rows.filter((r) => r.arch && r.test.n > 0);
+const order = (what, pairs) => {
+  if (pairs.length < 3) return { what, n: pairs.length, tau: null };
+  const x = pairs.map((p) => p[0]);
+  const y = pairs.map((p) => p[1]);
+  const tau = kendallTau(x, y);
+  const ci = bootstrapCi(x, y, kendallTau, new Rng(0));
+  return {
+    what,
+    n: pairs.length,
+    tau: Number.isNaN(tau) ? null : tau,
+    lo: ci?.lo ?? null,
+    hi: ci?.hi ?? null,
+  };
+};
+const testOf = (r, seed) => r.runs.find((x) => String(x.seed) === String(seed))?.test;
+const orders = [];
+for (let i = 0; i < SEEDS.length; i++)
+  for (let j = i + 1; j < SEEDS.length; j++) {
+    const both = paths.filter((r) => testOf(r, SEEDS[i]) !== undefined && testOf(r, SEEDS[j]) !== undefined);
+    orders.push(
+      order(
+        `test seed ${SEEDS[i]} vs seed ${SEEDS[j]} (the ceiling)`,
+        both.map((r) => [testOf(r, SEEDS[i]), testOf(r, SEEDS[j])]),
+      ),
+    );
+  }
+const withInherited = paths.filter((r) => (inheritedOf.get(r.arch) ?? r.inherited) !== undefined);
+const inh = (r) => inheritedOf.get(r.arch) ?? r.inherited;
+orders.push(
+  order(
+    "inherited vs test mean",
+    withInherited.map((r) => [inh(r), r.test.mean]),
+  ),
+);
+orders.push(
+  order(
+    "inherited vs validation mean",
+    withInherited.map((r) => [inh(r), r.val.mean]),
+  ),
+);
+orders.push(
+  order(
+    "params vs test mean",
+    paths.map((r) => [r.params, r.test.mean]),
+  ),
+);
+orders.push(
+  order(
+    "params vs inherited",
+    withInherited.map((r) => [r.params, inh(r)]),
+  ),
+);
+
 writeJson(path.join(OUT, "result.json"), {
   date: new Date().toISOString(),
   data: DATA,
@@ -318,6 +385,7 @@ writeJson(path.join(OUT, "result.json"), {
   verdicts,
   goal,
   vsDraw,
+  orders,
 });
 
 const f = (x) => (Number.isFinite(x) ? x.toFixed(2) : "-");
@@ -351,4 +419,9 @@ console.log(
 if (vsDraw)
   console.log(
     `winner − a random draw of its cost (the mean of ${vsDraw.n} random architectures' means, ${f(vsDraw.mean)} ± ${f(vsDraw.se)}, SD ${f(vsDraw.sd)}): ${f(vsDraw.diff)} (SE ${f(vsDraw.seDiff)} from ${vsDraw.winnerSe}, ${f(vsDraw.diff / vsDraw.seDiff)} SE)`,
+  );
+console.log("\norders among the paths of the space (Kendall τ, 95% bootstrap interval over entries)");
+for (const o of orders)
+  console.log(
+    `- ${o.what}: ${o.tau === null ? `- (n = ${o.n})` : `${f(o.tau)} (${f(o.lo)} to ${f(o.hi)}), n = ${o.n}`}`,
   );
