@@ -4,11 +4,14 @@
 // get theirs on the same images (to set beside their retrained accuracies: does the supernet order the
 // band as training from scratch does?).
 //   node bench/inherited.mjs --run PIPELINE_DIR --archs STUDY/archs.json [--strategy evolution]
-//        [--out FILE.json]
+//        [--out FILE.json] [--seed 0]
+// A run without that search (a bare `psvit train-supernet` run, e.g. another supernet seed to set beside
+// the pipeline's) is scored at its latest checkpoint, on every validation image in --seed's order (as a
+// search with --seed would score it).
 // Prints {role, arch, inherited, se, n} per architecture entry (the DeiT-like config is not a path of the
 // space).
 // Needs `npm run build`.
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseSpaceConfig } from "../dist/config/validate.js";
 import { materialize } from "../dist/data/stream/split.js";
@@ -31,7 +34,11 @@ const OUT = opt("out", undefined);
 
 const run = RunDir.open(path.resolve(RUN), { resume: true });
 const snap = run.readJson("run.json");
-const search = run.readJson(`search-${strategy}/search.json`);
+const searchFile = `search-${strategy}/search.json`;
+const search = existsSync(run.path(searchFile))
+  ? run.readJson(searchFile)
+  : { checkpoint: run.latestCheckpoint(), seed: Number(opt("seed", "0")) };
+if (!search.checkpoint) throw new Error(`${RUN} has neither ${searchFile} nor a checkpoint`);
 const space = parseSpaceConfig(snap.space);
 const plan = JSON.parse(readFileSync(ARCHS, "utf8"));
 

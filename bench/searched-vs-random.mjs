@@ -218,12 +218,13 @@ const jobs = SEEDS.flatMap((seed) =>
 );
 const t0 = performance.now();
 if (REPORT_ONLY) {
-  const left = jobs.filter((j) => !j.done()).length;
+  const here = SEEDS.flatMap((seed) => plan.entries.filter((e) => finished(e, seed))).length;
   const fromMerge = SEEDS.flatMap((seed) =>
     plan.entries.filter((e) => !finished(e, seed) && mergedRun(e, seed)),
   ).length;
+  const all = SEEDS.length * plan.entries.length;
   log(
-    `--report-only: ${jobs.length - left} of ${jobs.length} trainings finished here${MERGE ? `, ${fromMerge} runs read from --merge` : ""}; the others are left out`,
+    `--report-only: ${here + fromMerge} of ${all} runs scored (${here} finished here${MERGE ? `, ${fromMerge} read from --merge` : ""}); the others are left out`,
   );
 } else {
   // through the queue the drivers only wait: all of them at once, the workers decide the parallelism
