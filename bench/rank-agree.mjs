@@ -2,14 +2,18 @@
 // inherited accuracies of every pair of rank-corr studies of the same subnets (e.g. one recipe with two
 // supernet seeds: the supernet's own seed-to-seed ceiling), and the τ of their mean against the
 // from-scratch accuracy (what averaging supernets buys); with three or more, the τ of all of them together
-// (mean accuracy, and mean rank). The from-scratch accuracies are the first study's.
-//   node bench/rank-agree.mjs LABEL=STUDY/result.json LABEL=STUDY/result.json [...]
+// (mean accuracy, and mean rank). The from-scratch accuracies are the first study's, or with --truth a
+// searched-vs-random result.json's test means (then the studies may be bench/inherited.mjs outputs).
+//   node bench/rank-agree.mjs LABEL=STUDY/result.json LABEL=STUDY/result.json [...] [--truth SVR/result.json]
 // Needs `npm run build` (dist/search/rankcorr.js).
 import { readFileSync } from "node:fs";
 import { bootstrapCi, kendallTau } from "../dist/search/rankcorr.js";
 import { Rng } from "../dist/util/rng.js";
 
-const args = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const at = argv.indexOf("--truth");
+const truthFile = at >= 0 ? argv[at + 1] : undefined;
+const args = at >= 0 ? argv.filter((_, i) => i !== at && i !== at + 1) : argv;
 if (args.length < 2) {
   console.error("usage: node bench/rank-agree.mjs LABEL=result.json LABEL=result.json [...]");
   process.exit(2);
@@ -18,7 +22,8 @@ const studies = args.map((a) => {
   const at = a.indexOf("=");
   const [label, file] = at > 0 ? [a.slice(0, at), a.slice(at + 1)] : [a, a];
   const r = JSON.parse(readFileSync(file, "utf8"));
-  return { label, byArch: new Map(r.pairs.map((p) => [p.arch, p])) };
+  // a rank-corr study (pairs) or a bench/inherited.mjs output (rows)
+  return { label, byArch: new Map((r.pairs ?? r.rows).map((p) => [p.arch, p])) };
 });
 const archs = [...studies[0].byArch.keys()].filter((a) => studies.every((s) => s.byArch.has(a)));
 if (archs.length < 3) throw new Error(`only ${archs.length} subnets in common`);
@@ -28,7 +33,10 @@ const tauCi = (x, y) => {
   return `${f(kendallTau(x, y))} (${f(ci?.lo)} to ${f(ci?.hi)})`;
 };
 const inherited = (s) => archs.map((a) => s.byArch.get(a).inherited);
-const scratch = archs.map((a) => studies[0].byArch.get(a).scratch);
+const truth = truthFile
+  ? new Map(JSON.parse(readFileSync(truthFile, "utf8")).rows.map((r) => [r.arch, r.test.mean]))
+  : undefined;
+const scratch = archs.map((a) => (truth ? truth.get(a) : studies[0].byArch.get(a).scratch));
 console.log(`${archs.length} subnets in common`);
 console.log(
   "| supernet A | supernet B | τ of inherited, A vs B (95% CI) | τ of their mean vs from scratch |",
