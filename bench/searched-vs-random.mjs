@@ -193,8 +193,6 @@ const jobs = SEEDS.flatMap((seed) =>
       const resumable =
         !QUEUE && existsSync(path.join(dir, "run.json")) && existsSync(path.join(dir, "checkpoints"));
       return {
-        entry: e,
-        seed,
         name: `${e.role} ${e.arch ?? e.name} seed ${seed}`,
         args: resumable
           ? ["train", e.file, "--out", dir, "--resume"]
