@@ -4,7 +4,7 @@
 // images. Goal: >= 91% test top-1.
 //   node bench/full-fmnist.mjs [--out runs/full-fmnist] [--arch IIIBIB-IBSIIB-SIBBIB] [--epochs 10]
 //                              [--seeds 0] [--threads 2] [--parallel 1] [--recipe configs/recipes/fmnist.json]
-// Writes OUT/result.json and prints a Markdown table: per seed the validation curve and the test top-1.
+// Writes OUT/result-eEPOCHS.json and prints a Markdown table: per seed the validation curve and the test top-1.
 // Re-running skips finished trainings (the test evaluation is always run again; it is cheap).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
