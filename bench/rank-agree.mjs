@@ -37,6 +37,8 @@ const truth = truthFile
   ? new Map(JSON.parse(readFileSync(truthFile, "utf8")).rows.map((r) => [r.arch, r.test.mean]))
   : undefined;
 const scratch = archs.map((a) => (truth ? truth.get(a) : studies[0].byArch.get(a).scratch));
+const untrained = archs.filter((_, k) => !Number.isFinite(scratch[k]));
+if (untrained.length > 0) throw new Error(`no from-scratch accuracy for ${untrained.join(", ")}`);
 console.log(`${archs.length} subnets in common`);
 console.log(
   "| supernet A | supernet B | τ of inherited, A vs B (95% CI) | τ of their mean vs from scratch |",
