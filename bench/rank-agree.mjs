@@ -7,8 +7,7 @@
 //   node bench/rank-agree.mjs LABEL=STUDY/result.json LABEL=STUDY/result.json [...] [--truth SVR/result.json]
 // Needs `npm run build` (dist/search/rankcorr.js).
 import { readFileSync } from "node:fs";
-import { bootstrapCi, kendallTau } from "../dist/search/rankcorr.js";
-import { Rng } from "../dist/util/rng.js";
+import { tauCi as tauWithCi } from "./tau.mjs";
 
 const argv = process.argv.slice(2);
 const at = argv.indexOf("--truth");
@@ -29,8 +28,8 @@ const archs = [...studies[0].byArch.keys()].filter((a) => studies.every((s) => s
 if (archs.length < 3) throw new Error(`only ${archs.length} subnets in common`);
 const f = (x) => (x === null || Number.isNaN(x) ? "–" : x.toFixed(2));
 const tauCi = (x, y) => {
-  const ci = bootstrapCi(x, y, kendallTau, new Rng(0));
-  return `${f(kendallTau(x, y))} (${f(ci?.lo)} to ${f(ci?.hi)})`;
+  const t = tauWithCi(x, y);
+  return `${f(t.tau)} (${f(t.lo)} to ${f(t.hi)})`;
 };
 const inherited = (s) => archs.map((a) => s.byArch.get(a).inherited);
 const truth = truthFile

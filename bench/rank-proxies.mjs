@@ -6,8 +6,7 @@
 // Needs `npm run build` (dist/search/rankcorr.js).
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { bootstrapCi, kendallTau } from "../dist/search/rankcorr.js";
-import { Rng } from "../dist/util/rng.js";
+import { tauCi } from "./tau.mjs";
 
 const studies = process.argv.slice(2);
 if (studies.length === 0) {
@@ -42,7 +41,7 @@ for (const dir of studies) {
   console.log("| proxy | τ vs from scratch (95% CI) |");
   console.log("| --- | --- |");
   for (const [name, x] of Object.entries(proxies)) {
-    const ci = bootstrapCi(x, scratch, kendallTau, new Rng(0));
-    console.log(`| ${name} | ${f(kendallTau(x, scratch))}${ci ? ` (${f(ci.lo)} to ${f(ci.hi)})` : ""} |`);
+    const t = tauCi(x, scratch);
+    console.log(`| ${name} | ${f(t.tau)}${t.lo !== null ? ` (${f(t.lo)} to ${f(t.hi)})` : ""} |`);
   }
 }

@@ -30,10 +30,9 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { bootstrapCi, kendallTau } from "../dist/search/rankcorr.js";
-import { Rng } from "../dist/util/rng.js";
 import { argv, opt, root } from "./args.mjs";
 import { meanSe, PSVIT, readMetrics, runJobs, trainingSeconds } from "./jobs.mjs";
+import { tauCi } from "./tau.mjs";
 
 const OUT = path.resolve(opt("out", "runs/searched-vs-random"));
 const PIPELINE = path.resolve(opt("pipeline", path.join(OUT, "pipeline")));
@@ -186,7 +185,7 @@ const runDir = (e, seed) => path.join(OUT, "runs", `${tag(e)}-s${seed}`);
 const finished = (e, seed) => existsSync(path.join(runDir(e, seed), `${e.name}.safetensors`));
 const jobs = SEEDS.flatMap((seed) =>
   plan.entries
-    .filter((e) => !(mergedRun(e, seed) && !finished(e, seed)))
+    .filter((e) => finished(e, seed) || !mergedRun(e, seed))
     .map((e) => {
       const dir = runDir(e, seed);
       // a local run stopped midway continues; a queued one is queued again (the same job)
@@ -323,17 +322,11 @@ const inheritedOf = new Map(
 const paths = rows.filter((r) => r.arch && r.test.n > 0);
 const order = (what, pairs) => {
   if (pairs.length < 3) return { what, n: pairs.length, tau: null };
-  const x = pairs.map((p) => p[0]);
-  const y = pairs.map((p) => p[1]);
-  const tau = kendallTau(x, y);
-  const ci = bootstrapCi(x, y, kendallTau, new Rng(0));
-  return {
-    what,
-    n: pairs.length,
-    tau: Number.isNaN(tau) ? null : tau,
-    lo: ci?.lo ?? null,
-    hi: ci?.hi ?? null,
-  };
+  const t = tauCi(
+    pairs.map((p) => p[0]),
+    pairs.map((p) => p[1]),
+  );
+  return { what, n: pairs.length, ...t, tau: Number.isNaN(t.tau) ? null : t.tau };
 };
 const testOf = (r, seed) => r.runs.find((x) => String(x.seed) === String(seed))?.test;
 const orders = [];
@@ -347,27 +340,21 @@ for (let i = 0; i < SEEDS.length; i++)
       ),
     );
   }
-const withInherited = paths.filter((r) => (inheritedOf.get(r.arch) ?? r.inherited) !== undefined);
 const inh = (r) => inheritedOf.get(r.arch) ?? r.inherited;
+const withInherited = paths.filter((r) => inh(r) !== undefined);
 orders.push(
   order(
     "inherited vs test mean",
     withInherited.map((r) => [inh(r), r.test.mean]),
   ),
-);
-orders.push(
   order(
     "inherited vs validation mean",
     withInherited.map((r) => [inh(r), r.val.mean]),
   ),
-);
-orders.push(
   order(
     "params vs test mean",
     paths.map((r) => [r.params, r.test.mean]),
   ),
-);
-orders.push(
   order(
     "params vs inherited",
     withInherited.map((r) => [r.params, inh(r)]),
